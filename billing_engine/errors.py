@@ -1,0 +1,64 @@
+"""Exceptions for configuration and programming errors.
+
+Data problems in a bundle are not exceptions inside the engine: they become issue rows
+(see ``billing_engine.ingest``) or gaps. ``BundleInvalid`` carries those issue rows to
+the CLI when a bundle cannot be accepted at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BillingError(Exception):
+    """Base class: the CLI prints the message on one line and exits non-zero."""
+
+
+class ConfigError(BillingError):
+    """A parameter file, setting or value set is wrong or missing."""
+
+
+class ParameterNotVerified(ConfigError):
+    """A parameter was asked for a date outside the range its values were verified for."""
+
+    def __init__(self, parameter: str, on: object, verified: str) -> None:
+        self.parameter = parameter
+        self.on = on
+        super().__init__(
+            f"parameter {parameter!r} is not verified for {on} ({verified}); "
+            "add a dated value with its source before evaluating this period"
+        )
+
+
+@dataclass(frozen=True)
+class InputIssue:
+    """One problem found in an input bundle, located to file, row and column."""
+
+    file: str
+    row: int | None  # 1-based row as a spreadsheet shows it (header = row 1); None = whole file
+    column: str | None
+    problem: str
+    value: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column:
+            where += f", column {self.column}"
+        shown = f" (value {self.value!r})" if self.value not in (None, "") else ""
+        return f"{where}: {self.problem}{shown}"
+
+
+class BundleInvalid(BillingError):
+    """The bundle was refused as a whole; ``issues`` lists every problem found."""
+
+    def __init__(self, source: str, issues: list[InputIssue]) -> None:
+        self.source = source
+        self.issues = issues
+        super().__init__(f"{source}: {len(issues)} input error(s); nothing was imported")
+
+    def report(self) -> str:
+        lines = [str(self)]
+        lines.extend(f"  {issue}" for issue in self.issues)
+        return "\n".join(lines)

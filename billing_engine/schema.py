@@ -1,0 +1,366 @@
+"""The interchange bundle's tables, as data.
+
+This module is the single source of truth for docs/interchange.md inside the code:
+column names, their types, which are required, enum vocabularies, natural keys and
+references between tables. Ingest, validation, the store and the synthetic generator
+all read it; nothing else re-declares a column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import polars as pl
+
+
+class ColType(StrEnum):
+    """How a cell is parsed and typed."""
+
+    STR = "str"
+    DATE = "date"  # ISO YYYY-MM-DD -> pl.Date
+    TIME = "time"  # HH:MM (24 h) -> pl.Time
+    INT = "int"  # whole number -> pl.Int64
+    BOOL = "bool"  # true/false -> pl.Boolean
+    DECIMAL = "decimal"  # decimal string -> pl.Decimal(18, 4)
+    FLOAT = "float"  # measurement values -> pl.Float64
+    ENUM = "enum"  # one value of `enum` -> pl.String
+    LIST = "list"  # ';'-separated -> pl.List(pl.String)
+    NPI = "npi"  # 10 digits with a valid Luhn check digit -> pl.String
+    ICD10 = "icd10"  # ICD-10-CM code, with or without the dot -> pl.String
+
+
+DECIMAL_DTYPE = pl.Decimal(18, 4)
+
+_DTYPES: dict[ColType, pl.DataType] = {
+    ColType.STR: pl.String(),
+    ColType.DATE: pl.Date(),
+    ColType.TIME: pl.Time(),
+    ColType.INT: pl.Int64(),
+    ColType.BOOL: pl.Boolean(),
+    ColType.DECIMAL: DECIMAL_DTYPE,
+    ColType.FLOAT: pl.Float64(),
+    ColType.ENUM: pl.String(),
+    ColType.LIST: pl.List(pl.String()),
+    ColType.NPI: pl.String(),
+    ColType.ICD10: pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColType = ColType.STR
+    required: bool = False
+    enum: tuple[str, ...] = ()
+    # for LIST columns whose items must come from a vocabulary
+    item_enum: tuple[str, ...] = ()
+    # required only where another column has one of these values: (column, values)
+    required_when: tuple[str, tuple[str, ...]] | None = None
+    min_value: int | None = None
+    description: str = ""
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return _DTYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """`column` of this table must name an existing `table`.`target` value."""
+
+    column: str
+    table: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    # the columns whose values must be unique (the table's own id), or () for none
+    key: tuple[str, ...] = ()
+    # columns that identify "the same record" for re-imports when the table has no id
+    natural_key: tuple[str, ...] = ()
+    required_table: bool = False
+    references: tuple[Reference, ...] = field(default_factory=tuple)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Columns that identify a record: the id when there is one, else the natural key."""
+        return self.key or self.natural_key
+
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        return {c.name: c.dtype for c in self.columns}
+
+    def empty_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.polars_schema())
+
+
+CREDENTIALS = (
+    "MD", "DO", "NP", "PA", "CNS", "CNM", "RD", "RN", "LPN", "MA", "LCSW", "CHW",
+    "PSYCH", "OTHER", "NONCLINICAL",
+)  # fmt: skip
+PAYER_KINDS = ("medicare", "medicare_advantage", "medicaid", "commercial", "self_pay")
+CONSENT_PROGRAMS = ("ccm", "pcm", "apcm", "bhi", "cocm", "rpm", "rtm", "chi", "pin")
+ENCOUNTER_PROGRAMS = (*CONSENT_PROGRAMS, "case_management", "targeted_case_management")
+ENCOUNTER_KINDS = (
+    "care_management", "office_visit", "nurse_visit", "tcm_contact", "obesity_counseling",
+    "tobacco_counseling", "mnt", "dsmt", "awv", "ippe",
+)  # fmt: skip
+CONTACT_MODES = ("in_person", "phone", "video", "portal", "group")
+MDM_LEVELS = ("straightforward", "low", "moderate", "high")
+OUTCOMES = ("completed", "attempt_failed")
+CARE_PLAN_ACTIONS = ("established", "revised", "reviewed")
+CONSENT_METHODS = ("verbal", "written")
+DISCHARGE_SETTINGS = (
+    "inpatient_acute", "inpatient_psych", "ltch", "snf", "irf", "observation",
+    "partial_hospitalization", "cmhc_php", "ed",
+)  # fmt: skip
+DISPOSITIONS = (
+    "home", "domiciliary", "assisted_living", "nursing_facility", "snf", "hospice",
+    "expired", "other_facility",
+)  # fmt: skip
+MEASUREMENT_KINDS = ("bmi", "weight_kg")
+REFERRAL_SERVICES = ("mnt",)
+REFERRAL_REASONS = ("initial", "annual", "change_in_condition")
+CLAIM_STATUSES = ("paid", "denied", "pending")
+
+
+def _c(name: str, type_: ColType = ColType.STR, req: bool = False, **kw: object) -> Column:
+    return Column(name, type_, req, **kw)  # type: ignore[arg-type]
+
+
+E = ColType
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "practitioners",
+            (
+                _c("practitioner_id", req=True),
+                _c("name"),
+                _c("npi", E.NPI),
+                _c("credential", E.ENUM, True, enum=CREDENTIALS),
+                _c("primary_care", E.BOOL),
+                _c("qp", E.BOOL),
+                _c("medicare_locality"),
+            ),
+            key=("practitioner_id",),
+        ),
+        Table(
+            "patients",
+            (
+                _c("patient_id", req=True),
+                _c("birth_date", E.DATE, True),
+                _c("sex"),
+                _c("first_name"),
+                _c("last_name"),
+                _c("zip"),
+                _c("part_b_start", E.DATE),
+                _c("qmb", E.BOOL),
+                _c("death_date", E.DATE),
+            ),
+            key=("patient_id",),
+            required_table=True,
+        ),
+        Table(
+            "payers",
+            (
+                _c("payer_id", req=True),
+                _c("name"),
+                _c("kind", E.ENUM, True, enum=PAYER_KINDS),
+                _c("state", required_when=("kind", ("medicaid",))),
+                _c("fee_basis"),
+            ),
+            key=("payer_id",),
+        ),
+        Table(
+            "coverages",
+            (
+                _c("patient_id", req=True),
+                _c("payer_id", req=True),
+                _c("start_date", E.DATE, True),
+                _c("end_date", E.DATE),
+                _c("rank", E.INT, min_value=1),
+                _c("member_id"),
+            ),
+            natural_key=("patient_id", "payer_id", "start_date"),
+            references=(
+                Reference("patient_id", "patients", "patient_id"),
+                Reference("payer_id", "payers", "payer_id"),
+            ),
+        ),
+        Table(
+            "fee_schedule",
+            (
+                _c("payer_id", req=True),
+                _c("code", req=True),
+                _c("modifier"),
+                _c("effective_from", E.DATE, True),
+                _c("effective_to", E.DATE),
+                _c("amount", E.DECIMAL, True, min_value=0),
+            ),
+            natural_key=("payer_id", "code", "modifier", "effective_from"),
+            references=(Reference("payer_id", "payers", "payer_id"),),
+        ),
+        Table(
+            "payer_codes",
+            (
+                _c("payer_id", req=True),
+                _c("code", req=True),
+                _c("covered", E.BOOL, True),
+                _c("effective_from", E.DATE),
+                _c("effective_to", E.DATE),
+            ),
+            natural_key=("payer_id", "code", "effective_from"),
+            references=(Reference("payer_id", "payers", "payer_id"),),
+        ),
+        Table(
+            "conditions",
+            (
+                _c("patient_id", req=True),
+                _c("icd10", E.ICD10, True),
+                _c("onset_date", E.DATE),
+                _c("resolved_date", E.DATE),
+                _c("chronic", E.BOOL),
+            ),
+            natural_key=("patient_id", "icd10", "onset_date"),
+            references=(Reference("patient_id", "patients", "patient_id"),),
+        ),
+        Table(
+            "consents",
+            (
+                _c("consent_id", req=True),
+                _c("patient_id", req=True),
+                _c("program", E.ENUM, True, enum=CONSENT_PROGRAMS),
+                _c("obtained_date", E.DATE, True),
+                _c("method", E.ENUM, True, enum=CONSENT_METHODS),
+                _c("billing_practitioner_id"),
+                _c("revoked_date", E.DATE),
+            ),
+            key=("consent_id",),
+            references=(
+                Reference("patient_id", "patients", "patient_id"),
+                Reference("billing_practitioner_id", "practitioners", "practitioner_id"),
+            ),
+        ),
+        Table(
+            "care_plans",
+            (
+                _c("care_plan_id", req=True),
+                _c("patient_id", req=True),
+                _c("program", E.ENUM, True, enum=CONSENT_PROGRAMS),
+                _c("date", E.DATE, True),
+                _c("action", E.ENUM, True, enum=CARE_PLAN_ACTIONS),
+            ),
+            key=("care_plan_id",),
+            references=(Reference("patient_id", "patients", "patient_id"),),
+        ),
+        Table(
+            "encounters",
+            (
+                _c("encounter_id", req=True),
+                _c("patient_id", req=True),
+                _c("date", E.DATE, True),
+                _c("start_time", E.TIME),
+                _c("minutes", E.INT, True, min_value=0),
+                _c("performer_id", req=True),
+                _c("billing_practitioner_id"),
+                _c("kind", E.ENUM, True, enum=ENCOUNTER_KINDS),
+                _c(
+                    "program",
+                    E.ENUM,
+                    enum=ENCOUNTER_PROGRAMS,
+                    required_when=("kind", ("care_management",)),
+                ),
+                _c("contact_mode", E.ENUM, enum=CONTACT_MODES),
+                _c("mdm", E.ENUM, enum=MDM_LEVELS),
+                _c("cpt", E.LIST, required_when=("kind", ("office_visit",))),
+                _c("activities", E.LIST),
+                _c("place_of_service"),
+                _c("outcome", E.ENUM, enum=OUTCOMES),
+            ),
+            key=("encounter_id",),
+            required_table=True,
+            references=(
+                Reference("patient_id", "patients", "patient_id"),
+                Reference("performer_id", "practitioners", "practitioner_id"),
+                Reference("billing_practitioner_id", "practitioners", "practitioner_id"),
+            ),
+        ),
+        Table(
+            "discharges",
+            (
+                _c("discharge_id", req=True),
+                _c("patient_id", req=True),
+                _c("admit_date", E.DATE, True),
+                _c("discharge_date", E.DATE, True),
+                _c("setting", E.ENUM, True, enum=DISCHARGE_SETTINGS),
+                _c("disposition", E.ENUM, True, enum=DISPOSITIONS),
+            ),
+            key=("discharge_id",),
+            references=(Reference("patient_id", "patients", "patient_id"),),
+        ),
+        Table(
+            "measurements",
+            (
+                _c("patient_id", req=True),
+                _c("date", E.DATE, True),
+                _c("kind", E.ENUM, True, enum=MEASUREMENT_KINDS),
+                _c("value", E.FLOAT, True),
+            ),
+            natural_key=("patient_id", "date", "kind"),
+            references=(Reference("patient_id", "patients", "patient_id"),),
+        ),
+        Table(
+            "referrals",
+            (
+                _c("referral_id", req=True),
+                _c("patient_id", req=True),
+                _c("date", E.DATE, True),
+                _c("referring_practitioner_id", req=True),
+                _c("service", E.ENUM, True, enum=REFERRAL_SERVICES),
+                _c("reason", E.ENUM, True, enum=REFERRAL_REASONS),
+            ),
+            key=("referral_id",),
+            references=(
+                Reference("patient_id", "patients", "patient_id"),
+                Reference("referring_practitioner_id", "practitioners", "practitioner_id"),
+            ),
+        ),
+        Table(
+            "claims_history",
+            (
+                _c("patient_id", req=True),
+                _c("code", req=True),
+                _c("units", E.INT, min_value=0),
+                _c("date_of_service", E.DATE, True),
+                _c("billing_npi", req=True),
+                _c("payer_id"),
+                _c("status", E.ENUM, enum=CLAIM_STATUSES),
+            ),
+            natural_key=("patient_id", "code", "date_of_service", "billing_npi"),
+            references=(
+                Reference("patient_id", "patients", "patient_id"),
+                Reference("payer_id", "payers", "payer_id"),
+            ),
+        ),
+    )
+}
+
+TABLE_ORDER: tuple[str, ...] = tuple(TABLES)
+
+# Credentials that can be billing practitioners (interchange spec, practitioners table).
+BILLING_CREDENTIALS = ("MD", "DO", "NP", "PA", "CNS", "CNM")

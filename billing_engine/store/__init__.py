@@ -1,0 +1,1 @@
+"""The store: the only SQLAlchemy code (placeholder until implemented)."""

@@ -1,0 +1,1 @@
+"""Thin click commands over the ``billing_engine`` library."""
