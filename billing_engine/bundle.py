@@ -27,6 +27,18 @@ class Bundle:
     def row_counts(self) -> dict[str, int]:
         return {name: frame.height for name, frame in self.tables.items()}
 
+    def for_patients(self, patient_ids: list[str]) -> Bundle:
+        """The same bundle with only these patients' rows in patient-keyed tables."""
+        return Bundle(
+            {
+                name: frame.filter(pl.col("patient_id").is_in(patient_ids))
+                if "patient_id" in frame.columns
+                else frame
+                for name, frame in self.tables.items()
+            },
+            self.source,
+        )
+
     @classmethod
     def from_frames(cls, frames: Mapping[str, pl.DataFrame], source: str = "<memory>") -> Bundle:
         """Build a bundle from already-typed frames, filling absent tables with empty ones.

@@ -222,9 +222,13 @@ class ParameterSet:
         for name, value in overrides.items():
             param = self.get(name)
             if not param.setting:
-                raise ConfigError(f"{name!r} is a rule parameter, not a setting; it can't be overridden")
+                raise ConfigError(
+                    f"{name!r} is a rule parameter, not a setting; it can't be overridden"
+                )
             if param.choices and value not in param.choices:
-                raise ConfigError(f"setting {name!r} must be one of {list(param.choices)}, got {value!r}")
+                raise ConfigError(
+                    f"setting {name!r} must be one of {list(param.choices)}, got {value!r}"
+                )
         return PeriodParameters(self, start, end, overrides)
 
     def version(self) -> str:
@@ -234,7 +238,9 @@ class ParameterSet:
         digest = hashlib.sha256()
         for name in sorted(self._by_name):
             p = self._by_name[name]
-            digest.update(repr((name, p.verified_through, [(v.start, v.value) for v in p.values])).encode())
+            digest.update(
+                repr((name, p.verified_through, [(v.start, v.value) for v in p.values])).encode()
+            )
         return digest.hexdigest()[:12]
 
 

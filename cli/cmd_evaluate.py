@@ -1,7 +1,169 @@
-"""CLI commands: evaluate (placeholder until implemented)."""
+"""``billing evaluate`` and ``billing explain``."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from billing_engine.bundle import Bundle
+from billing_engine.calendar import Month
+from billing_engine.errors import ConfigError
+
+DB_HELP = (
+    "Database URL of the store (default: BILLING_DB, else the SQLite file in the data folder)."
+)
+
+
+def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
+    try:
+        return Month.parse(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from exc
+
+
+def _settings(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    from billing_engine.params import load_settings_file
+
+    return load_settings_file(path)
+
+
+def load_bundle(bundle_path: Path | None, db: str | None) -> tuple[Bundle, str | None]:
+    """The bundle from a folder/workbook, or from the store when no path is given.
+
+    Returns the bundle and the store URL it came from (None for a path).
+    """
+    if bundle_path is not None:
+        from billing_engine.ingest import read_bundle
+
+        return read_bundle(bundle_path), None
+    from billing_engine.store import Store
+
+    with Store.open(db) as store:
+        return store.load_bundle(), store.url
+
+
+bundle_argument = click.argument(
+    "bundle", required=False, type=click.Path(exists=True, path_type=Path)
+)
+month_option = click.option(
+    "--month", required=True, callback=_month, help="Calendar month to evaluate, YYYY-MM."
+)
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    callback=_date,
+    help="Date the evaluation is made (default: the month's last day); decides short vs blocked.",
+)
+settings_option = click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML file of documented settings to override (name: value).",
+)
+db_option = click.option("--db", envvar="BILLING_DB", help=DB_HELP)
+
+
+@click.command("evaluate")
+@bundle_argument
+@month_option
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@as_of_option
+@settings_option
+@db_option
+def evaluate_command(
+    bundle: Path | None,
+    month: Month,
+    out: Path,
+    fmt: str,
+    as_of: dt.date | None,
+    settings_path: Path | None,
+    db: str | None,
+) -> None:
+    """Evaluate one month: claim lines, gaps and revenue by payer.
+
+    BUNDLE is a folder of CSV or Parquet files or an .xlsx workbook; without it the
+    store (--db) is evaluated and the run is recorded there.
+    """
+    from billing_engine.evaluate import evaluate
+    from billing_engine.outputs import write_outputs
+
+    data, store_url = load_bundle(bundle, db)
+    result = evaluate(data, month, as_of, settings=_settings(settings_path))
+    paths = write_outputs(result, out, fmt)
+    if store_url is not None:
+        from billing_engine.store import Store
+
+        with Store.open(store_url) as store:
+            run_id = store.record_run(
+                month=str(month),
+                as_of=result.as_of,
+                rule_set_version=result.rule_set_version,
+                input_row_counts=dict(result.input_row_counts),
+                line_count=result.claim_lines.height,
+                gap_count=result.gaps.height,
+                source=result.source,
+            )
+        click.echo(f"run {run_id} recorded")
+    click.echo(
+        f"{month}: {result.claim_lines.height} claim line(s), {result.gaps.height} gap(s) "
+        f"(rule set {result.rule_set_version})"
+    )
+    for path in paths:
+        click.echo(f"  wrote {path}")
+
+
+@click.command("explain")
+@bundle_argument
+@month_option
+@click.option("--patient", "patient_id", required=True, help="Patient id.")
+@click.option("--code", help="Only this code.")
+@as_of_option
+@settings_option
+@db_option
+def explain_command(
+    bundle: Path | None,
+    month: Month,
+    patient_id: str,
+    code: str | None,
+    as_of: dt.date | None,
+    settings_path: Path | None,
+    db: str | None,
+) -> None:
+    """Why a patient's month bills what it bills: every criterion, value, parameter and row.
+
+    Reads BUNDLE when given, else the store (--db).
+    """
+    from billing_engine import explain
+    from billing_engine.evaluate import default_parameters, evaluate
+    from reports import render
+
+    data, _ = load_bundle(bundle, db)
+    if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
+        raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
+    result = evaluate(
+        data.for_patients([patient_id]), month, as_of, settings=_settings(settings_path)
+    )
+    view = explain.build(result, default_parameters(), patient_id, code)
+    click.echo(render("explain.txt.j2", x=view), nl=False)
+
+
+COMMANDS: list[click.Command] = [evaluate_command, explain_command]

@@ -1,0 +1,91 @@
+"""The pipeline: normalize -> evaluate rules -> resolve conflicts -> (price) -> outputs.
+
+``evaluate`` is pure: the same bundle, month, as-of date, parameters and settings give
+the same result. Time is explicit: nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from billing_engine import conflicts
+from billing_engine.bundle import Bundle
+from billing_engine.calendar import Month
+from billing_engine.family import RuleSetResult
+from billing_engine.normalize import EvalContext, time_entries
+from billing_engine.outputs import claim_lines_frame, gaps_frame, revenue_frame
+from billing_engine.params import ParameterSet, UsedValue
+from billing_engine.rules import empty_outcomes
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    month: Month
+    as_of: dt.date
+    rule_set_version: str
+    claim_lines: pl.DataFrame
+    gaps: pl.DataFrame
+    revenue_by_payer: pl.DataFrame
+    outcomes: pl.DataFrame  # every considered code, after conflicts (lines and gaps)
+    rule_sets: tuple[RuleSetResult, ...]
+    time_entries: pl.DataFrame
+    parameters_used: Mapping[str, UsedValue]
+    input_row_counts: Mapping[str, int]
+    source: str
+
+
+_DEFAULT_PARAMS: ParameterSet | None = None
+
+
+def default_parameters() -> ParameterSet:
+    global _DEFAULT_PARAMS  # noqa: PLW0603 - loaded once per process
+    if _DEFAULT_PARAMS is None:
+        _DEFAULT_PARAMS = ParameterSet.load()
+    return _DEFAULT_PARAMS
+
+
+def evaluate(
+    bundle: Bundle,
+    month: Month,
+    as_of: dt.date | None = None,
+    *,
+    params: ParameterSet | None = None,
+    settings: Mapping[str, Any] | None = None,
+    families: Mapping[str, Any] | None = None,
+) -> EvaluationResult:
+    """Evaluate every code family for one calendar month.
+
+    `as_of` (default: the month's last day) decides whether a shortfall is still
+    `short` (work dated on or after it can close the gap) or `blocked`.
+    """
+    from code_rules.registry import FAMILIES
+
+    params = params or default_parameters()
+    as_of = as_of or month.end
+    period = params.for_period(month.start, month.end, settings)
+    ctx = EvalContext(bundle=bundle, month=month, as_of=as_of, params=period)
+    rule_sets: list[RuleSetResult] = []
+    for evaluate_family in (families or FAMILIES).values():
+        rule_sets.extend(evaluate_family(ctx))
+    outcomes = pl.concat([r.outcomes for r in rule_sets]) if rule_sets else empty_outcomes()
+    outcomes = conflicts.resolve(outcomes, month.start, month.end)
+    lines = claim_lines_frame(outcomes, bundle)
+    return EvaluationResult(
+        month=month,
+        as_of=as_of,
+        rule_set_version=params.version(),
+        claim_lines=lines,
+        gaps=gaps_frame(outcomes),
+        revenue_by_payer=revenue_frame(lines, bundle),
+        outcomes=outcomes,
+        rule_sets=tuple(rule_sets),
+        time_entries=time_entries(ctx),
+        parameters_used=dict(period.used),
+        input_row_counts=bundle.row_counts(),
+        source=bundle.source,
+    )

@@ -1,0 +1,636 @@
+"""Normalization: facts per patient and period, shared by every code family.
+
+Each function takes the evaluation context and returns a polars frame; none touches
+files or the database, none loops over rows. Families compose these facts into the
+frame their rules read (see ``code_rules/<family>/rule.py``).
+
+Time rules applied here (rules reference section 1.2):
+- TIME-3: only the evaluated calendar month; minutes never carry across months.
+- TIME-4: only clinical staff (``common.clinical_staff_credentials``) and the billing
+  practitioner personally; anybody else's time is excluded with a reason.
+- TIME-5: overlapping entries (``start_time`` + ``minutes``) for the same patient,
+  program and billing practitioner on one day are counted once (interval union).
+- TIME-6: minutes overlapping a face-to-face visit of the same patient are not counted
+  (setting ``common.exclude_time_during_visits``).
+- TIME-7: nothing on inpatient days (admit date inclusive, discharge date exclusive).
+- TIME-8: nothing dated before the program's consent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from billing_engine.bundle import Bundle
+from billing_engine.calendar import Month
+from billing_engine.params import PeriodParameters
+
+# Exclusion reasons of time entries (shown by `billing explain`, documented in the README).
+EXCLUDED_NO_BILLING_PRACTITIONER = "no_billing_practitioner"
+EXCLUDED_NOT_CLINICAL_STAFF = "not_clinical_staff_or_billing_practitioner"
+EXCLUDED_BEFORE_CONSENT = "before_consent"
+EXCLUDED_INPATIENT_DAY = "inpatient_day"
+EXCLUDED_FAILED_ATTEMPT = "attempt_failed"
+
+ROLE_STAFF = "staff"
+ROLE_PRACTITIONER = "practitioner"
+ROLE_OTHER = "other"
+
+POOL_ALL = "all"  # clinical staff and the billing practitioner (staff codes)
+POOL_PRACTITIONER = "practitioner"  # the billing practitioner personally
+
+TIME_KEYS = ["patient_id", "program", "billing_practitioner_id"]
+
+
+@dataclass
+class EvalContext:
+    """Everything one evaluation reads: the bundle, the period and its parameters."""
+
+    bundle: Bundle
+    month: Month
+    as_of: dt.date
+    params: PeriodParameters
+    cache: dict[str, pl.DataFrame] = field(default_factory=dict)
+
+    @property
+    def start(self) -> dt.date:
+        return self.month.start
+
+    @property
+    def end(self) -> dt.date:
+        return self.month.end
+
+    def in_month(self, column: str) -> pl.Expr:
+        return pl.col(column).is_between(self.start, self.end)
+
+
+def normalized_icd10(expr: pl.Expr) -> pl.Expr:
+    """ICD-10-CM without the dot, upper case (E11.9 -> E119)."""
+    return expr.str.replace_all(".", "", literal=True).str.to_uppercase().str.strip_chars()
+
+
+def practitioners(ctx: EvalContext) -> pl.DataFrame:
+    return ctx.bundle["practitioners"].select("practitioner_id", "npi", "credential")
+
+
+def valid_consents(ctx: EvalContext, program: str) -> pl.DataFrame:
+    """Consents for `program` obtained by the month's end and not revoked before it.
+
+    A revocation ends the consent at the end of the revocation's calendar month
+    (CCM-C1), so a consent revoked in the evaluated month still covers it.
+    """
+    return ctx.bundle["consents"].filter(
+        (pl.col("program") == program)
+        & (pl.col("obtained_date") <= ctx.end)
+        & (pl.col("revoked_date").is_null() | (pl.col("revoked_date") >= ctx.start))
+    )
+
+
+def consent_practitioners(ctx: EvalContext) -> pl.DataFrame:
+    """The billing practitioner named by each patient's latest consent per program."""
+    return (
+        ctx.bundle["consents"]
+        .filter(
+            pl.col("billing_practitioner_id").is_not_null() & (pl.col("obtained_date") <= ctx.end)
+        )
+        .sort("obtained_date")
+        .group_by("patient_id", "program")
+        .agg(consent_practitioner_id=pl.col("billing_practitioner_id").last())
+    )
+
+
+def consent_facts(ctx: EvalContext, candidates: pl.DataFrame, program: str) -> pl.DataFrame:
+    """Per candidate (patient_id, billing_practitioner_id): the consent that applies.
+
+    A consent applies to a billing practitioner when it names that practitioner or
+    names none. Adds ``consent_id``, ``consent_date`` (earliest applicable valid
+    consent) and ``consent_status``: ``valid``, ``revoked`` (only consents revoked
+    before the month) or ``missing``.
+    """
+    keys = ["patient_id", "billing_practitioner_id"]
+    consents = ctx.bundle["consents"].filter(pl.col("program") == program)
+    pairs = (
+        candidates.select(keys)
+        .unique()
+        .join(
+            consents.select(
+                "patient_id",
+                pl.col("billing_practitioner_id").alias("named_practitioner_id"),
+                "consent_id",
+                "obtained_date",
+                "revoked_date",
+            ),
+            on="patient_id",
+            how="inner",
+        )
+        .filter(
+            pl.col("named_practitioner_id").is_null()
+            | (pl.col("named_practitioner_id") == pl.col("billing_practitioner_id"))
+        )
+    )
+    is_valid = (pl.col("obtained_date") <= ctx.end) & (
+        pl.col("revoked_date").is_null() | (pl.col("revoked_date") >= ctx.start)
+    )
+    revoked_before = pl.col("revoked_date").is_not_null() & (pl.col("revoked_date") < ctx.start)
+    summary = (
+        pairs.with_columns(valid=is_valid, revoked=revoked_before)
+        .sort("obtained_date")
+        .group_by(keys)
+        .agg(
+            consent_id=pl.col("consent_id").filter(pl.col("valid")).first(),
+            consent_date=pl.col("obtained_date").filter(pl.col("valid")).first(),
+            any_revoked=pl.col("revoked").any(),
+        )
+    )
+    return (
+        candidates.join(summary, on=keys, how="left", nulls_equal=True)
+        .with_columns(
+            consent_status=pl.when(pl.col("consent_date").is_not_null())
+            .then(pl.lit("valid"))
+            .when(pl.col("any_revoked").fill_null(False))
+            .then(pl.lit("revoked"))
+            .otherwise(pl.lit("missing"))
+        )
+        .drop("any_revoked")
+    )
+
+
+def inpatient_days(ctx: EvalContext) -> pl.DataFrame:
+    """(patient_id, admit_date, discharge_date) of stays whose days are inpatient days."""
+    settings = ctx.params.as_strs("common.inpatient_settings")
+    return (
+        ctx.bundle["discharges"]
+        .filter(
+            pl.col("setting").is_in(settings)
+            & (pl.col("admit_date") <= ctx.end)
+            & (pl.col("discharge_date") > ctx.start)
+        )
+        .select("patient_id", "admit_date", "discharge_date")
+    )
+
+
+def time_entries(ctx: EvalContext) -> pl.DataFrame:
+    """Every care-management entry of the month, with its billing practitioner and fate.
+
+    Columns: the encounter's own, ``billing_practitioner_id`` (resolved: the entry's,
+    else the practitioner of the patient's latest consent for the program, else the
+    performer when the performer may bill), ``role`` (staff / practitioner / other),
+    ``start_min`` (minutes after midnight), ``consent_date`` and ``excluded`` (null when
+    the minutes count, else the first reason they don't).
+    """
+    if "time_entries" in ctx.cache:
+        return ctx.cache["time_entries"]
+    staff = ctx.params.as_strs("common.clinical_staff_credentials")
+    billers = ctx.params.as_strs("common.billing_credentials")
+    consent_programs = ctx.params.as_strs("common.consent_programs")
+    pract = practitioners(ctx)
+    entries = (
+        ctx.bundle["encounters"]
+        .filter((pl.col("kind") == "care_management") & ctx.in_month("date"))
+        .join(
+            pract.select(
+                pl.col("practitioner_id").alias("performer_id"),
+                pl.col("credential").alias("performer_credential"),
+            ),
+            on="performer_id",
+            how="left",
+        )
+        .join(consent_practitioners(ctx), on=["patient_id", "program"], how="left")
+        .with_columns(
+            billing_practitioner_id=pl.coalesce(
+                "billing_practitioner_id",
+                "consent_practitioner_id",
+                pl.when(pl.col("performer_credential").is_in(billers)).then(pl.col("performer_id")),
+            ),
+            start_min=(
+                pl.col("start_time").dt.hour().cast(pl.Int32) * 60
+                + pl.col("start_time").dt.minute().cast(pl.Int32)
+            ),
+        )
+        .with_columns(
+            role=pl.when(pl.col("performer_id") == pl.col("billing_practitioner_id"))
+            .then(pl.lit(ROLE_PRACTITIONER))
+            .when(pl.col("performer_credential").is_in(staff))
+            .then(pl.lit(ROLE_STAFF))
+            .otherwise(pl.lit(ROLE_OTHER))
+        )
+    )
+    lookups = []
+    for program in entries.get_column("program").drop_nulls().unique().sort().to_list():
+        if program not in consent_programs:
+            continue
+        cands = (
+            entries.filter(pl.col("program") == program)
+            .select("patient_id", "billing_practitioner_id")
+            .unique()
+        )
+        lookups.append(
+            consent_facts(ctx, cands, program)
+            .select("patient_id", "billing_practitioner_id", "consent_date")
+            .with_columns(program=pl.lit(program))
+        )
+    if lookups:
+        entries = entries.join(pl.concat(lookups), on=TIME_KEYS, how="left", nulls_equal=True)
+    else:
+        entries = entries.with_columns(consent_date=pl.lit(None, dtype=pl.Date))
+    stays = inpatient_days(ctx)
+    on_stay = (
+        entries.select("encounter_id", "patient_id", "date")
+        .join(stays, on="patient_id", how="inner")
+        .filter(
+            (pl.col("date") >= pl.col("admit_date")) & (pl.col("date") < pl.col("discharge_date"))
+        )
+        .select("encounter_id")
+        .unique()
+        .with_columns(inpatient=pl.lit(True))
+    )
+    entries = (
+        entries.join(on_stay, on="encounter_id", how="left")
+        .with_columns(
+            excluded=pl.when(pl.col("outcome") == "attempt_failed")
+            .then(pl.lit(EXCLUDED_FAILED_ATTEMPT))
+            .when(pl.col("billing_practitioner_id").is_null())
+            .then(pl.lit(EXCLUDED_NO_BILLING_PRACTITIONER))
+            .when(pl.col("role") == ROLE_OTHER)
+            .then(pl.lit(EXCLUDED_NOT_CLINICAL_STAFF))
+            .when(
+                pl.col("program").is_in(consent_programs)
+                & (pl.col("consent_date").is_null() | (pl.col("date") < pl.col("consent_date")))
+            )
+            .then(pl.lit(EXCLUDED_BEFORE_CONSENT))
+            .when(pl.col("inpatient").fill_null(False))
+            .then(pl.lit(EXCLUDED_INPATIENT_DAY))
+        )
+        .drop("inpatient", "consent_practitioner_id")
+    )
+    ctx.cache["time_entries"] = entries
+    return entries
+
+
+def _merge_intervals(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Union of [start_min, end_min) intervals per key: one row per merged interval."""
+    return (
+        frame.sort([*keys, "start_min"])
+        .with_columns(prev_end=pl.col("end_min").cum_max().shift(1).over(keys))
+        .with_columns(
+            piece=(pl.col("prev_end").is_null() | (pl.col("start_min") > pl.col("prev_end")))
+            .cast(pl.Int32)
+            .cum_sum()
+            .over(keys)
+        )
+        .group_by([*keys, "piece"])
+        .agg(start_min=pl.col("start_min").min(), end_min=pl.col("end_min").max())
+    )
+
+
+def visit_intervals(ctx: EvalContext) -> pl.DataFrame:
+    """Merged face-to-face visit intervals per patient and day (TIME-6)."""
+    kinds = ctx.params.as_strs("ccm.initiating_visit.kinds")
+    start = pl.col("start_time").dt.hour().cast(pl.Int32) * 60 + pl.col(
+        "start_time"
+    ).dt.minute().cast(pl.Int32)
+    visits = (
+        ctx.bundle["encounters"]
+        .filter(
+            pl.col("kind").is_in(kinds)
+            & ctx.in_month("date")
+            & pl.col("start_time").is_not_null()
+            & (pl.col("minutes") > 0)
+        )
+        .select(
+            "patient_id",
+            "date",
+            start_min=start,
+            end_min=start + pl.col("minutes").cast(pl.Int32),
+        )
+    )
+    merged = _merge_intervals(visits, ["patient_id", "date"])
+    return merged.select(
+        "patient_id",
+        "date",
+        pl.col("start_min").alias("visit_start"),
+        pl.col("end_min").alias("visit_end"),
+    )
+
+
+def daily_minutes(ctx: EvalContext) -> pl.DataFrame:
+    """Counted minutes per patient, program, billing practitioner, pool and day.
+
+    Pool ``all`` holds clinical-staff and billing-practitioner time (staff codes count
+    both, TIME-4); pool ``practitioner`` holds only the practitioner's own time.
+    """
+    if "daily_minutes" in ctx.cache:
+        return ctx.cache["daily_minutes"]
+    counted = time_entries(ctx).filter(pl.col("excluded").is_null() & (pl.col("minutes") > 0))
+    pooled = pl.concat(
+        [
+            counted.with_columns(pool=pl.lit(POOL_ALL)),
+            counted.filter(pl.col("role") == ROLE_PRACTITIONER).with_columns(
+                pool=pl.lit(POOL_PRACTITIONER)
+            ),
+        ]
+    ).with_columns(minutes=pl.col("minutes").cast(pl.Int32))
+    keys = [*TIME_KEYS, "pool", "date"]
+    timed = pooled.filter(pl.col("start_min").is_not_null()).with_columns(
+        end_min=pl.col("start_min") + pl.col("minutes")
+    )
+    merged = _merge_intervals(timed, keys).with_columns(
+        counted=pl.col("end_min") - pl.col("start_min")
+    )
+    if ctx.params.as_bool("common.exclude_time_during_visits"):
+        overlap = (
+            merged.join(visit_intervals(ctx), on=["patient_id", "date"], how="inner")
+            .with_columns(
+                overlap=(
+                    pl.min_horizontal("end_min", "visit_end")
+                    - pl.max_horizontal("start_min", "visit_start")
+                ).clip(lower_bound=0)
+            )
+            .group_by([*keys, "piece"])
+            .agg(pl.col("overlap").sum())
+        )
+        merged = merged.join(
+            overlap, on=[*keys, "piece"], how="left", nulls_equal=True
+        ).with_columns(counted=pl.col("counted") - pl.col("overlap").fill_null(0))
+    untimed = pooled.filter(pl.col("start_min").is_null()).select(*keys, counted=pl.col("minutes"))
+    daily = (
+        pl.concat([merged.select(*keys, "counted"), untimed])
+        .group_by(keys)
+        .agg(minutes=pl.col("counted").sum().cast(pl.Int64))
+        .sort(keys)
+        .with_columns(cumulative=pl.col("minutes").cum_sum().over(keys[:-1]))
+    )
+    ctx.cache["daily_minutes"] = daily
+    return daily
+
+
+def monthly_minutes(ctx: EvalContext, program: str, pool: str) -> pl.DataFrame:
+    """(patient_id, billing_practitioner_id) -> counted minutes in the month for a pool."""
+    return (
+        daily_minutes(ctx)
+        .filter((pl.col("program") == program) & (pl.col("pool") == pool))
+        .group_by("patient_id", "billing_practitioner_id")
+        .agg(minutes=pl.col("minutes").sum())
+    )
+
+
+def date_reached(
+    ctx: EvalContext, targets: pl.DataFrame, program: str, pool: str, needed: str
+) -> pl.Series:
+    """For each target row, the first day the pool's cumulative minutes reach `needed`.
+
+    `targets` has patient_id, billing_practitioner_id and the integer column `needed`;
+    the result is a date series aligned with `targets` (null when never reached).
+    """
+    daily = daily_minutes(ctx).filter((pl.col("program") == program) & (pl.col("pool") == pool))
+    indexed = targets.select("patient_id", "billing_practitioner_id", needed).with_row_index("_row")
+    reached = (
+        indexed.join(
+            daily, on=["patient_id", "billing_practitioner_id"], how="inner", nulls_equal=True
+        )
+        .filter(pl.col("cumulative") >= pl.col(needed))
+        .group_by("_row")
+        .agg(reached=pl.col("date").min())
+    )
+    return indexed.join(reached, on="_row", how="left").sort("_row").get_column("reached")
+
+
+def counted_entry_ids(ctx: EvalContext, program: str, pool: str) -> pl.DataFrame:
+    """(patient_id, billing_practitioner_id) -> sorted ids of the entries that counted."""
+    entries = time_entries(ctx).filter(
+        (pl.col("program") == program) & pl.col("excluded").is_null() & (pl.col("minutes") > 0)
+    )
+    if pool == POOL_PRACTITIONER:
+        entries = entries.filter(pl.col("role") == ROLE_PRACTITIONER)
+    return entries.group_by("patient_id", "billing_practitioner_id").agg(
+        entry_ids=pl.col("encounter_id").sort()
+    )
+
+
+def logged_minutes(ctx: EvalContext, program: str) -> pl.DataFrame:
+    """(patient_id, billing_practitioner_id) -> every minute logged, counted or not."""
+    return (
+        time_entries(ctx)
+        .filter(pl.col("program") == program)
+        .group_by("patient_id", "billing_practitioner_id")
+        .agg(minutes_logged=pl.col("minutes").sum())
+    )
+
+
+def chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFrame:
+    """Per patient: distinct chronic ICD-10-CM categories active in the month.
+
+    A condition counts when active in the month (onset on or before its end, resolved
+    on or after its start) and chronic: its ``chronic`` column, else membership of the
+    value set. Categories are the first three characters (interchange semantics 12).
+    ``chronic_icd10`` lists one code per category for claims: earliest onset first, and
+    otherwise in the order the practice listed them (its primary first).
+    """
+    if "chronic" in ctx.cache:
+        return ctx.cache["chronic"]
+    members = value_set.select(pl.col("icd10").alias("code"), pl.lit(True).alias("in_value_set"))
+    result = (
+        ctx.bundle["conditions"]
+        .filter(
+            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= ctx.end))
+            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= ctx.start))
+        )
+        .with_columns(code=normalized_icd10(pl.col("icd10")))
+        .join(members, on="code", how="left")
+        .filter(pl.coalesce("chronic", "in_value_set", pl.lit(False)))
+        .with_columns(category=pl.col("code").str.slice(0, 3))
+        .sort("patient_id", "onset_date", nulls_last=False, maintain_order=True)
+        .unique(subset=["patient_id", "category"], keep="first", maintain_order=True)
+        .group_by("patient_id", maintain_order=True)
+        .agg(
+            n_chronic=pl.len().cast(pl.Int64),
+            chronic_icd10=pl.col("icd10"),
+        )
+    )
+    ctx.cache["chronic"] = result
+    return result
+
+
+def care_plan_facts(ctx: EvalContext, program: str, revision_actions: list[str]) -> pl.DataFrame:
+    """Per patient: the latest established plan by the month's end, and any plan
+    established or substantially revised inside the month."""
+    plans = ctx.bundle["care_plans"].filter(pl.col("program") == program)
+    established = (
+        plans.filter((pl.col("action") == "established") & (pl.col("date") <= ctx.end))
+        .sort("date")
+        .group_by("patient_id")
+        .agg(care_plan_id=pl.col("care_plan_id").last(), care_plan_date=pl.col("date").last())
+    )
+    revised = (
+        plans.filter(pl.col("action").is_in(revision_actions) & ctx.in_month("date"))
+        .sort("date")
+        .group_by("patient_id")
+        .agg(revised_plan_id=pl.col("care_plan_id").last(), revised_plan_date=pl.col("date").last())
+    )
+    return established.join(revised, on="patient_id", how="full", coalesce=True)
+
+
+def practitioner_visits(ctx: EvalContext, codes: list[str], kinds: list[str]) -> pl.DataFrame:
+    """Face-to-face visits with a practitioner: (patient_id, practitioner_id, date, source_id).
+
+    From encounters of `kinds` (office visits need one of `codes` in their cpt;
+    wellness kinds count as they are) performed or billed by the practitioner, and
+    from claims_history rows with one of `codes` billed under the practitioner's NPI.
+    """
+    enc = (
+        ctx.bundle["encounters"]
+        .filter(
+            pl.col("kind").is_in(kinds)
+            & (pl.col("outcome").is_null() | (pl.col("outcome") != "attempt_failed"))
+            & (
+                (pl.col("kind") != "office_visit")
+                | pl.col("cpt").list.eval(pl.element().is_in(codes)).list.any()
+            )
+        )
+        .select("patient_id", "date", "encounter_id", "performer_id", "billing_practitioner_id")
+    )
+    by_practitioner = pl.concat(
+        [
+            enc.select(
+                "patient_id",
+                pl.col("performer_id").alias("practitioner_id"),
+                "date",
+                pl.col("encounter_id").alias("source_id"),
+            ),
+            enc.filter(pl.col("billing_practitioner_id").is_not_null()).select(
+                "patient_id",
+                pl.col("billing_practitioner_id").alias("practitioner_id"),
+                "date",
+                pl.col("encounter_id").alias("source_id"),
+            ),
+        ]
+    )
+    ignored = ctx.params.as_strs("ccm.ignored_claim_statuses")
+    claims = (
+        ctx.bundle["claims_history"]
+        .filter(
+            pl.col("code").is_in(codes)
+            & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
+        )
+        .join(
+            practitioners(ctx).filter(pl.col("npi").is_not_null()),
+            left_on="billing_npi",
+            right_on="npi",
+            how="inner",
+        )
+        .select(
+            "patient_id",
+            "practitioner_id",
+            pl.col("date_of_service").alias("date"),
+            pl.concat_str(
+                pl.lit("claim:"),
+                pl.col("code"),
+                pl.lit("@"),
+                pl.col("date_of_service").cast(pl.String),
+            ).alias("source_id"),
+        )
+    )
+    return pl.concat([by_practitioner, claims]).unique()
+
+
+def claims_in_month(ctx: EvalContext, codes: list[str]) -> pl.DataFrame:
+    """Claims history rows of the month for `codes` that count as billed."""
+    ignored = ctx.params.as_strs("ccm.ignored_claim_statuses")
+    return ctx.bundle["claims_history"].filter(
+        pl.col("code").is_in(codes)
+        & ctx.in_month("date_of_service")
+        & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
+    )
+
+
+def max_mdm(ctx: EvalContext) -> pl.DataFrame:
+    """(patient_id, billing_practitioner_id) -> highest MDM rank recorded in the month
+    on any encounter billed under that practitioner (interchange semantics 5)."""
+    order = ctx.params.as_strs("common.mdm_rank")
+    ranks = pl.DataFrame({"mdm": order, "mdm_rank": list(range(1, len(order) + 1))})
+    entries = time_entries(ctx).select("encounter_id", "billing_practitioner_id")
+    return (
+        ctx.bundle["encounters"]
+        .filter(ctx.in_month("date") & pl.col("mdm").is_not_null())
+        .join(
+            entries.rename({"billing_practitioner_id": "resolved_bp"}),
+            on="encounter_id",
+            how="left",
+        )
+        .with_columns(
+            billing_practitioner_id=pl.coalesce(
+                "resolved_bp", "billing_practitioner_id", "performer_id"
+            )
+        )
+        .join(ranks, on="mdm", how="inner")
+        .group_by("patient_id", "billing_practitioner_id")
+        .agg(mdm_rank=pl.col("mdm_rank").max(), mdm_ids=pl.col("encounter_id").sort())
+    )
+
+
+def mdm_rank_of(ctx: EvalContext, level: str) -> int:
+    return ctx.params.as_strs("common.mdm_rank").index(level) + 1
+
+
+def primary_coverage(ctx: EvalContext, frame: pl.DataFrame, date_column: str) -> pl.DataFrame:
+    """Adds ``payer_id`` and ``payer_kind``: the lowest-rank coverage active on the date."""
+    cov = ctx.bundle["coverages"].select(
+        "patient_id", "payer_id", "start_date", "end_date", pl.col("rank").fill_null(1)
+    )
+    indexed = frame.with_row_index("_cov_row")
+    matched = (
+        indexed.select("_cov_row", "patient_id", date_column)
+        .join(cov, on="patient_id", how="inner")
+        .filter(
+            (pl.col("start_date") <= pl.col(date_column))
+            & (pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col(date_column)))
+        )
+        .sort("_cov_row", "rank", "start_date", descending=[False, False, True])
+        .unique(subset=["_cov_row"], keep="first")
+        .select("_cov_row", "payer_id")
+        .join(
+            ctx.bundle["payers"].select("payer_id", pl.col("kind").alias("payer_kind")),
+            on="payer_id",
+            how="left",
+        )
+    )
+    return indexed.join(matched, on="_cov_row", how="left").sort("_cov_row").drop("_cov_row")
+
+
+def payer_pays(
+    ctx: EvalContext, frame: pl.DataFrame, code_column: str, date_column: str, kinds: list[str]
+) -> pl.Series:
+    """Whether the row's payer pays its code on its date (interchange semantics 13).
+
+    A ``payer_codes`` row in effect on the date decides; without one the payer pays
+    when its kind is in `kinds`. Rows without a payer give null (not met).
+    """
+    rules = ctx.bundle["payer_codes"].select(
+        "payer_id", pl.col("code").alias(code_column), "covered", "effective_from", "effective_to"
+    )
+    indexed = frame.select("payer_id", "payer_kind", code_column, date_column).with_row_index(
+        "_pc_row"
+    )
+    listed = (
+        indexed.join(rules, on=["payer_id", code_column], how="inner")
+        .filter(
+            (pl.col("effective_from").is_null() | (pl.col("effective_from") <= pl.col(date_column)))
+            & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= pl.col(date_column)))
+        )
+        .sort("_pc_row", "effective_from", nulls_last=False)
+        .group_by("_pc_row")
+        .agg(listed_covered=pl.col("covered").last())
+    )
+    return (
+        indexed.join(listed, on="_pc_row", how="left")
+        .sort("_pc_row")
+        .select(
+            pl.when(pl.col("payer_id").is_null())
+            .then(None)
+            .otherwise(pl.coalesce("listed_covered", pl.col("payer_kind").is_in(kinds)))
+            .alias("pays")
+        )
+        .get_column("pays")
+    )

@@ -1,0 +1,621 @@
+"""Chronic care management: the monthly codes and the G0506 initiating add-on.
+
+Every code, threshold and cap comes from ``parameters.yaml`` beside this file; the
+requirements in plain words are in ``README.md``. Two rule sets:
+
+- ``ccm.monthly``: one candidate per patient x billing practitioner x month (anyone
+  with CCM time logged that month or a valid CCM consent naming the practitioner).
+  Staff CCM (base + add-on), the practitioner's own CCM (base + add-on) and complex
+  CCM (base + add-on). Which alternative is billed is settled afterwards by the
+  precedence table (code_rules/conflicts.yaml).
+- ``ccm.g0506``: one candidate per visit whose cpt requests G0506.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from billing_engine import normalize as nz
+from billing_engine.family import (
+    RuleSetResult,
+    evidence_list,
+    minutes_criterion,
+    parameters_text,
+)
+from billing_engine.normalize import EvalContext
+from billing_engine.rules import CodeRule, Criterion, apply_rules
+from code_rules.valuesets import chronic_value_set
+
+FAMILY = "ccm"
+IDENTITY = ("patient_id", "billing_practitioner_id", "payer_id")
+
+# Rule keys and the parameter prefix of each alternative.
+STAFF, PRACTITIONER, COMPLEX = "staff", "practitioner", "complex"
+ALTERNATIVES = (STAFF, PRACTITIONER, COMPLEX)
+POOL_OF = {STAFF: nz.POOL_ALL, PRACTITIONER: nz.POOL_PRACTITIONER, COMPLEX: nz.POOL_ALL}
+MINUTES_OF = {
+    STAFF: "staff_minutes",
+    PRACTITIONER: "practitioner_minutes",
+    COMPLEX: "staff_minutes",
+}
+RULE_IDS = {
+    STAFF: ("CCM-T1", "CCM-U1", "TIME-2"),
+    PRACTITIONER: ("CCMP-T1", "CCMP-U1"),
+    COMPLEX: ("CCCM-T1", "CCCM-M1", "CCCM-U1"),
+}
+SHARED_RULE_IDS = ("CCM-D1", "CCM-C1", "CCM-CP1", "CCM-I1", "CCM-B1", "TIME-3", "TIME-4", "TIME-8")
+
+
+def family_codes(ctx: EvalContext) -> list[str]:
+    p = ctx.params
+    return [
+        p.as_str(f"ccm.{alt}.{part}_code") for alt in ALTERNATIVES for part in ("base", "addon")
+    ]
+
+
+def _addon_units(ctx: EvalContext, alt: str) -> pl.Expr:
+    p = ctx.params
+    threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
+    step = p.as_int(f"ccm.{alt}.addon_step_minutes")
+    cap = p.as_int(f"ccm.{alt}.addon_max_units")
+    full_steps = ((pl.col(MINUTES_OF[alt]) - threshold) // step).clip(lower_bound=0)
+    return pl.min_horizontal(full_steps, pl.lit(cap)).cast(pl.Int64)
+
+
+def _candidates(ctx: EvalContext, program: str) -> pl.DataFrame:
+    logged = nz.time_entries(ctx).filter(pl.col("program") == program)
+    consented = nz.valid_consents(ctx, program).filter(
+        pl.col("billing_practitioner_id").is_not_null()
+    )
+    return pl.concat(
+        [
+            logged.select("patient_id", "billing_practitioner_id"),
+            consented.select("patient_id", "billing_practitioner_id"),
+        ]
+    ).unique(maintain_order=True)
+
+
+def _with_minutes(ctx: EvalContext, facts: pl.DataFrame, program: str) -> pl.DataFrame:
+    keys = ["patient_id", "billing_practitioner_id"]
+    for pool, column in (
+        (nz.POOL_ALL, "staff_minutes"),
+        (nz.POOL_PRACTITIONER, "practitioner_minutes"),
+    ):
+        minutes = nz.monthly_minutes(ctx, program, pool).rename({"minutes": column})
+        ids = nz.counted_entry_ids(ctx, program, pool).rename({"entry_ids": f"{column}_ids"})
+        facts = facts.join(minutes, on=keys, how="left", nulls_equal=True).join(
+            ids, on=keys, how="left", nulls_equal=True
+        )
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    return facts.join(
+        nz.logged_minutes(ctx, program), on=keys, how="left", nulls_equal=True
+    ).with_columns(
+        pl.col("staff_minutes", "practitioner_minutes", "minutes_logged").fill_null(0),
+        pl.col("staff_minutes_ids", "practitioner_minutes_ids").fill_null(empty),
+    )
+
+
+def _with_initiating_visit(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
+    p = ctx.params
+    codes = p.as_strs("ccm.initiating_visit.codes")
+    if p.as_bool("ccm.initiating_visit.accept_level1_visit"):
+        codes = [*codes, p.as_str("ccm.initiating_visit.level1_code")]
+    visits = nz.practitioner_visits(ctx, codes, p.as_strs("ccm.initiating_visit.kinds"))
+    lookback = p.as_int("ccm.initiating_visit.lookback_months")
+    found = (
+        facts.select("patient_id", "billing_practitioner_id", "consent_date")
+        .filter(pl.col("consent_date").is_not_null())
+        .join(
+            visits,
+            left_on=["patient_id", "billing_practitioner_id"],
+            right_on=["patient_id", "practitioner_id"],
+            how="inner",
+        )
+        .filter(
+            (pl.col("date") >= pl.col("consent_date").dt.offset_by(f"-{lookback}mo"))
+            & (pl.col("date") <= ctx.end)
+        )
+        .sort("date")
+        .group_by("patient_id", "billing_practitioner_id")
+        .agg(
+            initiating_visit_id=pl.col("source_id").first(),
+            initiating_visit_date=pl.col("date").first(),
+        )
+    )
+    return facts.join(
+        found, on=["patient_id", "billing_practitioner_id"], how="left", nulls_equal=True
+    )
+
+
+def _with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
+    """Claims already billed this month for any CCM code: by this practitioner or others."""
+    claims = nz.claims_in_month(ctx, family_codes(ctx)).select("patient_id", "billing_npi", "code")
+    joined = (
+        facts.select("patient_id", "billing_practitioner_id", "bp_npi")
+        .join(claims, on="patient_id", how="inner")
+        .group_by("patient_id", "billing_practitioner_id")
+        .agg(
+            other_claims=pl.col("billing_npi")
+            .filter(pl.col("billing_npi") != pl.col("bp_npi").fill_null(""))
+            .unique()
+            .sort(),
+            own_claim_codes=pl.col("code")
+            .filter(pl.col("billing_npi") == pl.col("bp_npi"))
+            .unique()
+            .sort(),
+        )
+    )
+    return facts.join(
+        joined, on=["patient_id", "billing_practitioner_id"], how="left", nulls_equal=True
+    ).with_columns(
+        pl.col("other_claims", "own_claim_codes").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    )
+
+
+def _with_dates(ctx: EvalContext, facts: pl.DataFrame, program: str) -> pl.DataFrame:
+    """Date each code's minutes were reached (or the month's end, per the setting)."""
+    p = ctx.params
+    month_end = p.as_str("common.date_of_service_rule") == "month_end"
+    columns: dict[str, pl.Series | pl.Expr] = {}
+    for alt in ALTERNATIVES:
+        threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
+        step = p.as_int(f"ccm.{alt}.addon_step_minutes")
+        needed = facts.select(
+            "patient_id",
+            "billing_practitioner_id",
+            base_needed=pl.lit(threshold),
+            addon_needed=threshold + step * pl.max_horizontal(_addon_units(ctx, alt), pl.lit(1)),
+        )
+        for part in ("base", "addon"):
+            name = f"{alt}_{part}_date"
+            if month_end:
+                columns[name] = pl.lit(ctx.end, dtype=pl.Date)
+            else:
+                columns[name] = nz.date_reached(
+                    ctx, needed, program, POOL_OF[alt], f"{part}_needed"
+                ).alias(name)
+    return facts.with_columns(**columns)
+
+
+def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
+    p = ctx.params
+    program = p.as_str("ccm.consent_program")
+    facts = _candidates(ctx, program)
+    facts = _with_minutes(ctx, facts, program)
+    facts = nz.consent_facts(ctx, facts, program)
+    facts = facts.join(
+        nz.chronic_conditions(ctx, chronic_value_set()), on="patient_id", how="left"
+    ).with_columns(pl.col("n_chronic").fill_null(0))
+    care_plans = nz.care_plan_facts(
+        ctx, p.as_str("ccm.care_plan_program"), p.as_strs("ccm.complex.care_plan_actions")
+    )
+    facts = facts.join(care_plans, on="patient_id", how="left")
+    facts = _with_initiating_visit(ctx, facts)
+    facts = facts.join(
+        nz.practitioners(ctx).select(
+            pl.col("practitioner_id").alias("billing_practitioner_id"),
+            pl.col("npi").alias("bp_npi"),
+            pl.col("credential").alias("bp_credential"),
+        ),
+        on="billing_practitioner_id",
+        how="left",
+    )
+    facts = _with_claims(ctx, facts)
+    facts = facts.join(
+        nz.max_mdm(ctx), on=["patient_id", "billing_practitioner_id"], how="left", nulls_equal=True
+    ).with_columns(pl.col("mdm_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+    facts = _with_dates(ctx, facts, program)
+    reference = pl.coalesce("staff_base_date", pl.lit(min(max(ctx.as_of, ctx.start), ctx.end)))
+    facts = nz.primary_coverage(ctx, facts.with_columns(reference_date=reference), "reference_date")
+    kinds = p.as_strs("common.payer_kinds_paying_by_default")
+    for code in family_codes(ctx):
+        frame = facts.with_columns(_code=pl.lit(code))
+        facts = facts.with_columns(
+            nz.payer_pays(ctx, frame, "_code", "reference_date", kinds).alias(f"pays:{code}")
+        )
+    return facts
+
+
+def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
+    """Criteria every monthly CCM code shares, in the order their reasons take precedence."""
+    p = ctx.params
+    billers = p.as_strs("common.billing_credentials")
+    minimum = p.as_int("ccm.min_chronic_conditions")
+    return [
+        Criterion(
+            "billing_practitioner_known",
+            "the time is billed under a known billing practitioner",
+            pl.col("billing_practitioner_id").is_not_null(),
+            "practitioner_not_qualified",
+            ("CCM-B1",),
+            detail=pl.lit(
+                "no billing practitioner: set billing_practitioner_id or name one on the consent"
+            ),
+            shows=("billing_practitioner_id",),
+        ),
+        Criterion(
+            "billing_practitioner_qualified",
+            "the billing practitioner is a physician or NPP who may bill CCM",
+            pl.col("bp_credential").is_in(billers),
+            "practitioner_not_qualified",
+            ("CCM-B1",),
+            shows=("bp_credential",),
+        ),
+        Criterion(
+            "coverage",
+            "active coverage on the date of service",
+            pl.col("payer_id").is_not_null(),
+            "coverage_missing",
+            ("FEE-2",),
+            shows=("reference_date", "payer_id"),
+        ),
+        Criterion(
+            "payer_pays",
+            "the payer pays this code",
+            pl.col(f"pays:{code}"),
+            "payer_not_covered",
+            ("TCODE-1",),
+            shows=("payer_id", "payer_kind"),
+        ),
+        Criterion(
+            "consent_not_revoked",
+            "the CCM consent was not revoked before the month",
+            pl.col("consent_status") != "revoked",
+            "consent_revoked",
+            ("CCM-C1",),
+            shows=("consent_status",),
+        ),
+        Criterion(
+            "consent",
+            "a documented CCM consent on or before the first counted minute",
+            pl.col("consent_status") == "valid",
+            "consent_missing",
+            ("CCM-C1", "TIME-8"),
+            shows=("consent_id", "consent_date"),
+        ),
+        Criterion(
+            "chronic_conditions",
+            "two or more chronic conditions active in the month",
+            pl.col("n_chronic") >= minimum,
+            "chronic_conditions_insufficient",
+            ("CCM-D1",),
+            detail=pl.format(
+                "{} chronic condition categories active, {} needed",
+                pl.col("n_chronic"),
+                pl.lit(minimum),
+            ),
+            shows=("n_chronic", "chronic_icd10"),
+        ),
+        Criterion(
+            "care_plan",
+            "a comprehensive care plan established on or before the month's end",
+            pl.col("care_plan_id").is_not_null(),
+            "care_plan_missing",
+            ("CCM-CP1",),
+            shows=("care_plan_id", "care_plan_date"),
+        ),
+        Criterion(
+            "initiating_visit",
+            "seen by the billing practitioner within the look-back before consent, "
+            "or an initiating visit since",
+            pl.col("initiating_visit_date").is_not_null(),
+            "initiating_visit_missing",
+            ("CCM-I1",),
+            shows=("initiating_visit_id", "initiating_visit_date"),
+        ),
+        Criterion(
+            "not_billed_by_other",
+            "no other practitioner billed CCM for the patient this month",
+            pl.col("other_claims").list.len() == 0,
+            "billed_by_other_practitioner",
+            ("CCM-B1",),
+            detail=pl.format(
+                "CCM already billed this month by NPI {}", pl.col("other_claims").list.join(", ")
+            ),
+            shows=("other_claims",),
+        ),
+        Criterion(
+            "not_already_billed",
+            "this code is not already billed for the month (claims history)",
+            ~pl.col("own_claim_codes").list.contains(code),
+            "already_billed",
+            ("CCM-U1",),
+            shows=("own_claim_codes",),
+        ),
+    ]
+
+
+def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
+    p = ctx.params
+    month_pos = pl.lit(p.as_str("common.monthly_place_of_service"))
+    icd = pl.col("chronic_icd10").list.head(4)
+    rules: list[CodeRule] = []
+    for alt in ALTERNATIVES:
+        minutes = MINUTES_OF[alt]
+        base_code = p.as_str(f"ccm.{alt}.base_code")
+        addon_code = p.as_str(f"ccm.{alt}.addon_code")
+        threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
+        step = p.as_int(f"ccm.{alt}.addon_step_minutes")
+        evidence = evidence_list(f"{minutes}_ids", "consent_id", "care_plan_id")
+        extra: list[Criterion] = []
+        considered: pl.Expr = pl.lit(True)
+        what = "clinical-staff and practitioner minutes"
+        if alt == PRACTITIONER:
+            considered = pl.col("practitioner_minutes") > 0
+            what = "the billing practitioner's own minutes"
+        if alt == COMPLEX:
+            min_rank = nz.mdm_rank_of(ctx, p.as_str("ccm.complex.min_mdm"))
+            considered = (pl.col("mdm_rank").fill_null(0) >= min_rank) | (
+                pl.col("revised_plan_id").is_not_null() & (pl.col("staff_minutes") >= threshold)
+            )
+            evidence = evidence_list(
+                f"{minutes}_ids", "consent_id", "care_plan_id", "revised_plan_id", "mdm_ids"
+            )
+            extra = [
+                Criterion(
+                    "mdm",
+                    "moderate or high medical decision making by the billing practitioner "
+                    "this month",
+                    pl.col("mdm_rank") >= min_rank,
+                    "mdm_insufficient",
+                    ("CCCM-M1",),
+                    shows=("mdm_rank",),
+                ),
+                Criterion(
+                    "care_plan_revised",
+                    "the care plan was established or substantially revised this month",
+                    pl.col("revised_plan_id").is_not_null(),
+                    "care_plan_not_revised",
+                    ("CCCM-M1",),
+                    shows=("revised_plan_id", "revised_plan_date"),
+                ),
+            ]
+        base_key = f"ccm.{alt}.base"
+        names = [
+            f"ccm.{alt}.base_code",
+            f"ccm.{alt}.threshold_minutes",
+            "ccm.min_chronic_conditions",
+        ]
+        rules.append(
+            CodeRule(
+                key=base_key,
+                code=base_code,
+                family=FAMILY,
+                considered=considered,
+                criteria=(
+                    *_eligibility(ctx, base_code),
+                    *extra,
+                    minutes_criterion(ctx, minutes, pl.lit(threshold), RULE_IDS[alt], what),
+                ),
+                units=pl.lit(1),
+                date_of_service=pl.col(f"{alt}_base_date"),
+                evidence=evidence,
+                rules=(*RULE_IDS[alt], *SHARED_RULE_IDS),
+                alternative=f"ccm.{alt}",
+                minutes_logged=pl.col("minutes_logged"),
+                place_of_service=month_pos,
+                icd10_codes=icd,
+                parameters=tuple(names),
+                description=f"{alt} CCM base code",
+            )
+        )
+        rules.append(
+            CodeRule(
+                key=f"ccm.{alt}.addon",
+                code=addon_code,
+                family=FAMILY,
+                considered=pl.col(f"{base_key}:line"),
+                criteria=(
+                    Criterion(
+                        "payer_pays",
+                        "the payer pays this code",
+                        pl.col(f"pays:{addon_code}"),
+                        "payer_not_covered",
+                        ("TCODE-1",),
+                    ),
+                    Criterion(
+                        "not_already_billed",
+                        "this code is not already billed for the month (claims history)",
+                        ~pl.col("own_claim_codes").list.contains(addon_code),
+                        "already_billed",
+                    ),
+                    minutes_criterion(ctx, minutes, pl.lit(threshold + step), RULE_IDS[alt], what),
+                ),
+                units=_addon_units(ctx, alt),
+                date_of_service=pl.col(f"{alt}_addon_date"),
+                evidence=evidence,
+                rules=(*RULE_IDS[alt], *SHARED_RULE_IDS),
+                alternative=f"ccm.{alt}",
+                base_key=base_key,
+                minutes_logged=pl.col("minutes_logged"),
+                place_of_service=month_pos,
+                icd10_codes=icd,
+                parameters=(
+                    f"ccm.{alt}.addon_code",
+                    f"ccm.{alt}.threshold_minutes",
+                    f"ccm.{alt}.addon_step_minutes",
+                    f"ccm.{alt}.addon_max_units",
+                ),
+                description=f"{alt} CCM add-on code",
+            )
+        )
+    return rules
+
+
+def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
+    """One row per visit in the month whose cpt requests G0506."""
+    p = ctx.params
+    code = p.as_str("ccm.g0506.code")
+    kinds = p.as_strs("ccm.initiating_visit.kinds")
+    visit_codes = p.as_strs("ccm.initiating_visit.codes")
+    ignored = p.as_strs("ccm.ignored_claim_statuses")
+    program = p.as_str("ccm.consent_program")
+    visits = (
+        ctx.bundle["encounters"]
+        .filter(
+            pl.col("kind").is_in(kinds) & ctx.in_month("date") & pl.col("cpt").list.contains(code)
+        )
+        .with_columns(
+            billing_practitioner_id=pl.coalesce("billing_practitioner_id", "performer_id")
+        )
+        .join(
+            nz.practitioners(ctx).select(
+                pl.col("practitioner_id").alias("performer_id"),
+                pl.col("credential").alias("performer_credential"),
+            ),
+            on="performer_id",
+            how="left",
+        )
+        .join(
+            nz.practitioners(ctx).select(
+                pl.col("practitioner_id").alias("billing_practitioner_id"),
+                pl.col("credential").alias("bp_credential"),
+            ),
+            on="billing_practitioner_id",
+            how="left",
+        )
+        .with_columns(
+            base_visit=(pl.col("kind") != "office_visit")
+            | pl.col("cpt").list.eval(pl.element().is_in(visit_codes)).list.any(),
+            earlier_requests=pl.col("date").rank("ordinal").over("patient_id") - 1,
+        )
+        .select(
+            "patient_id",
+            "billing_practitioner_id",
+            "performer_id",
+            "performer_credential",
+            "bp_credential",
+            "encounter_id",
+            "date",
+            "base_visit",
+            "earlier_requests",
+            pl.col("place_of_service").fill_null(p.as_str("common.monthly_place_of_service")),
+        )
+    )
+    prior = (
+        ctx.bundle["claims_history"]
+        .filter(
+            (pl.col("code") == code)
+            & (pl.col("date_of_service") < ctx.start)
+            & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
+        )
+        .group_by("patient_id")
+        .agg(prior_units=pl.col("units").fill_null(1).sum())
+    )
+    facts = nz.consent_facts(ctx, visits, program)
+    facts = facts.join(
+        nz.chronic_conditions(ctx, chronic_value_set()), on="patient_id", how="left"
+    ).with_columns(pl.col("n_chronic").fill_null(0))
+    facts = facts.join(prior, on="patient_id", how="left").with_columns(
+        used=pl.col("prior_units").fill_null(0) + pl.col("earlier_requests")
+    )
+    facts = nz.primary_coverage(ctx, facts, "date")
+    frame = facts.with_columns(_code=pl.lit(code))
+    return facts.with_columns(
+        nz.payer_pays(
+            ctx, frame, "_code", "date", p.as_strs("common.payer_kinds_paying_by_default")
+        ).alias(f"pays:{code}")
+    )
+
+
+def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
+    p = ctx.params
+    code = p.as_str("ccm.g0506.code")
+    billers = p.as_strs("common.billing_credentials")
+    limit = p.as_int("ccm.g0506.lifetime_limit")
+    minimum = p.as_int("ccm.min_chronic_conditions")
+    criteria = (
+        Criterion(
+            "performed_by_billing_practitioner",
+            "the billing practitioner personally performed the assessment and care planning",
+            (pl.col("performer_id") == pl.col("billing_practitioner_id"))
+            & pl.col("bp_credential").is_in(billers),
+            "practitioner_not_qualified",
+            ("G0506-2",),
+            shows=("performer_id", "performer_credential", "bp_credential"),
+        ),
+        Criterion(
+            "coverage",
+            "active coverage on the visit date",
+            pl.col("payer_id").is_not_null(),
+            "coverage_missing",
+        ),
+        Criterion(
+            "payer_pays", "the payer pays this code", pl.col(f"pays:{code}"), "payer_not_covered"
+        ),
+        Criterion(
+            "initiating_visit",
+            "billed with the CCM initiating visit (E/M, AWV or IPPE) on the same date",
+            pl.col("base_visit"),
+            "add_on_without_base",
+            ("G0506-1",),
+            shows=("encounter_id",),
+        ),
+        Criterion(
+            "consent_not_revoked",
+            "the CCM consent was not revoked before the month",
+            pl.col("consent_status") != "revoked",
+            "consent_revoked",
+            ("CCM-C1",),
+        ),
+        Criterion(
+            "consent",
+            "the patient consented to CCM",
+            pl.col("consent_status") == "valid",
+            "consent_missing",
+            ("CCM-C1",),
+            shows=("consent_id", "consent_date"),
+        ),
+        Criterion(
+            "chronic_conditions",
+            "the patient has the chronic conditions CCM needs",
+            pl.col("n_chronic") >= minimum,
+            "chronic_conditions_insufficient",
+            ("CCM-D1",),
+            shows=("n_chronic",),
+        ),
+        Criterion(
+            "once_per_beneficiary",
+            "G0506 not billed for this patient before",
+            pl.col("used") < limit,
+            "frequency_limit_reached",
+            ("G0506-2",),
+            shows=("used",),
+        ),
+    )
+    return [
+        CodeRule(
+            key="ccm.g0506",
+            code=code,
+            family=FAMILY,
+            considered=pl.lit(True),
+            criteria=criteria,
+            units=pl.lit(1),
+            date_of_service=pl.col("date"),
+            evidence=evidence_list("encounter_id", "consent_id"),
+            rules=("G0506-1", "G0506-2", "G0506-3"),
+            place_of_service=pl.col("place_of_service"),
+            icd10_codes=pl.col("chronic_icd10").list.head(4),
+            parameters=("ccm.g0506.code", "ccm.g0506.lifetime_limit", "ccm.min_chronic_conditions"),
+            description="CCM comprehensive assessment and care planning add-on",
+        )
+    ]
+
+
+def _run(
+    ctx: EvalContext, name: str, facts: pl.DataFrame, rules: list[CodeRule], per_visit: bool
+) -> RuleSetResult:
+    start = pl.col("date") if per_visit else pl.lit(ctx.start)
+    end = pl.col("date") if per_visit else pl.lit(ctx.end)
+    texts = {rule.key: parameters_text(ctx, rule.parameters) for rule in rules}
+    facts, outcomes = apply_rules(facts, rules, IDENTITY, start, end, texts)
+    return RuleSetResult(FAMILY, name, IDENTITY, facts, tuple(rules), outcomes)
+
+
+def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    return [
+        _run(ctx, "ccm.monthly", monthly_facts(ctx), monthly_rules(ctx), per_visit=False),
+        _run(ctx, "ccm.g0506", g0506_facts(ctx), g0506_rules(ctx), per_visit=True),
+    ]
