@@ -150,8 +150,8 @@ class PeriodParameters:
 
     def __getitem__(self, name: str) -> Any:
         param = self.params.get(name)
-        param.at(self.end)  # the whole period must be verified
         dated = param.at(self.start)
+        param.at(self.end)  # the whole period must be verified
         value = dated.value
         overridden = name in self.overrides
         if overridden:

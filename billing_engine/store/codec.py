@@ -1,0 +1,136 @@
+"""Conversions between the bundle's typed polars frames and store rows.
+
+Everything here is vectorized with polars; the only per-row Python work is the row
+digest (``hashlib`` over one prepared string per row) and reading extra columns back
+from their JSON text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from billing_engine.schema import ColType, Column
+from billing_engine.schema import Table as SpecTable
+from billing_engine.store.models import (
+    EXTRA,
+    LIST_SEPARATOR,
+    ROW_HASH,
+    ROW_KEY,
+    ROW_KEY_SEPARATOR,
+    primary_key_columns,
+)
+
+_NULL = "\x00"  # stands for null inside the digest input ('' stays '')
+_FIELD_SEPARATOR = "\x1f"
+
+
+def _as_text(column: Column) -> pl.Expr:
+    """A column's value as canonical text (null stays null)."""
+    col = pl.col(column.name)
+    match column.type:
+        case ColType.TIME:
+            return col.dt.strftime("%H:%M:%S%.6f")
+        case ColType.LIST:
+            return col.list.join(LIST_SEPARATOR)
+        case ColType.STR | ColType.ENUM | ColType.NPI | ColType.ICD10:
+            return col
+        case _:
+            return col.cast(pl.String)
+
+
+def _key_part(column: Column) -> pl.Expr:
+    text = _as_text(column)
+    if column.type is ColType.ICD10:
+        text = text.str.replace_all(".", "", literal=True).str.to_uppercase()
+    return text.fill_null("")
+
+
+def row_key_expr(spec: SpecTable) -> pl.Expr:
+    """``row_key`` of a table without an id: natural-key values joined with ``|``."""
+    parts = [_key_part(spec.column(name)) for name in spec.natural_key]
+    return pl.concat_str(parts, separator=ROW_KEY_SEPARATOR).alias(ROW_KEY)
+
+
+def _digest(texts: Sequence[str]) -> list[str]:
+    return [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in texts]
+
+
+def to_store_frame(spec: SpecTable, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The rows to store for one table, deduplicated on the primary key (last row wins).
+
+    Returns the frame (primary key, spec columns with lists joined, ``extra`` JSON text,
+    ``row_hash``) and how many input rows were dropped as repeats of a key.
+    """
+    spec_names = list(spec.column_names)
+    missing = [c for c in spec.columns if c.name not in frame.columns]
+    if missing:
+        frame = frame.with_columns(pl.lit(None, dtype=c.dtype).alias(c.name) for c in missing)
+    frame = frame.with_columns(pl.col(c.name).cast(c.dtype) for c in spec.columns)
+    extra_names = [c for c in frame.columns if c not in spec_names]
+
+    if extra_names:
+        extra = pl.struct(extra_names).struct.json_encode()
+    else:
+        extra = pl.lit(None, dtype=pl.String)
+    texts = [_as_text(c).fill_null(_NULL) for c in spec.columns]
+    texts.append(pl.col(EXTRA).fill_null(_NULL))
+
+    key = primary_key_columns(spec)
+    stored = [
+        pl.col(c.name).list.join(LIST_SEPARATOR) if c.type is ColType.LIST else pl.col(c.name)
+        for c in spec.columns
+    ]
+    out = frame.with_columns(extra.alias(EXTRA))
+    if not spec.key:
+        out = out.with_columns(row_key_expr(spec))
+    out = out.select(
+        *[pl.col(k) for k in key if k == ROW_KEY],
+        *stored,
+        pl.col(EXTRA),
+        pl.concat_str(texts, separator=_FIELD_SEPARATOR).alias(ROW_HASH),
+    )
+    null_keys = out.select(pl.any_horizontal(pl.col(k).is_null() for k in key).sum()).item()
+    if null_keys:
+        raise ValueError(f"{spec.name}: {null_keys} row(s) without {', '.join(key)}")
+    deduped = out.unique(subset=list(key), keep="last", maintain_order=True)
+    hashes = pl.Series(ROW_HASH, _digest(deduped.get_column(ROW_HASH).to_list()), pl.String)
+    return deduped.with_columns(hashes), out.height - deduped.height
+
+
+def store_dtypes(spec: SpecTable) -> dict[str, pl.DataType]:
+    """Polars dtypes of the spec columns as they come out of the database."""
+    return {c.name: pl.String() if c.type is ColType.LIST else c.dtype for c in spec.columns}
+
+
+def from_rows(spec: SpecTable, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """A typed bundle frame from rows of (spec columns..., extra)."""
+    schema = {**store_dtypes(spec), EXTRA: pl.String()}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    frame = frame.with_columns(
+        pl.when(pl.col(c.name) == "")
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(pl.col(c.name).str.split(LIST_SEPARATOR))
+        .alias(c.name)
+        for c in spec.columns
+        if c.type is ColType.LIST
+    )
+    extras = _extra_columns(frame.get_column(EXTRA))
+    frame = frame.drop(EXTRA)
+    if extras.width:
+        frame = pl.concat([frame, extras], how="horizontal")
+    identity = list(primary_key_columns(spec) if spec.key else spec.natural_key)
+    return frame.sort(identity, nulls_last=True, maintain_order=True)
+
+
+def _extra_columns(extra: pl.Series) -> pl.DataFrame:
+    """The JSON objects of the ``extra`` column as columns (JSON-typed: str/int/float/bool)."""
+    if extra.null_count() == extra.len():
+        return pl.DataFrame()
+    ndjson = "\n".join(extra.fill_null("{}").to_list())
+    decoded = pl.read_ndjson(io.BytesIO(ndjson.encode()), infer_schema_length=None)
+    return decoded.with_columns(pl.col(pl.Null).cast(pl.String))

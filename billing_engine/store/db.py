@@ -1,0 +1,421 @@
+"""The store: imported bundles and evaluation runs in SQLite or PostgreSQL.
+
+Where the database is
+    ``Store.open(url)`` takes an SQLAlchemy URL (``sqlite:///path/billing.db``,
+    ``postgresql+psycopg://user:password@host:5432/dbname``). Without one it uses
+    ``default_db_url()``: the ``BILLING_DB`` environment variable when set, else
+    ``sqlite:///$XDG_DATA_HOME/billing-engine/billing.db`` where ``XDG_DATA_HOME``
+    defaults to ``~/.local/share`` (the folder is created when missing). The
+    ``billing import`` command takes ``--db URL`` or the same ``BILLING_DB`` variable.
+
+Schema
+    Opening a store runs the alembic migrations in ``billing_engine/store/migrations``
+    up to head, from code (no ``alembic.ini`` needed). The tables are described in
+    ``billing_engine.store.models``.
+
+Imports
+    ``Store.import_bundle`` writes a whole bundle in ONE transaction: every table or
+    nothing. A row is identified by its table's id or natural key (see ``models``); a
+    row already stored with the same values is left alone ("unchanged"), a row with the
+    same identity and other values is replaced ("updated") and a new identity is
+    inserted. Rows absent from a later export are kept. Writes are batched dialect
+    upserts (``INSERT ... ON CONFLICT DO UPDATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import polars as pl
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from billing_engine.bundle import Bundle
+from billing_engine.errors import BillingError
+from billing_engine.schema import TABLES
+from billing_engine.schema import Table as SpecTable
+from billing_engine.store import codec
+from billing_engine.store.models import (
+    EXTRA,
+    IMPORTED_AT,
+    INTERCHANGE_TABLES,
+    ROW_HASH,
+    EvaluationRun,
+    ImportRecord,
+    primary_key_columns,
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+BATCH_ROWS = 10_000  # rows per executemany call
+_STORED_HASH = "__stored_hash"
+
+
+class StoreError(BillingError):
+    """The database cannot be opened or used."""
+
+
+def default_db_url() -> str:
+    """``BILLING_DB`` if set, else the SQLite file under ``$XDG_DATA_HOME/billing-engine``."""
+    configured = os.environ.get("BILLING_DB")
+    if configured:
+        return configured
+    data_home = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data_home) if data_home and Path(data_home).is_absolute() else None
+    if base is None:
+        base = Path.home() / ".local" / "share"
+    folder = base / "billing-engine"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'billing.db'}"
+
+
+def display_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    """An alembic ``Config`` built in code; works from an installed package.
+
+    ``connection`` (preferred) makes ``env.py`` run on it; otherwise ``url`` is used.
+    Developers write a new revision with
+    ``command.revision(alembic_config(url), autogenerate=True, message=...)``.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if url is not None:
+        config.attributes["url"] = url
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # let SQLAlchemy emit BEGIN itself so that reads and DDL are transactional too
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for a supported database, with SQLite made fully transactional."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {display_url(url)}") from exc
+    if backend not in SUPPORTED_DIALECTS:
+        raise StoreError(f"unsupported database {backend!r}; use SQLite or PostgreSQL")
+    try:
+        engine = sa.create_engine(url)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"not a usable database URL {display_url(url)!r}: {exc}") from exc
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database schema to the newest migration."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection=connection), "head")
+
+
+@dataclass(frozen=True)
+class TableImportCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    # input rows whose key repeated an earlier row of the same import (the last one is kept)
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one ``import_bundle`` did, per table (every interchange table is listed)."""
+
+    import_id: str
+    source: str
+    created_at: dt.datetime
+    tables: dict[str, TableImportCounts] = field(default_factory=dict)
+
+    @property
+    def inserted(self) -> int:
+        return sum(c.inserted for c in self.tables.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(c.updated for c in self.tables.values())
+
+    @property
+    def unchanged(self) -> int:
+        return sum(c.unchanged for c in self.tables.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(c.duplicates for c in self.tables.values())
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's message, on one line."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite hands timestamps back without a zone; they were written in UTC
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _upsert(connection: Connection, table: sa.Table, key: tuple[str, ...]) -> sa.Executable:
+    if connection.dialect.name == "postgresql":
+        pg_stmt = postgresql.insert(table)
+        pg_set = {c.name: pg_stmt.excluded[c.name] for c in table.columns if c.name not in key}
+        return pg_stmt.on_conflict_do_update(index_elements=list(key), set_=pg_set)
+    lite_stmt = sqlite.insert(table)
+    lite_set = {c.name: lite_stmt.excluded[c.name] for c in table.columns if c.name not in key}
+    return lite_stmt.on_conflict_do_update(index_elements=list(key), set_=lite_set)
+
+
+class Store:
+    """A database holding imported bundles and the record of evaluation runs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Connect and migrate to the newest schema; ``None`` means ``default_db_url()``."""
+        url = url or default_db_url()
+        engine = create_store_engine(url)
+        try:
+            upgrade(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            reason = _reason(exc)
+            raise StoreError(f"cannot open the database {display_url(url)}: {reason}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- bundles ---------------------------------------------------------------------
+
+    def import_bundle(self, bundle: Bundle) -> ImportSummary:
+        """Insert or update every row of the bundle, all tables in one transaction.
+
+        On any error the transaction is rolled back: the store is as it was before.
+        Rows already stored with the same values are not written again; stored rows
+        that the bundle lacks are kept. Database errors are raised as ``StoreError``.
+        """
+        try:
+            return self._import_bundle(bundle)
+        except SQLAlchemyError as exc:  # rolled back already
+            raise StoreError(f"import into {self.url} failed: {_reason(exc)}") from exc
+
+    def _import_bundle(self, bundle: Bundle) -> ImportSummary:
+        now = dt.datetime.now(dt.UTC)
+        counts: dict[str, TableImportCounts] = {}
+        with self._engine.begin() as connection:
+            for name, spec in TABLES.items():
+                frame = bundle.tables.get(name)
+                if frame is None:
+                    frame = spec.empty_frame()
+                counts[name] = self._import_table(connection, spec, frame, now)
+            summary = ImportSummary(str(uuid.uuid4()), bundle.source, now, counts)
+            connection.execute(
+                sa.insert(ImportRecord),
+                [
+                    {
+                        "import_id": summary.import_id,
+                        "created_at": now,
+                        "source": summary.source,
+                        "row_counts": {name: frame.height for name, frame in bundle.tables.items()},
+                        "table_counts": {n: c.as_dict() for n, c in counts.items()},
+                        "inserted": summary.inserted,
+                        "updated": summary.updated,
+                        "unchanged": summary.unchanged,
+                    }
+                ],
+            )
+        return summary
+
+    def _import_table(
+        self, connection: Connection, spec: SpecTable, frame: pl.DataFrame, now: dt.datetime
+    ) -> TableImportCounts:
+        if frame.height == 0:
+            return TableImportCounts()
+        table = INTERCHANGE_TABLES[spec.name]
+        key = primary_key_columns(spec)
+        rows, duplicates = codec.to_store_frame(spec, frame)
+
+        key_dtypes = {k: rows.schema[k] for k in key}
+        stored = pl.DataFrame(
+            connection.execute(sa.select(*(table.c[k] for k in key), table.c[ROW_HASH])).all(),
+            schema={**key_dtypes, _STORED_HASH: pl.String()},
+            orient="row",
+        )
+        rows = rows.join(stored, on=list(key), how="left", maintain_order="left")
+        is_new = pl.col(_STORED_HASH).is_null()
+        is_changed = is_new.not_() & (pl.col(_STORED_HASH) != pl.col(ROW_HASH))
+        inserted, updated = rows.select(
+            is_new.sum().alias("inserted"), is_changed.sum().alias("updated")
+        ).row(0)
+
+        to_write = rows.filter(is_new | is_changed).select(
+            pl.exclude(_STORED_HASH),
+            pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT),
+        )
+        if to_write.height:
+            statement = _upsert(connection, table, key)
+            for batch in to_write.iter_slices(BATCH_ROWS):
+                connection.execute(statement, batch.to_dicts())
+        return TableImportCounts(
+            inserted=inserted,
+            updated=updated,
+            unchanged=rows.height - inserted - updated,
+            duplicates=duplicates,
+        )
+
+    def load_bundle(self) -> Bundle:
+        """Every stored row as a typed bundle (extra columns restored from ``extra``).
+
+        Rows come sorted by their id or natural key. Extra columns come back with JSON
+        types (text, integer, float, boolean); dates and the like in them as text.
+        """
+        frames: dict[str, pl.DataFrame] = {}
+        with self._engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # one snapshot for all tables, even while an import commits
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            for name, spec in TABLES.items():
+                table = INTERCHANGE_TABLES[name]
+                columns = [table.c[c] for c in spec.column_names]
+                rows = connection.execute(sa.select(*columns, table.c[EXTRA])).all()
+                frames[name] = codec.from_rows(spec, rows)
+        return Bundle.from_frames(frames, source=self.url)
+
+    def imports(self) -> list[dict[str, Any]]:
+        """Every import, oldest first."""
+        with Session(self._engine) as session:
+            records = session.scalars(
+                sa.select(ImportRecord).order_by(ImportRecord.created_at, ImportRecord.import_id)
+            ).all()
+            return [
+                {
+                    "import_id": r.import_id,
+                    "created_at": _utc(r.created_at),
+                    "source": r.source,
+                    "row_counts": dict(r.row_counts),
+                    "table_counts": {k: dict(v) for k, v in r.table_counts.items()},
+                    "inserted": r.inserted,
+                    "updated": r.updated,
+                    "unchanged": r.unchanged,
+                }
+                for r in records
+            ]
+
+    # -- evaluation runs -------------------------------------------------------------
+
+    def record_run(
+        self,
+        month: str,
+        as_of: dt.date,
+        rule_set_version: str,
+        input_row_counts: dict[str, int],
+        line_count: int,
+        gap_count: int,
+        source: str,
+    ) -> str:
+        """Record one evaluation run; returns its ``run_id`` (a UUID)."""
+        try:
+            dt.datetime.strptime(month, "%Y-%m")
+        except ValueError:
+            raise ValueError(f"month must be YYYY-MM, not {month!r}") from None
+        if len(month) != 7:
+            raise ValueError(f"month must be YYYY-MM, not {month!r}")
+        run = EvaluationRun(
+            run_id=str(uuid.uuid4()),
+            month=month,
+            as_of=as_of,
+            created_at=dt.datetime.now(dt.UTC),
+            rule_set_version=rule_set_version,
+            input_row_counts={str(k): int(v) for k, v in input_row_counts.items()},
+            line_count=line_count,
+            gap_count=gap_count,
+            source=source,
+        )
+        with Session(self._engine) as session, session.begin():
+            session.add(run)
+            run_id = run.run_id
+        return run_id
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every recorded evaluation run, oldest first."""
+        with Session(self._engine) as session:
+            records = session.scalars(
+                sa.select(EvaluationRun).order_by(EvaluationRun.created_at, EvaluationRun.run_id)
+            ).all()
+            return [
+                {
+                    "run_id": r.run_id,
+                    "month": r.month,
+                    "as_of": r.as_of,
+                    "created_at": _utc(r.created_at),
+                    "rule_set_version": r.rule_set_version,
+                    "input_row_counts": dict(r.input_row_counts),
+                    "line_count": r.line_count,
+                    "gap_count": r.gap_count,
+                    "source": r.source,
+                }
+                for r in records
+            ]

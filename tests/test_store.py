@@ -1,0 +1,540 @@
+"""The store: migrations, imports (round trip, idempotence, updates, rollback), runs, CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from polars.testing import assert_frame_equal
+
+from billing_engine.bundle import Bundle
+from billing_engine.schema import TABLES
+from billing_engine.store import Store, StoreError, default_db_url, display_url
+from billing_engine.store.models import INTERCHANGE_TABLES, metadata
+
+D = dt.date
+
+
+def _full_bundle() -> Bundle:
+    """Every interchange table with rows, incl. lists, times, decimals and extra columns."""
+    frames = {
+        "practitioners": pl.DataFrame(
+            {
+                "practitioner_id": ["MD1", "RN1"],
+                "name": ["Dr. A", "Nurse B"],
+                "npi": ["1234567893", None],
+                "credential": ["MD", "RN"],
+                "primary_care": [True, None],
+                "qp": [False, False],
+                "medicare_locality": ["10112-0", None],
+                "team": ["north", "south"],  # extra column (text)
+            }
+        ),
+        "patients": pl.DataFrame(
+            {
+                "patient_id": ["P1", "P2", "P3"],
+                "birth_date": [D(1950, 1, 2), D(1948, 5, 6), D(1939, 12, 31)],
+                "sex": ["F", "M", None],
+                "first_name": ["Ann", "Bob", "Cy"],
+                "last_name": ["Lee", "Ng", "Oz"],
+                "zip": ["02134", "10001", None],
+                "part_b_start": [D(2015, 1, 1), None, D(2004, 12, 1)],
+                "qmb": [True, False, None],
+                "death_date": [None, None, D(2025, 2, 3)],
+                "mrn": ["M-1", None, "M-3"],  # extra column (text, with a null)
+                "visits": [3, 1, None],  # extra column (integer)
+            }
+        ),
+        "payers": pl.DataFrame(
+            {
+                "payer_id": ["MCR", "MCD"],
+                "name": ["Medicare", "State Medicaid"],
+                "kind": ["medicare", "medicaid"],
+                "state": [None, "NY"],
+                "fee_basis": [None, "percent_of_medicare:110"],
+            }
+        ),
+        "coverages": pl.DataFrame(
+            {
+                "patient_id": ["P1", "P2"],
+                "payer_id": ["MCR", "MCD"],
+                "start_date": [D(2020, 1, 1), D(2021, 3, 1)],
+                "end_date": [None, D(2026, 1, 1)],
+                "rank": [1, 2],
+                "member_id": ["A1", None],
+            }
+        ),
+        "fee_schedule": pl.DataFrame(
+            {
+                "payer_id": ["MCD", "MCD"],
+                "code": ["T1016", "99490"],
+                "modifier": [None, "GT"],
+                "effective_from": [D(2025, 1, 1), D(2025, 1, 1)],
+                "effective_to": [None, D(2025, 12, 31)],
+                "amount": [Decimal("12.3456"), Decimal("60.49")],
+            },
+            schema_overrides={"amount": pl.Decimal(18, 4)},
+        ),
+        "payer_codes": pl.DataFrame(
+            {
+                "payer_id": ["MCD"],
+                "code": ["99439"],
+                "covered": [False],
+                "effective_from": [None],
+                "effective_to": [None],
+            },
+            schema_overrides={"effective_from": pl.Date, "effective_to": pl.Date},
+        ),
+        "conditions": pl.DataFrame(
+            {
+                "patient_id": ["P1", "P1", "P2"],
+                "icd10": ["E11.9", "I10", "f32a"],
+                "onset_date": [D(2019, 4, 1), None, None],
+                "resolved_date": [None, None, D(2024, 1, 1)],
+                "chronic": [None, True, False],
+            }
+        ),
+        "consents": pl.DataFrame(
+            {
+                "consent_id": ["C1"],
+                "patient_id": ["P1"],
+                "program": ["ccm"],
+                "obtained_date": [D(2025, 1, 5)],
+                "method": ["verbal"],
+                "billing_practitioner_id": ["MD1"],
+                "revoked_date": [None],
+            },
+            schema_overrides={"revoked_date": pl.Date},
+        ),
+        "care_plans": pl.DataFrame(
+            {
+                "care_plan_id": ["CP1"],
+                "patient_id": ["P1"],
+                "program": ["ccm"],
+                "date": [D(2025, 1, 6)],
+                "action": ["established"],
+            }
+        ),
+        "encounters": pl.DataFrame(
+            {
+                "encounter_id": ["E1", "E2", "E3"],
+                "patient_id": ["P1", "P1", "P2"],
+                "date": [D(2025, 3, 3), D(2025, 3, 4), D(2025, 3, 5)],
+                "start_time": [dt.time(9, 30), None, dt.time(23, 59)],
+                "minutes": [25, 0, 15],
+                "performer_id": ["RN1", "MD1", "RN1"],
+                "billing_practitioner_id": ["MD1", "MD1", None],
+                "kind": ["care_management", "office_visit", "care_management"],
+                "program": ["ccm", None, "case_management"],
+                "contact_mode": ["phone", "in_person", None],
+                "mdm": [None, "moderate", None],
+                "cpt": [None, ["99214", "G0506"], []],
+                "activities": [["care_coordination", "education"], None, ["x"]],
+                "place_of_service": ["11", "11", None],
+                "outcome": ["completed", None, "attempt_failed"],
+                "source_system": ["ehr", "ehr", "log"],  # extra column
+            }
+        ),
+        "discharges": pl.DataFrame(
+            {
+                "discharge_id": ["DC1"],
+                "patient_id": ["P2"],
+                "admit_date": [D(2025, 2, 1)],
+                "discharge_date": [D(2025, 2, 5)],
+                "setting": ["inpatient_acute"],
+                "disposition": ["home"],
+            }
+        ),
+        "measurements": pl.DataFrame(
+            {
+                "patient_id": ["P1", "P1"],
+                "date": [D(2025, 1, 1), D(2025, 1, 1)],
+                "kind": ["bmi", "weight_kg"],
+                "value": [31.25, 88.4],
+            }
+        ),
+        "referrals": pl.DataFrame(
+            {
+                "referral_id": ["R1"],
+                "patient_id": ["P1"],
+                "date": [D(2025, 1, 10)],
+                "referring_practitioner_id": ["MD1"],
+                "service": ["mnt"],
+                "reason": ["initial"],
+            }
+        ),
+        "claims_history": pl.DataFrame(
+            {
+                "patient_id": ["P1"],
+                "code": ["G0438"],
+                "units": [1],
+                "date_of_service": [D(2024, 6, 1)],
+                "billing_npi": ["1234567893"],
+                "payer_id": ["MCR"],
+                "status": ["paid"],
+            }
+        ),
+    }
+    return Bundle.from_frames(frames, source="test bundle")
+
+
+def _sorted(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+    spec = TABLES[name]
+    return frame.sort(list(spec.identity), nulls_last=True)
+
+
+def _assert_bundles_equal(actual: Bundle, expected: Bundle) -> None:
+    for name in TABLES:
+        assert_frame_equal(_sorted(name, actual[name]), _sorted(name, expected[name]))
+
+
+def _stored_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every stored interchange row, bookkeeping columns included, for before/after checks."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                name: sorted(connection.execute(sa.select(table)).all(), key=repr)
+                for name, table in INTERCHANGE_TABLES.items()
+            }
+    finally:
+        engine.dispose()
+
+
+def test_a_bundle_round_trips_through_the_store_for_every_table(store_url: str) -> None:
+    bundle = _full_bundle()
+    with Store.open(store_url) as store:
+        summary = store.import_bundle(bundle)
+        loaded = store.load_bundle()
+    assert {n: c.inserted for n, c in summary.tables.items()} == bundle.row_counts()
+    assert summary.updated == summary.unchanged == 0
+    _assert_bundles_equal(loaded, bundle)
+    # extra columns come back after the spec columns, with their types
+    assert loaded["patients"].columns[-2:] == ["mrn", "visits"]
+    assert loaded["patients"].schema["visits"] == pl.Int64
+    assert loaded["encounters"].filter(pl.col("encounter_id") == "E3")["cpt"].to_list() == [[]]
+
+
+def test_reimporting_the_same_bundle_changes_nothing(store_url: str) -> None:
+    bundle = _full_bundle()
+    with Store.open(store_url) as store:
+        store.import_bundle(bundle)
+        before = _stored_rows(store_url)
+        again = store.import_bundle(bundle)
+        assert again.inserted == again.updated == 0
+        assert {n: c.unchanged for n, c in again.tables.items()} == bundle.row_counts()
+        assert _stored_rows(store_url) == before  # imported_at untouched, no duplicates
+        _assert_bundles_equal(store.load_bundle(), bundle)
+        assert [i["inserted"] for i in store.imports()] == [sum(bundle.row_counts().values()), 0]
+
+
+def test_a_newer_export_updates_changed_records_and_keeps_absent_ones(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        store.import_bundle(_full_bundle())
+        newer = Bundle.from_frames(
+            {
+                "patients": pl.DataFrame(
+                    {
+                        "patient_id": ["P1", "P4"],
+                        "birth_date": [D(1950, 1, 2), D(1960, 7, 8)],
+                        "zip": ["02135", None],  # P1 moved
+                        "first_name": ["Ann", "Di"],
+                        "last_name": ["Lee", "Po"],
+                        "sex": ["F", None],
+                        "part_b_start": [D(2015, 1, 1), None],
+                        "qmb": [True, None],
+                        "mrn": ["M-1", "M-4"],
+                        "visits": [3, 0],
+                    }
+                ),
+                # same natural key written differently (E119 = E11.9): an update, not a new row
+                "conditions": pl.DataFrame(
+                    {
+                        "patient_id": ["P1"],
+                        "icd10": ["e119"],
+                        "onset_date": [D(2019, 4, 1)],
+                        "chronic": [True],
+                    }
+                ),
+                "encounters": _full_bundle()["encounters"].with_columns(
+                    minutes=pl.when(pl.col("encounter_id") == "E1").then(35).otherwise("minutes")
+                ),
+            }
+        )
+        summary = store.import_bundle(newer)
+        loaded = store.load_bundle()
+
+    assert (summary.tables["patients"].inserted, summary.tables["patients"].updated) == (1, 1)
+    assert summary.tables["patients"].unchanged == 0
+    assert (summary.tables["conditions"].inserted, summary.tables["conditions"].updated) == (0, 1)
+    enc = summary.tables["encounters"]
+    assert (enc.inserted, enc.updated, enc.unchanged) == (0, 1, 2)
+
+    patients = loaded["patients"]
+    assert patients["patient_id"].to_list() == ["P1", "P2", "P3", "P4"]  # P2, P3 kept
+    assert patients.filter(pl.col("patient_id") == "P1")["zip"].item() == "02135"
+    conditions = loaded["conditions"]
+    assert conditions.height == 3
+    updated = conditions.filter(pl.col("onset_date") == D(2019, 4, 1))
+    assert updated.select("icd10", "chronic").row(0) == ("e119", True)
+    minutes = loaded["encounters"].filter(pl.col("encounter_id") == "E1")["minutes"].item()
+    assert minutes == 35
+    assert loaded["payers"].height == 2  # tables absent from the newer export are kept
+
+
+def test_repeated_keys_in_one_bundle_keep_the_last_row(store_url: str) -> None:
+    bundle = Bundle.from_frames(
+        {
+            "measurements": pl.DataFrame(
+                {
+                    "patient_id": ["P1", "P1"],
+                    "date": [D(2025, 1, 1), D(2025, 1, 1)],
+                    "kind": ["bmi", "bmi"],
+                    "value": [30.0, 31.0],
+                }
+            )
+        }
+    )
+    with Store.open(store_url) as store:
+        counts = store.import_bundle(bundle).tables["measurements"]
+        assert (counts.inserted, counts.duplicates) == (1, 1)
+        assert store.load_bundle()["measurements"]["value"].to_list() == [31.0]
+
+
+def test_a_failed_import_rolls_back_every_table(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _full_bundle()
+    with Store.open(store_url) as store:
+        store.import_bundle(first)
+        before = _stored_rows(store_url)
+
+        real = Store._import_table
+        calls: list[str] = []
+
+        def fail_after_first_table(self: Store, connection: Any, spec: Any, *args: Any) -> Any:
+            calls.append(spec.name)
+            if len(calls) > 1:
+                raise RuntimeError("disk on fire")
+            return real(self, connection, spec, *args)
+
+        monkeypatch.setattr(Store, "_import_table", fail_after_first_table)
+        changed = Bundle.from_frames(
+            {
+                name: frame.with_columns(pl.col(c).str.to_uppercase() for c in ["name"])
+                if name == "practitioners"
+                else frame
+                for name, frame in first.tables.items()
+            }
+        )
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            store.import_bundle(changed)
+        assert calls == ["practitioners", "patients"]  # the first table was written
+        assert _stored_rows(store_url) == before
+        assert len(store.imports()) == 1
+        _assert_bundles_equal(store.load_bundle(), first)
+
+
+def test_a_failed_first_import_leaves_the_store_empty(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = _full_bundle()
+    # a key column that cannot be stored makes the encounters table fail mid-import
+    frames = dict(broken.tables)
+    frames["encounters"] = frames["encounters"].with_columns(encounter_id=pl.lit(None, pl.String))
+    with Store.open(store_url) as store:
+        with pytest.raises(ValueError, match="encounters: 3 row"):
+            store.import_bundle(Bundle(frames))
+        assert all(frame.height == 0 for frame in store.load_bundle().tables.values())
+        assert store.imports() == []
+
+
+def test_evaluation_runs_are_recorded_and_listed(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        assert store.runs() == []
+        first = store.record_run(
+            "2025-03", D(2025, 3, 31), "rules-1", {"patients": 3, "encounters": 3}, 4, 2, "a"
+        )
+        second = store.record_run("2025-04", D(2025, 4, 15), "rules-2", {}, 0, 7, "b")
+        runs = store.runs()
+    assert [r["run_id"] for r in runs] == [first, second]
+    assert runs[0] | {"created_at": None} == {
+        "run_id": first,
+        "month": "2025-03",
+        "as_of": D(2025, 3, 31),
+        "created_at": None,
+        "rule_set_version": "rules-1",
+        "input_row_counts": {"patients": 3, "encounters": 3},
+        "line_count": 4,
+        "gap_count": 2,
+        "source": "a",
+    }
+    assert runs[0]["created_at"].tzinfo is not None
+    assert runs[0]["created_at"] <= runs[1]["created_at"]
+
+
+def test_a_run_month_must_be_year_and_month(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        for month in ("2025-3", "March", "2025-13"):
+            with pytest.raises(ValueError, match="YYYY-MM"):
+                store.record_run(month, D(2025, 3, 31), "r", {}, 0, 0, "s")
+
+
+def test_the_migrations_match_the_models(store_url: str) -> None:
+    with Store.open(store_url) as store, store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_reopening_a_store_keeps_its_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    with Store.open(url) as store:
+        store.import_bundle(_full_bundle())
+    with Store.open(url) as store:  # migrations already at head: nothing happens
+        _assert_bundles_equal(store.load_bundle(), _full_bundle())
+
+
+def test_the_default_database_follows_billing_db_then_xdg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BILLING_DB", "sqlite:///elsewhere.db")
+    assert default_db_url() == "sqlite:///elsewhere.db"
+    monkeypatch.delenv("BILLING_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_db_url() == f"sqlite:///{tmp_path / 'data' / 'billing-engine' / 'billing.db'}"
+    assert (tmp_path / "data" / "billing-engine").is_dir()
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = tmp_path / "home" / ".local" / "share" / "billing-engine" / "billing.db"
+    assert default_db_url() == f"sqlite:///{expected}"
+
+
+def test_an_unusable_database_raises_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store.open(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'x.db'}")
+    with pytest.raises(StoreError, match="unsupported database"):
+        Store.open("mysql+pymysql://u:secret@localhost/x")
+
+
+@pytest.mark.slow
+def test_importing_100k_encounters_takes_seconds(tmp_path: Path) -> None:
+    n_patients, n_encounters = 2_000, 100_000
+    patients = pl.DataFrame({"i": pl.int_range(n_patients, eager=True)}).select(
+        patient_id=pl.format("P{}", pl.col("i")),
+        birth_date=pl.date(1940, 1, 1) + pl.duration(days=pl.col("i")),
+    )
+    encounters = pl.DataFrame({"i": pl.int_range(n_encounters, eager=True)}).select(
+        encounter_id=pl.format("E{}", pl.col("i")),
+        patient_id=pl.format("P{}", pl.col("i") % n_patients),
+        date=pl.date(2025, 1, 1) + pl.duration(days=pl.col("i") % 365),
+        start_time=pl.time(9, 0),
+        minutes=(pl.col("i") % 40).cast(pl.Int64),
+        performer_id=pl.lit("RN1"),
+        kind=pl.lit("care_management"),
+        program=pl.lit("ccm"),
+        activities=pl.lit(["care_coordination", "education"]),
+    )
+    bundle = Bundle.from_frames({"patients": patients, "encounters": encounters})
+    with Store.open(f"sqlite:///{tmp_path / 'big.db'}") as store:
+        start = time.perf_counter()
+        summary = store.import_bundle(bundle)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        again = store.import_bundle(bundle)
+        second = time.perf_counter() - start
+    assert summary.inserted == again.unchanged == n_patients + n_encounters
+    assert first < 20, f"first import took {first:.1f}s"
+    assert second < 10, f"re-import took {second:.1f}s"
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _write_csv_bundle(folder: Path, *, broken: bool = False) -> Path:
+    folder.mkdir()
+    (folder / "practitioners.csv").write_text(
+        "practitioner_id,name,npi,credential\nMD1,Dr A,1234567893,MD\nRN1,Nurse B,,RN\n"
+    )
+    birth = "" if broken else ",birth_date"
+    rows = ["P1", "P2"] if broken else ["P1,1950-01-02", "P2,1948-05-06"]
+    (folder / "patients.csv").write_text(f"patient_id{birth}\n" + "\n".join(rows) + "\n")
+    (folder / "encounters.csv").write_text(
+        "encounter_id,patient_id,date,start_time,minutes,performer_id,"
+        "billing_practitioner_id,kind,program,activities\n"
+        "E1,P1,2025-03-03,09:30,25,RN1,MD1,care_management,ccm,care_coordination;education\n"
+        "E2,P2,2025-03-04,,20,RN1,MD1,care_management,ccm,\n"
+    )
+    return folder
+
+
+def _invoke(*args: str) -> Any:
+    from cli.main import billing
+
+    return CliRunner().invoke(billing, list(args))
+
+
+def test_billing_import_prints_a_summary_and_exits_0(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BILLING_DB", raising=False)
+    bundle = _write_csv_bundle(tmp_path / "bundle")
+    result = _invoke("import", str(bundle), "--db", store_url)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.split() == ["patients", "2", "0", "0"] for line in lines), result.output
+    assert any(line.split() == ["encounters", "2", "0", "0"] for line in lines), result.output
+    assert "imported" in lines[0]
+
+    again = _invoke("import", str(bundle), "--db", store_url)
+    assert again.exit_code == 0, again.output
+    assert any(line.split() == ["total", "0", "0", "6"] for line in again.output.splitlines())
+    with Store.open(store_url) as store:
+        assert store.load_bundle().row_counts()["encounters"] == 2
+
+
+def test_billing_import_reads_the_database_from_billing_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("BILLING_DB", url)
+    result = _invoke("import", str(_write_csv_bundle(tmp_path / "bundle")))
+    assert result.exit_code == 0, result.output
+    assert url in result.output
+    with Store.open(url) as store:
+        assert store.load_bundle().row_counts()["patients"] == 2
+
+
+def test_the_database_location_is_shown_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://u:hunter2@localhost:1/x"
+    assert display_url(url) == "postgresql+psycopg://u:***@localhost:1/x"
+    with pytest.raises(StoreError) as refused:  # nothing listens on port 1
+        Store.open(url)
+    assert "hunter2" not in str(refused.value)
+    # a refused bundle never reaches the database, nor prints its URL
+    result = _invoke("import", str(tmp_path), "--db", url)
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output
+
+
+def test_a_broken_bundle_exits_non_zero_and_writes_nothing(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BILLING_DB", raising=False)
+    bundle = _write_csv_bundle(tmp_path / "bundle", broken=True)
+    result = _invoke("import", str(bundle), "--db", store_url)
+    assert result.exit_code != 0
+    assert "birth_date" in result.output
+    if store_url.startswith("sqlite"):
+        assert not (tmp_path / "store.db").exists()  # the database was not even opened
+    with Store.open(store_url) as store:
+        assert all(frame.height == 0 for frame in store.load_bundle().tables.values())
+        assert store.imports() == []
