@@ -23,6 +23,8 @@ import yaml
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.rules import STATUS_BLOCKED, STATUS_SUPPRESSED
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 PERIOD = ["patient_id", "period_start"]
 
 
@@ -75,7 +77,7 @@ def load_table(path: Path | None = None) -> ConflictTable:
 
         path = Path(code_rules.__file__).with_name("conflicts.yaml")
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         groups = tuple(
             PrecedenceGroup(
                 id=str(g["id"]),

@@ -472,25 +472,32 @@ def care_plan_facts(ctx: EvalContext, program: str, revision_actions: list[str])
     return established.join(revised, on="patient_id", how="full", coalesce=True)
 
 
-def practitioner_visits(ctx: EvalContext, codes: list[str], kinds: list[str]) -> pl.DataFrame:
+def practitioner_visits(
+    ctx: EvalContext, codes: list[str], kinds: list[str], patients: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Face-to-face visits with a practitioner: (patient_id, practitioner_id, date, source_id).
 
     From encounters of `kinds` (office visits need one of `codes` in their cpt;
     wellness kinds count as they are) performed or billed by the practitioner, and
     from claims_history rows with one of `codes` billed under the practitioner's NPI.
+    Only visits on or before the month's end; only `patients` (a patient_id frame)
+    when given.
     """
-    enc = (
-        ctx.bundle["encounters"]
-        .filter(
-            pl.col("kind").is_in(kinds)
-            & (pl.col("outcome").is_null() | (pl.col("outcome") != "attempt_failed"))
-            & (
-                (pl.col("kind") != "office_visit")
-                | pl.col("cpt").list.eval(pl.element().is_in(codes)).list.any()
-            )
-        )
-        .select("patient_id", "date", "encounter_id", "performer_id", "billing_practitioner_id")
+    encounters = ctx.bundle["encounters"].filter(
+        pl.col("kind").is_in(kinds) & (pl.col("date") <= ctx.end)
     )
+    history = ctx.bundle["claims_history"].filter(pl.col("date_of_service") <= ctx.end)
+    if patients is not None:
+        encounters = encounters.join(patients, on="patient_id", how="semi")
+        history = history.join(patients, on="patient_id", how="semi")
+    enc = encounters.filter(
+        pl.col("kind").is_in(kinds)
+        & (pl.col("outcome").is_null() | (pl.col("outcome") != "attempt_failed"))
+        & (
+            (pl.col("kind") != "office_visit")
+            | pl.col("cpt").list.eval(pl.element().is_in(codes)).list.any()
+        )
+    ).select("patient_id", "date", "encounter_id", "performer_id", "billing_practitioner_id")
     by_practitioner = pl.concat(
         [
             enc.select(
@@ -509,8 +516,7 @@ def practitioner_visits(ctx: EvalContext, codes: list[str], kinds: list[str]) ->
     )
     ignored = ctx.params.as_strs("ccm.ignored_claim_statuses")
     claims = (
-        ctx.bundle["claims_history"]
-        .filter(
+        history.filter(
             pl.col("code").is_in(codes)
             & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
         )

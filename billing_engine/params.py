@@ -33,6 +33,8 @@ import yaml
 
 from billing_engine.errors import ConfigError, ParameterNotVerified
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class DatedValue:
@@ -79,7 +81,7 @@ def _as_date(raw: object, where: str) -> dt.date:
 
 def _load_file(path: Path) -> list[Parameter]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or "namespace" not in doc or "parameters" not in doc:
@@ -247,7 +249,7 @@ class ParameterSet:
 def load_settings_file(path: Path) -> dict[str, Any]:
     """Read a YAML mapping of setting name -> value (``billing ... --settings FILE``)."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
     if not isinstance(doc, dict):
