@@ -1,7 +1,281 @@
-"""CLI commands: demo (placeholder until implemented)."""
+"""``billing synth`` (write a synthetic practice) and ``billing demo`` (the whole pipeline).
+
+``billing demo`` generates the deterministic demo practice (2,000 patients, 3 billing
+practitioners, 4 care managers; see ``billing_engine.synth``), writes it as a CSV bundle,
+reads it back through the normal import checks, imports it into the store, evaluates
+the window's last month (``--end-month``, default 2025-12), writes the outputs and
+prints a short summary. Default folders: ``demo-bundle`` next to the database file
+(the current folder when the database is not a SQLite file) and ``demo-output`` next
+to the bundle.
+"""
 
 from __future__ import annotations
 
-import click
+import time
+from pathlib import Path
+from typing import Protocol
 
-COMMANDS: list[click.Command] = []
+import click
+import polars as pl
+
+from billing_engine.calendar import Month
+from billing_engine.errors import ConfigError
+
+DEFAULT_END_MONTH = "2025-12"
+DEMO_PATIENTS = 2000
+CLOSE_MINUTES = 10  # a short gap needing at most this many minutes is "close"
+CLOSE_SHOWN = 10  # patients listed under "close to a threshold"
+
+
+class EvaluationFrames(Protocol):
+    """What ``summarize`` reads from an evaluation result."""
+
+    @property
+    def claim_lines(self) -> pl.DataFrame: ...
+
+    @property
+    def gaps(self) -> pl.DataFrame: ...
+
+
+def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
+    try:
+        return Month.parse(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def format_counts(counts: dict[str, int]) -> list[str]:
+    """Rows per table, one line each, and the total."""
+    width = max([len(name) for name in counts] + [5])
+    lines = [f"  {name:<{width}} {rows:>10,}" for name, rows in counts.items()]
+    lines.append(f"  {'total':<{width}} {sum(counts.values()):>10,}")
+    return lines
+
+
+def summarize(result: EvaluationFrames) -> str:
+    """Claim lines by code, gaps by reason and the patients close to a time threshold."""
+    lines_frame = result.claim_lines
+    gaps = result.gaps
+    out: list[str] = []
+
+    out.append(f"Claim lines by code ({lines_frame.height} lines):")
+    if lines_frame.is_empty():
+        out.append("  (none)")
+    else:
+        by_code = (
+            lines_frame.with_columns(pl.col("units").cast(pl.Int64, strict=False).fill_null(0))
+            .group_by("code")
+            .agg(lines=pl.len(), units=pl.col("units").sum())
+            .sort("code")
+        )
+        out.append(f"  {'code':<8}{'lines':>7}{'units':>7}")
+        for code, count, units in by_code.iter_rows():
+            out.append(f"  {code:<8}{count:>7}{units:>7}")
+        out.append(f"  {'total':<8}{lines_frame.height:>7}{int(by_code['units'].sum()):>7}")
+
+    out.append(f"Gaps by reason ({gaps.height} gaps):")
+    if gaps.is_empty():
+        out.append("  (none)")
+    else:
+        by_reason = (
+            gaps.group_by("reason")
+            .agg(gaps=pl.len())
+            .sort(["gaps", "reason"], descending=[True, False])
+        )
+        width = max(6, *(len(str(r)) for r in by_reason["reason"]))
+        for reason, count in by_reason.iter_rows():
+            out.append(f"  {reason!s:<{width}} {count:>6}")
+
+    close = (
+        gaps.with_columns(pl.col("minutes_needed").cast(pl.Int64, strict=False))
+        .filter(
+            (pl.col("status") == "short")
+            & pl.col("minutes_needed").is_not_null()
+            & (pl.col("minutes_needed") > 0)
+            & (pl.col("minutes_needed") <= CLOSE_MINUTES)
+        )
+        .sort(["patient_id", "minutes_needed", "code"])
+        .unique(subset=["patient_id"], keep="first", maintain_order=True)
+        if not gaps.is_empty()
+        else pl.DataFrame(
+            schema={"patient_id": pl.String, "code": pl.String, "minutes_needed": pl.Int64}
+        )
+    )
+    out.append(
+        f"Patients close to a threshold (short by {CLOSE_MINUTES} minutes or less): {close.height}"
+    )
+    for patient_id, code, needed in (
+        close.head(CLOSE_SHOWN).select("patient_id", "code", "minutes_needed").iter_rows()
+    ):
+        out.append(f"  {patient_id}  {code:<6} {needed:>3} min needed")
+    if close.height > CLOSE_SHOWN:
+        out.append(f"  ... and {close.height - CLOSE_SHOWN} more")
+    return "\n".join(out)
+
+
+def demo_folder(db_url: str) -> Path:
+    """The folder the demo writes into by default: next to a SQLite database file,
+    else the current folder."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(db_url)
+    except ArgumentError:
+        return Path.cwd()
+    database = url.database
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        return Path(database).expanduser().resolve().parent
+    return Path.cwd()
+
+
+@click.command("synth")
+@click.option(
+    "--patients",
+    type=click.IntRange(min=1),
+    default=DEMO_PATIENTS,
+    show_default=True,
+    help="Number of patients.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write <table>.csv into (created if missing).",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option(
+    "--end-month",
+    default=DEFAULT_END_MONTH,
+    show_default=True,
+    callback=_month,
+    help="Last month of the generated activity, YYYY-MM.",
+)
+@click.option(
+    "--months",
+    type=click.IntRange(1, 60),
+    default=12,
+    show_default=True,
+    help="Months of activity, ending with --end-month.",
+)
+def synth_command(patients: int, out: Path, seed: int, end_month: Month, months: int) -> None:
+    """Write a deterministic synthetic practice as a CSV bundle.
+
+    The same --patients, --seed, --end-month and --months always give the same files.
+    """
+    from billing_engine.synth import generate_practice, write_bundle_csv
+
+    started = time.perf_counter()
+    bundle = generate_practice(patients, seed=seed, end_month=str(end_month), months=months)
+    generated = time.perf_counter()
+    counts = write_bundle_csv(bundle, out)
+    written = time.perf_counter()
+    click.echo(f"wrote {out} ({patients:,} patients, seed {seed}, {months} months to {end_month})")
+    for line in format_counts(counts):
+        click.echo(line)
+    click.echo(
+        f"generated in {generated - started:.2f} s, written in {written - generated:.2f} s "
+        f"(total {written - started:.2f} s)"
+    )
+
+
+@click.command("demo")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="BILLING_DB",
+    default=None,
+    metavar="URL",
+    help="Database URL (default: $BILLING_DB, else the SQLite file in the data folder).",
+)
+@click.option(
+    "--patients",
+    type=click.IntRange(min=1),
+    default=DEMO_PATIENTS,
+    show_default=True,
+    help="Patients in the demo practice.",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed.")
+@click.option(
+    "--end-month",
+    default=DEFAULT_END_MONTH,
+    show_default=True,
+    callback=_month,
+    help="Last month of the demo data; the month evaluated.",
+)
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the demo bundle's CSV files (default: demo-bundle next to the database).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the outputs (default: demo-output next to the bundle).",
+)
+def demo_command(
+    db_url: str | None,
+    patients: int,
+    seed: int,
+    end_month: Month,
+    bundle_dir: Path | None,
+    out_dir: Path | None,
+) -> None:
+    """Run the whole pipeline on a deterministic demo practice.
+
+    Generates the practice (2,000 patients by default), writes it as a CSV bundle
+    (default: a demo-bundle folder next to the SQLite database file, else in the current
+    folder), reads it back through the import checks, imports it into the store,
+    evaluates --end-month over everything the store then holds, records the run,
+    writes the outputs (default: demo-output next to the bundle) and prints a summary.
+    """
+    from billing_engine.evaluate import evaluate
+    from billing_engine.ingest import read_bundle
+    from billing_engine.outputs import write_outputs
+    from billing_engine.store import Store, default_db_url, display_url
+    from billing_engine.synth import generate_practice, write_bundle_csv
+
+    url = db_url or default_db_url()
+    bundle_dir = bundle_dir or demo_folder(url) / "demo-bundle"
+    out_dir = out_dir or bundle_dir.parent / "demo-output"
+
+    bundle = generate_practice(patients, seed=seed, end_month=str(end_month))
+    counts = write_bundle_csv(bundle, bundle_dir)
+    click.echo(f"wrote the demo bundle to {bundle_dir} ({sum(counts.values()):,} rows)")
+    data = read_bundle(bundle_dir)
+    with Store.open(url) as store:
+        summary = store.import_bundle(data)
+        click.echo(
+            f"imported into {display_url(store.url)}: {summary.inserted:,} inserted, "
+            f"{summary.updated:,} updated, {summary.unchanged:,} unchanged"
+        )
+        stored = store.load_bundle()
+        if stored["patients"].height != data["patients"].height:
+            click.echo(
+                f"note: the store holds {stored['patients'].height:,} patients; "
+                "all of them are evaluated"
+            )
+        result = evaluate(stored, end_month)
+        paths = write_outputs(result, out_dir)
+        run_id = store.record_run(
+            month=str(end_month),
+            as_of=end_month.end,
+            rule_set_version=result.rule_set_version,
+            input_row_counts=stored.row_counts(),
+            line_count=result.claim_lines.height,
+            gap_count=result.gaps.height,
+            source=str(bundle_dir),
+        )
+    click.echo(
+        f"evaluated {end_month} (rule set {result.rule_set_version}, run {run_id}); "
+        f"outputs in {out_dir}: {', '.join(p.name for p in paths)}"
+    )
+    click.echo("")
+    click.echo(summarize(result))
+
+
+COMMANDS: list[click.Command] = [synth_command, demo_command]
