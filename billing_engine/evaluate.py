@@ -37,6 +37,7 @@ class EvaluationResult:
     parameters_used: Mapping[str, UsedValue]
     input_row_counts: Mapping[str, int]
     source: str
+    settings: Mapping[str, Any]  # the overrides given for this run
 
 
 _DEFAULT_PARAMS: ParameterSet | None = None
@@ -88,4 +89,5 @@ def evaluate(
         parameters_used=dict(period.used),
         input_row_counts=bundle.row_counts(),
         source=bundle.source,
+        settings=dict(settings or {}),
     )

@@ -176,11 +176,14 @@ def build(
         .sort("date", "encounter_id")
         .to_dicts()
     ]
-    settings = [
-        ParameterView(u.name, _show(u.value), ", ".join(u.sources), u.overridden)
-        for u in sorted(result.parameters_used.values(), key=lambda u: u.name)
-        if params.get(u.name).setting
-    ]
+    settings = []
+    for setting in sorted(params.settings(), key=lambda p: p.name):
+        dated = setting.at(result.month.start)
+        overridden = setting.name in result.settings
+        value = result.settings[setting.name] if overridden else dated.value
+        settings.append(
+            ParameterView(setting.name, _show(value), ", ".join(dated.sources), overridden)
+        )
     return Explanation(
         patient_id=patient_id,
         month=str(result.month),
