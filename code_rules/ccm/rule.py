@@ -494,23 +494,31 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
             pl.col("place_of_service").fill_null(p.as_str("common.monthly_place_of_service")),
         )
     )
-    prior = (
+    billed = (
         ctx.bundle["claims_history"]
         .filter(
             (pl.col("code") == code)
-            & (pl.col("date_of_service") < ctx.start)
             & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
         )
-        .group_by("patient_id")
-        .agg(prior_units=pl.col("units").fill_null(1).sum())
+        .select("patient_id", pl.col("date_of_service"), pl.col("units").fill_null(1))
+    )
+    history = (
+        visits.select("encounter_id", "patient_id", "date")
+        .join(billed, on="patient_id", how="inner")
+        .group_by("encounter_id")
+        .agg(
+            same_day_claims=(pl.col("date_of_service") == pl.col("date")).sum(),
+            prior_units=pl.col("units").filter(pl.col("date_of_service") != pl.col("date")).sum(),
+        )
+    )
+    visits = visits.join(history, on="encounter_id", how="left").with_columns(
+        pl.col("same_day_claims", "prior_units").fill_null(0)
     )
     facts = nz.consent_facts(ctx, visits, program)
     facts = facts.join(
         nz.chronic_conditions(ctx, chronic_value_set()), on="patient_id", how="left"
     ).with_columns(pl.col("n_chronic").fill_null(0))
-    facts = facts.join(prior, on="patient_id", how="left").with_columns(
-        used=pl.col("prior_units").fill_null(0) + pl.col("earlier_requests")
-    )
+    facts = facts.with_columns(used=pl.col("prior_units") + pl.col("earlier_requests"))
     facts = nz.primary_coverage(ctx, facts, "date")
     frame = facts.with_columns(_code=pl.lit(code))
     return facts.with_columns(
@@ -577,8 +585,16 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
             shows=("n_chronic",),
         ),
         Criterion(
+            "not_already_billed",
+            "no G0506 already billed for this visit's date (claims history)",
+            pl.col("same_day_claims") == 0,
+            "already_billed",
+            ("G0506-2",),
+            shows=("same_day_claims",),
+        ),
+        Criterion(
             "once_per_beneficiary",
-            "G0506 not billed for this patient before",
+            "G0506 not billed for this patient on any other date, nor earlier this month",
             pl.col("used") < limit,
             "frequency_limit_reached",
             ("G0506-2",),
