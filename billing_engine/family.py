@@ -72,3 +72,66 @@ def evidence_list(*columns: str | pl.Expr) -> pl.Expr:
     """Concatenate id columns (strings or lists of strings) into one list, nulls dropped."""
     exprs = [pl.col(c) if isinstance(c, str) else c for c in columns]
     return pl.concat_list(exprs).list.drop_nulls().list.unique(maintain_order=True)
+
+
+def coverage_criterion(shows: tuple[str, ...] = ("payer_id",)) -> Criterion:
+    """Active coverage on the date of service (facts: `payer_id` from primary_coverage)."""
+    return Criterion(
+        "coverage",
+        "active coverage on the date of service",
+        pl.col("payer_id").is_not_null(),
+        "coverage_missing",
+        ("FEE-2",),
+        shows=shows,
+    )
+
+
+def payer_pays_criterion(code: str) -> Criterion:
+    """The payer pays `code` (facts: the `pays:<code>` column from payer_pays)."""
+    return Criterion(
+        "payer_pays",
+        "the payer pays this code",
+        pl.col(f"pays:{code}"),
+        "payer_not_covered",
+        ("TCODE-1",),
+        shows=("payer_id", "payer_kind"),
+    )
+
+
+def consent_criteria(program: str, rules: tuple[str, ...]) -> list[Criterion]:
+    """Consent not revoked before the period, then consent present (facts: consent_facts)."""
+    return [
+        Criterion(
+            "consent_not_revoked",
+            f"the {program} consent was not revoked before the month",
+            pl.col("consent_status") != "revoked",
+            "consent_revoked",
+            rules,
+            shows=("consent_status",),
+        ),
+        Criterion(
+            "consent",
+            f"a documented {program} consent on or before the first counted service",
+            pl.col("consent_status") == "valid",
+            "consent_missing",
+            rules,
+            shows=("consent_id", "consent_date"),
+        ),
+    ]
+
+
+def chronic_conditions_criterion(minimum: int, rules: tuple[str, ...]) -> Criterion:
+    """At least `minimum` chronic condition categories active (facts: chronic_conditions)."""
+    return Criterion(
+        "chronic_conditions",
+        "enough chronic conditions active in the month",
+        pl.col("n_chronic") >= minimum,
+        "chronic_conditions_insufficient",
+        rules,
+        detail=pl.format(
+            "{} chronic condition categories active, {} needed",
+            pl.col("n_chronic"),
+            pl.lit(minimum),
+        ),
+        shows=("n_chronic", "chronic_icd10"),
+    )

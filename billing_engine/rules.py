@@ -174,6 +174,7 @@ def apply_rules(
 
         def line_only(e: pl.Expr, is_line: pl.Expr = is_line) -> pl.Expr:
             return pl.when(is_line).then(e).otherwise(None)
+
         out = facts.filter(pl.col(considered_column(rule))).select(
             *[pl.col(c) for c in identity],
             code=pl.lit(rule.code),

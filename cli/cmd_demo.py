@@ -20,6 +20,7 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
+from cli.options import db_option
 
 DEFAULT_END_MONTH = "2025-12"
 DEMO_PATIENTS = 2000
@@ -180,14 +181,7 @@ def synth_command(patients: int, out: Path, seed: int, end_month: Month, months:
 
 
 @click.command("demo")
-@click.option(
-    "--db",
-    "db_url",
-    envvar="BILLING_DB",
-    default=None,
-    metavar="URL",
-    help="Database URL (default: $BILLING_DB, else the SQLite file in the data folder).",
-)
+@db_option
 @click.option(
     "--patients",
     type=click.IntRange(min=1),

@@ -11,10 +11,7 @@ import click
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-
-DB_HELP = (
-    "Database URL of the store (default: BILLING_DB, else the SQLite file in the data folder)."
-)
+from cli.options import db_option
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
@@ -74,7 +71,6 @@ settings_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="YAML file of documented settings to override (name: value).",
 )
-db_option = click.option("--db", envvar="BILLING_DB", help=DB_HELP)
 
 
 @click.command("evaluate")
@@ -96,7 +92,7 @@ def evaluate_command(
     fmt: str,
     as_of: dt.date | None,
     settings_path: Path | None,
-    db: str | None,
+    db_url: str | None,
 ) -> None:
     """Evaluate one month: claim lines, gaps and revenue by payer.
 
@@ -106,7 +102,7 @@ def evaluate_command(
     from billing_engine.evaluate import evaluate
     from billing_engine.outputs import write_outputs
 
-    data, store_url = load_bundle(bundle, db)
+    data, store_url = load_bundle(bundle, db_url)
     result = evaluate(data, month, as_of, settings=_settings(settings_path))
     paths = write_outputs(result, out, fmt)
     if store_url is not None:
@@ -146,7 +142,7 @@ def explain_command(
     code: str | None,
     as_of: dt.date | None,
     settings_path: Path | None,
-    db: str | None,
+    db_url: str | None,
 ) -> None:
     """Why a patient's month bills what it bills: every criterion, value, parameter and row.
 
@@ -156,7 +152,7 @@ def explain_command(
     from billing_engine.evaluate import default_parameters, evaluate
     from reports import render
 
-    data, _ = load_bundle(bundle, db)
+    data, _ = load_bundle(bundle, db_url)
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
     result = evaluate(

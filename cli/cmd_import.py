@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from billing_engine.store import ImportSummary, Store
+from cli.options import db_option
 
 
 def format_summary(summary: ImportSummary) -> list[str]:
@@ -25,17 +26,7 @@ def format_summary(summary: ImportSummary) -> list[str]:
 
 @click.command("import")
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--db",
-    "db_url",
-    envvar="BILLING_DB",
-    default=None,
-    metavar="URL",
-    help=(
-        "SQLAlchemy database URL (sqlite:///file.db, postgresql+psycopg://...). "
-        "Default: $BILLING_DB, else sqlite under $XDG_DATA_HOME/billing-engine/."
-    ),
-)
+@db_option
 def import_command(bundle: Path, db_url: str | None) -> None:
     """Import BUNDLE (CSV/Parquet folder or .xlsx) into the database.
 

@@ -20,9 +20,13 @@ import polars as pl
 from billing_engine import normalize as nz
 from billing_engine.family import (
     RuleSetResult,
+    chronic_conditions_criterion,
+    consent_criteria,
+    coverage_criterion,
     evidence_list,
     minutes_criterion,
     parameters_text,
+    payer_pays_criterion,
 )
 from billing_engine.normalize import EvalContext
 from billing_engine.rules import CodeRule, Criterion, apply_rules
@@ -221,6 +225,7 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
 def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
     """Criteria every monthly CCM code shares, in the order their reasons take precedence."""
     p = ctx.params
+    program = p.as_str("ccm.consent_program")
     billers = p.as_strs("common.billing_credentials")
     minimum = p.as_int("ccm.min_chronic_conditions")
     return [
@@ -243,51 +248,10 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
             ("CCM-B1",),
             shows=("bp_credential",),
         ),
-        Criterion(
-            "coverage",
-            "active coverage on the date of service",
-            pl.col("payer_id").is_not_null(),
-            "coverage_missing",
-            ("FEE-2",),
-            shows=("reference_date", "payer_id"),
-        ),
-        Criterion(
-            "payer_pays",
-            "the payer pays this code",
-            pl.col(f"pays:{code}"),
-            "payer_not_covered",
-            ("TCODE-1",),
-            shows=("payer_id", "payer_kind"),
-        ),
-        Criterion(
-            "consent_not_revoked",
-            "the CCM consent was not revoked before the month",
-            pl.col("consent_status") != "revoked",
-            "consent_revoked",
-            ("CCM-C1",),
-            shows=("consent_status",),
-        ),
-        Criterion(
-            "consent",
-            "a documented CCM consent on or before the first counted minute",
-            pl.col("consent_status") == "valid",
-            "consent_missing",
-            ("CCM-C1", "TIME-8"),
-            shows=("consent_id", "consent_date"),
-        ),
-        Criterion(
-            "chronic_conditions",
-            "two or more chronic conditions active in the month",
-            pl.col("n_chronic") >= minimum,
-            "chronic_conditions_insufficient",
-            ("CCM-D1",),
-            detail=pl.format(
-                "{} chronic condition categories active, {} needed",
-                pl.col("n_chronic"),
-                pl.lit(minimum),
-            ),
-            shows=("n_chronic", "chronic_icd10"),
-        ),
+        coverage_criterion(shows=("reference_date", "payer_id")),
+        payer_pays_criterion(code),
+        *consent_criteria(program, ("CCM-C1", "TIME-8")),
+        chronic_conditions_criterion(minimum, ("CCM-D1",)),
         Criterion(
             "care_plan",
             "a comprehensive care plan established on or before the month's end",
@@ -408,13 +372,7 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
                 family=FAMILY,
                 considered=pl.col(f"{base_key}:line"),
                 criteria=(
-                    Criterion(
-                        "payer_pays",
-                        "the payer pays this code",
-                        pl.col(f"pays:{addon_code}"),
-                        "payer_not_covered",
-                        ("TCODE-1",),
-                    ),
+                    payer_pays_criterion(addon_code),
                     Criterion(
                         "not_already_billed",
                         "this code is not already billed for the month (claims history)",
@@ -544,15 +502,8 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
             ("G0506-2",),
             shows=("performer_id", "performer_credential", "bp_credential"),
         ),
-        Criterion(
-            "coverage",
-            "active coverage on the visit date",
-            pl.col("payer_id").is_not_null(),
-            "coverage_missing",
-        ),
-        Criterion(
-            "payer_pays", "the payer pays this code", pl.col(f"pays:{code}"), "payer_not_covered"
-        ),
+        coverage_criterion(),
+        payer_pays_criterion(code),
         Criterion(
             "initiating_visit",
             "billed with the CCM initiating visit (E/M, AWV or IPPE) on the same date",
@@ -561,29 +512,8 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
             ("G0506-1",),
             shows=("encounter_id",),
         ),
-        Criterion(
-            "consent_not_revoked",
-            "the CCM consent was not revoked before the month",
-            pl.col("consent_status") != "revoked",
-            "consent_revoked",
-            ("CCM-C1",),
-        ),
-        Criterion(
-            "consent",
-            "the patient consented to CCM",
-            pl.col("consent_status") == "valid",
-            "consent_missing",
-            ("CCM-C1",),
-            shows=("consent_id", "consent_date"),
-        ),
-        Criterion(
-            "chronic_conditions",
-            "the patient has the chronic conditions CCM needs",
-            pl.col("n_chronic") >= minimum,
-            "chronic_conditions_insufficient",
-            ("CCM-D1",),
-            shows=("n_chronic",),
-        ),
+        *consent_criteria(p.as_str("ccm.consent_program"), ("CCM-C1",)),
+        chronic_conditions_criterion(minimum, ("CCM-D1", "G0506-1")),
         Criterion(
             "not_already_billed",
             "no G0506 already billed for this visit's date (claims history)",
