@@ -425,8 +425,9 @@ def chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFram
     A condition counts when active in the month (onset on or before its end, resolved
     on or after its start) and chronic: its ``chronic`` column, else membership of the
     value set. Categories are the first three characters (interchange semantics 12).
-    ``chronic_icd10`` lists one code per category for claims: earliest onset first, and
-    otherwise in the order the practice listed them (its primary first).
+    ``chronic_icd10`` lists one code per category for claims, in an order that does not
+    depend on the source's row order (a bundle file and the store agree): earliest
+    onset first (no onset = longest standing), then by code.
     """
     if "chronic" in ctx.cache:
         return ctx.cache["chronic"]
@@ -441,7 +442,7 @@ def chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFram
         .join(members, on="code", how="left")
         .filter(pl.coalesce("chronic", "in_value_set", pl.lit(False)))
         .with_columns(category=pl.col("code").str.slice(0, 3))
-        .sort("patient_id", "onset_date", nulls_last=False, maintain_order=True)
+        .sort("patient_id", "onset_date", "code", nulls_last=False)
         .unique(subset=["patient_id", "category"], keep="first", maintain_order=True)
         .group_by("patient_id", maintain_order=True)
         .agg(
