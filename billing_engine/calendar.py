@@ -91,5 +91,7 @@ def add_business_days_expr(expr: pl.Expr, n: int, holidays: tuple[dt.date, ...])
     the given date, count the n business days after it" for weekend and holiday starts
     too, roll back to the previous business day and add n from there.
     """
+    if n == 0:
+        return expr
     rolled = expr.dt.add_business_days(0, holidays=list(holidays), roll="backward")
     return rolled.dt.add_business_days(n, holidays=list(holidays))

@@ -185,11 +185,13 @@ def _apply_addons(outcomes: pl.DataFrame, addons: tuple[AddOn, ...]) -> pl.DataF
         .join(pairs, on="rule_key", how="left")
         .join(base_lines, on=[*scope, "_required_base"], how="left", nulls_equal=True)
     )
-    orphan = (
-        pl.col("is_line")
+    # fix the orphans first: _suppress turns them into gaps, after which is_line is False
+    frame = frame.with_columns(
+        _orphan=pl.col("is_line")
         & pl.col("_required_base").is_not_null()
         & ~pl.col("_has_base").fill_null(False)
     )
+    orphan = pl.col("_orphan")
     frame = _suppress(
         frame, orphan, "add_on_without_base", pl.lit("the add-on's base code is not billed")
     ).with_columns(status=pl.when(orphan).then(pl.lit(STATUS_BLOCKED)).otherwise(pl.col("status")))

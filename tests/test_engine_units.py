@@ -284,14 +284,6 @@ def test_zero_business_days_after_a_business_day_is_that_day_in_both_forms(
     assert _expr_result(days, 0) == days
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: add_business_days_expr(n=0) rolls a weekend or holiday start back to the "
-        "previous business day (Sat 2025-03-08 -> Fri 2025-03-07), while add_business_days "
-        "returns the day itself; the vectorised form gives a date before its input"
-    ),
-)
 def test_zero_business_days_after_a_weekend_day_is_that_day_in_both_forms() -> None:
     saturday, independence_observed = dt.date(2025, 3, 8), dt.date(2026, 7, 3)
     days = [saturday, independence_observed]
@@ -444,14 +436,6 @@ def test_an_add_on_line_without_its_base_line_becomes_add_on_without_base() -> N
     assert (base["status"], base["reason"]) == ("short", "time_below_threshold")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: conflicts._apply_addons sets is_line=False through _suppress first and then "
-        "re-evaluates `orphan` (which needs is_line) to set status blocked, so the orphan "
-        "add-on keeps status 'suppressed' instead of 'blocked' (billing_engine/conflicts.py)"
-    ),
-)
 def test_an_add_on_line_without_its_base_line_is_a_blocked_gap() -> None:
     result = _resolve(
         [

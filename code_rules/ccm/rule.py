@@ -516,7 +516,7 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
         chronic_conditions_criterion(minimum, ("CCM-D1", "G0506-1")),
         Criterion(
             "not_already_billed",
-            "no G0506 already billed for this visit's date (claims history)",
+            f"no {code} already billed for this visit's date (claims history)",
             pl.col("same_day_claims") == 0,
             "already_billed",
             ("G0506-2",),
@@ -524,7 +524,7 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
         ),
         Criterion(
             "once_per_beneficiary",
-            "G0506 not billed for this patient on any other date, nor earlier this month",
+            f"{code} not billed for this patient on any other date, nor earlier this month",
             pl.col("used") < limit,
             "frequency_limit_reached",
             ("G0506-2",),
