@@ -72,11 +72,14 @@ def csv_row_counts(folder: Path) -> dict[str, int]:
 
 
 def generator_version() -> str:
-    """A digest of the generator's source: a changed generator regenerates the data."""
+    """A digest of the generator's source and vocabulary: a change regenerates the data."""
     spec = importlib.util.find_spec("billing_engine.synth")
     if spec is None or spec.origin is None:
         return "unknown"
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
+    source = Path(spec.origin)
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update(source.with_name("synth_vocabulary.yaml").read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ensure_bundle(patients: int, seed: int, month: str) -> tuple[Path, float | None]:

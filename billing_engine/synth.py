@@ -9,6 +9,10 @@ only Python loops run over visit slots, months and tables, never over patients o
 encounters). The same arguments always give the same bundle; 100,000 patients take a few
 seconds.
 
+Vocabulary: the codes (CPT/HCPCS, ICD-10-CM), the Medicaid fee table, the ZIP codes and
+the weights that choose between visit codes live in ``synth_vocabulary.yaml`` next to
+this module (the machinery holds no code-shaped literal); it is read once, on import.
+
 Time frame: "the window" is the ``months`` calendar months ending with ``end_month``;
 "history" is the 12 months before it (routine visits, prior-year claims). Consents and
 condition onsets reach further back.
@@ -87,16 +91,20 @@ Distributions (p = probability, U(a, b) = uniform; per patient unless stated):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import yaml
 from numpy.typing import NDArray
 
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month, add_business_days_expr, federal_holidays
+from billing_engine.errors import ConfigError
 from billing_engine.schema import TABLE_ORDER, TABLES
 
 __all__ = [
@@ -114,7 +122,176 @@ Bool = NDArray[np.bool_]
 
 _EPOCH = dt.date(1970, 1, 1)
 _NO_DAY = int(np.iinfo(np.int32).min)  # "no date" in the integer day columns
-_NPI_PREFIX = "80840"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_VOCABULARY_FILE = Path(__file__).with_name("synth_vocabulary.yaml")
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """The generator's codes, fee table, ZIP codes and code weights (synth_vocabulary.yaml)."""
+
+    npi_prefix: str
+    medicaid_fees: tuple[tuple[str, str], ...]  # (code, amount per unit)
+    zips: tuple[str, ...]
+    # code, weight from age 65, weight below 65, category counts by the engine's value set
+    chronic: tuple[tuple[str, float, float, bool], ...]
+    chronic_overrides: dict[str, tuple[float, bool]]  # code -> (probability, value)
+    acute: tuple[str, ...]
+    tobacco: str
+    mnt_diagnoses: tuple[str, ...]
+    obesity: str
+    routine_codes: tuple[str, ...]  # by MDM level low / moderate / high
+    routine_weights: tuple[float, ...]
+    new_low: str
+    new_moderate: str
+    new_moderate_share: float
+    initiating_new: str
+    initiating_moderate: str
+    initiating_high: str
+    initiating_high_share: float
+    g0506: str
+    g0506_share: float
+    awv_initial: str
+    awv_subsequent: str
+    ippe: str
+    tcm_moderate: str
+    tcm_high: str
+    tcm_moderate_share: float
+    other_practice_ccm: str
+
+
+def _mapping(raw: object, where: str) -> Mapping[str, object]:
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def _list(raw: object, where: str) -> list[object]:
+    if not isinstance(raw, list) or not raw:
+        raise TypeError(f"{where}: expected a non-empty list")
+    return raw
+
+
+def _text(raw: object, where: str) -> str:
+    """A code or other string: quoted in the file (an unquoted number is refused)."""
+    if not isinstance(raw, str) or not raw:
+        raise TypeError(f"{where}: expected a quoted string, got {raw!r}")
+    return raw
+
+
+def _texts(raw: object, where: str) -> tuple[str, ...]:
+    return tuple(_text(item, f"{where}[{i}]") for i, item in enumerate(_list(raw, where)))
+
+
+def _number(raw: object, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise TypeError(f"{where}: expected a number, got {raw!r}")
+    return float(raw)
+
+
+def _share(raw: object, where: str) -> float:
+    value = _number(raw, where)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{where}: a share is 0-1, got {value}")
+    return value
+
+
+def _flag(raw: object, where: str) -> bool:
+    if not isinstance(raw, bool):
+        raise TypeError(f"{where}: expected true or false, got {raw!r}")
+    return raw
+
+
+def _parse_vocabulary(doc: Mapping[str, object]) -> _Vocabulary:
+    npi_prefix = _text(doc["npi_prefix"], "npi_prefix")
+    if len(npi_prefix) != 5 or not npi_prefix.isdigit():
+        raise ValueError(f"npi_prefix: expected 5 digits, got {npi_prefix!r}")
+    fees = tuple(
+        (_text(code, "medicaid_fees"), _text(amount, f"medicaid_fees.{code}"))
+        for code, amount in _mapping(doc["medicaid_fees"], "medicaid_fees").items()
+    )
+    for code, amount in fees:
+        try:
+            Decimal(amount)
+        except InvalidOperation as exc:
+            raise ValueError(f"medicaid_fees.{code}: not an amount: {amount!r}") from exc
+    chronic_rows = [
+        _mapping(item, f"chronic[{i}]") for i, item in enumerate(_list(doc["chronic"], "chronic"))
+    ]
+    chronic = tuple(
+        (
+            _text(row["code"], f"chronic[{i}].code"),
+            _number(row["old"], f"chronic[{i}].old"),
+            _number(row["young"], f"chronic[{i}].young"),
+            _flag(row["counts"], f"chronic[{i}].counts"),
+        )
+        for i, row in enumerate(chronic_rows)
+    )
+    overrides = {
+        _text(code, "chronic_overrides"): (
+            _share(_mapping(entry, f"chronic_overrides.{code}")["share"], f"{code}.share"),
+            _flag(_mapping(entry, f"chronic_overrides.{code}")["value"], f"{code}.value"),
+        )
+        for code, entry in _mapping(doc["chronic_overrides"], "chronic_overrides").items()
+    }
+    routine = [
+        _mapping(item, f"routine_visits[{i}]")
+        for i, item in enumerate(_list(doc["routine_visits"], "routine_visits"))
+    ]
+    if len(routine) != 3:
+        raise ValueError(f"routine_visits: one row per MDM level (3), got {len(routine)}")
+    new = _mapping(doc["new_patient_visit"], "new_patient_visit")
+    initiating = _mapping(doc["initiating_visit"], "initiating_visit")
+    awv = _mapping(doc["awv"], "awv")
+    tcm = _mapping(doc["tcm_visit"], "tcm_visit")
+    vocabulary = _Vocabulary(
+        npi_prefix=npi_prefix,
+        medicaid_fees=fees,
+        zips=_texts(doc["zips"], "zips"),
+        chronic=chronic,
+        chronic_overrides=overrides,
+        acute=_texts(doc["acute"], "acute"),
+        tobacco=_text(doc["tobacco"], "tobacco"),
+        mnt_diagnoses=_texts(doc["mnt_diagnoses"], "mnt_diagnoses"),
+        obesity=_text(doc["obesity"], "obesity"),
+        routine_codes=tuple(_text(r["code"], "routine_visits.code") for r in routine),
+        routine_weights=tuple(_number(r["weight"], "routine_visits.weight") for r in routine),
+        new_low=_text(new["low"], "new_patient_visit.low"),
+        new_moderate=_text(new["moderate"], "new_patient_visit.moderate"),
+        new_moderate_share=_share(new["moderate_share"], "new_patient_visit.moderate_share"),
+        initiating_new=_text(initiating["new_patient"], "initiating_visit.new_patient"),
+        initiating_moderate=_text(initiating["moderate"], "initiating_visit.moderate"),
+        initiating_high=_text(initiating["high"], "initiating_visit.high"),
+        initiating_high_share=_share(initiating["high_share"], "initiating_visit.high_share"),
+        g0506=_text(initiating["g0506"], "initiating_visit.g0506"),
+        g0506_share=_share(initiating["g0506_share"], "initiating_visit.g0506_share"),
+        awv_initial=_text(awv["initial"], "awv.initial"),
+        awv_subsequent=_text(awv["subsequent"], "awv.subsequent"),
+        ippe=_text(doc["ippe"], "ippe"),
+        tcm_moderate=_text(tcm["moderate"], "tcm_visit.moderate"),
+        tcm_high=_text(tcm["high"], "tcm_visit.high"),
+        tcm_moderate_share=_share(tcm["moderate_share"], "tcm_visit.moderate_share"),
+        other_practice_ccm=_text(doc["other_practice_ccm"], "other_practice_ccm"),
+    )
+    chronic_codes = {row[0] for row in chronic}
+    named = [*overrides, vocabulary.tobacco, *vocabulary.mnt_diagnoses, vocabulary.obesity]
+    unknown = sorted(set(named) - chronic_codes)
+    if unknown:
+        raise ValueError(f"codes not in the chronic list: {unknown}")
+    return vocabulary
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> _Vocabulary:
+    """The vocabulary file, read once."""
+    try:
+        doc = yaml.load(_VOCABULARY_FILE.read_text(encoding="utf-8"), Loader=_LOADER)
+        return _parse_vocabulary(_mapping(doc, "document"))
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{_VOCABULARY_FILE}: invalid synth vocabulary: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- NPIs
@@ -126,7 +303,7 @@ def npi_check_digit(first9: str) -> str:
         raise ValueError(f"an NPI base is 9 digits, got {first9!r}")
     total = 0
     # the digit next to the (future) check digit is doubled, then every second one
-    for position, char in enumerate(reversed(_NPI_PREFIX + first9)):
+    for position, char in enumerate(reversed(_vocabulary().npi_prefix + first9)):
         digit = int(char)
         if position % 2 == 0:
             digit *= 2
@@ -181,41 +358,6 @@ _PAYERS: tuple[tuple[str, str, str, str | None, str, str], ...] = (
 )  # fmt: skip
 _MCR, _MA, _MCD, _COM = 0, 1, 2, 3
 
-# Michigan Medicaid allowed amounts per unit (illustrative, about 72 % of Medicare 2025)
-_MEDICAID_FEES: tuple[tuple[str, str], ...] = (
-    ("99490", "43.55"), ("99439", "33.07"), ("99491", "59.16"), ("99437", "41.46"),
-    ("99487", "94.79"), ("99489", "50.77"), ("G0506", "43.78"), ("99495", "144.86"),
-    ("99496", "196.33"), ("99211", "16.30"), ("99406", "10.02"), ("99407", "19.09"),
-    ("T1016", "16.25"), ("T2022", "95.00"), ("97802", "25.62"), ("97803", "22.36"),
-)  # fmt: skip
-
-# code, weight from age 65, weight below 65, category counts by the engine's value set
-_CHRONIC: tuple[tuple[str, float, float, bool], ...] = (
-    ("I10", 0.60, 0.25, True), ("E78.5", 0.48, 0.18, True), ("E11.9", 0.16, 0.08, True),
-    ("E11.65", 0.08, 0.03, True), ("E66.9", 0.18, 0.22, True), ("N18.30", 0.12, 0.02, True),
-    ("I50.22", 0.06, 0.01, True), ("J44.9", 0.10, 0.03, True), ("F32.9", 0.10, 0.16, True),
-    ("I48.91", 0.09, 0.01, True), ("M17.11", 0.08, 0.03, True), ("G30.9", 0.04, 0.002, True),
-    ("F41.1", 0.06, 0.14, True), ("E03.9", 0.11, 0.05, True), ("I25.10", 0.12, 0.02, True),
-    ("J45.909", 0.05, 0.09, True), ("M81.0", 0.07, 0.01, True),
-    ("G47.33", 0.06, 0.05, False), ("K21.9", 0.10, 0.08, False),
-    ("F17.210", 0.07, 0.15, True),
-)  # fmt: skip
-# explicit `chronic` values: code -> (probability, value)
-_CHRONIC_OVERRIDES: dict[str, tuple[float, bool]] = {
-    "G47.33": (0.50, True),
-    "K21.9": (0.10, True),
-    "M17.11": (0.30, True),
-    "F32.9": (0.20, False),
-}
-_ACUTE = ("J06.9", "N39.0", "J20.9", "S93.401A")
-_TOBACCO = "F17.210"
-_MNT_DIAGNOSES = ("E11.9", "E11.65", "N18.30")
-
-_ZIPS = (
-    "48103", "48104", "48105", "48108", "48197", "48198", "48176", "48118", "48130",
-    "48160", "48169", "48189", "48111", "48187", "48188", "48150", "48152", "48170",
-    "48165", "48178",
-)  # fmt: skip
 _FIRST_F = (
     "Mary", "Patricia", "Linda", "Barbara", "Elizabeth", "Jennifer", "Susan", "Margaret",
     "Dorothy", "Karen", "Nancy", "Betty", "Sandra", "Donna", "Carol", "Ruth", "Sharon",
@@ -449,7 +591,8 @@ class _Practice:
         no_routine = (rng.random(n) < 0.03) & ~new
         pcp = _cat(rng, (0.40, 0.35, 0.25), n)
         cm = _CM_FIRST + _cat(rng, (0.35, 0.35, 0.20, 0.10), n)
-        zips = rng.integers(0, len(_ZIPS), n)
+        zip_codes = _vocabulary().zips
+        zips = rng.integers(0, len(zip_codes), n)
         first_idx = rng.integers(0, len(_FIRST_F), n)
         last_idx = rng.integers(0, len(_LAST), n)
 
@@ -471,7 +614,7 @@ class _Practice:
                 "sex": sex,
                 "first_name": first_name,
                 "last_name": np.asarray(_LAST)[last_idx],
-                "zip": np.asarray(_ZIPS)[zips],
+                "zip": np.asarray(zip_codes)[zips],
                 "part_b_start": pbs,
                 "qmb": qmb,
                 "qmb_known": medicare,
@@ -548,11 +691,13 @@ class _Practice:
 
     def conditions(self) -> None:
         rng, n = self.rng, self.n
-        codes = [c[0] for c in _CHRONIC]
+        vocabulary = _vocabulary()
+        chronic_table = vocabulary.chronic
+        codes = [c[0] for c in chronic_table]
         k = len(codes)
         old = self.age >= 65
-        w_old = np.array([c[1] for c in _CHRONIC])
-        w_young = np.array([c[2] for c in _CHRONIC])
+        w_old = np.array([c[1] for c in chronic_table])
+        w_young = np.array([c[2] for c in chronic_table])
         weights = np.where(old[:, None], w_old[None, :], w_young[None, :])
         count = np.minimum(rng.poisson(np.where(old, 2.9, 1.0)), k)
         # sampling without replacement, weighted: smallest exponential keys win
@@ -577,10 +722,10 @@ class _Practice:
 
         chronic = np.full(m, -1, dtype=np.int64)  # -1 blank, 0 false, 1 true
         draw = rng.random(m)
-        for name, (probability, value) in _CHRONIC_OVERRIDES.items():
+        for name, (probability, value) in vocabulary.chronic_overrides.items():
             chosen = (code == codes.index(name)) & (draw < probability)
             chronic[chosen] = int(value)
-        in_value_set = np.array([c[3] for c in _CHRONIC])[code]
+        in_value_set = np.array([c[3] for c in chronic_table])[code]
         counts = np.where(chronic == -1, in_value_set, chronic == 1)
         active = resolved == _NO_DAY
         # distinct categories (first three characters) per patient
@@ -591,12 +736,12 @@ class _Practice:
         )
         self.n_cat = np.bincount(pairs // len(categories), minlength=n).astype(np.int64)
         self.tobacco = np.zeros(n, dtype=np.bool_)
-        self.tobacco[pat[code == codes.index(_TOBACCO)]] = True
+        self.tobacco[pat[code == codes.index(vocabulary.tobacco)]] = True
         self.mnt_dx = np.zeros(n, dtype=np.bool_)
-        for name in _MNT_DIAGNOSES:
+        for name in vocabulary.mnt_diagnoses:
             self.mnt_dx[pat[code == codes.index(name)]] = True
         self.obese = np.zeros(n, dtype=np.bool_)
-        self.obese[pat[code == codes.index("E66.9")]] = True
+        self.obese[pat[code == codes.index(vocabulary.obesity)]] = True
 
         acute = np.nonzero(rng.random(n) < 0.06)[0]
         a = len(acute)
@@ -604,7 +749,7 @@ class _Practice:
             rng, np.full(a, self.start, dtype=np.int64), np.full(a, self.end, dtype=np.int64)
         )
         a_resolved = a_onset + 7 + np.floor(rng.random(a) * 15).astype(np.int64)
-        acute_code = rng.integers(0, len(_ACUTE), a)
+        acute_code = rng.integers(0, len(vocabulary.acute), a)
 
         frame = pl.concat(
             [
@@ -620,7 +765,7 @@ class _Practice:
                 pl.DataFrame(
                     {
                         "pat": acute.astype(np.int64),
-                        "icd10": _pick(_ACUTE, acute_code),
+                        "icd10": _pick(vocabulary.acute, acute_code),
                         "onset_date": a_onset,
                         "resolved_date": np.where(a_resolved <= self.end, a_resolved, _NO_DAY),
                         "chronic_code": np.zeros(a, dtype=np.int64),
@@ -751,12 +896,13 @@ class _Practice:
         day = np.concatenate(days)
         new_visit = np.concatenate(first_visit)
         rows = len(pat)
-        level = _cat(rng, (0.50, 0.40, 0.10), rows)  # 99213 / 99214 / 99215
-        new_level = rng.random(rows) < 0.6  # 99204 else 99203
+        vocabulary = _vocabulary()
+        level = _cat(rng, vocabulary.routine_weights, rows)  # MDM low / moderate / high
+        new_level = rng.random(rows) < vocabulary.new_moderate_share  # moderate, else low
         cpt = np.where(
             new_visit,
-            np.where(new_level, "99204", "99203"),
-            np.asarray(("99213", "99214", "99215"))[level],
+            np.where(new_level, vocabulary.new_moderate, vocabulary.new_low),
+            np.asarray(vocabulary.routine_codes)[level],
         )
         mdm_level = np.where(new_visit, np.where(new_level, 1, 0), level)
         base_minutes = np.where(
@@ -791,11 +937,16 @@ class _Practice:
         rows = len(chosen)
         pat = self.c_pat[chosen]
         day = self.c_obtained[chosen]
-        high = rng.random(rows) < 0.30
-        g0506 = rng.random(rows) < 0.30
+        vocabulary = _vocabulary()
+        high = rng.random(rows) < vocabulary.initiating_high_share
+        g0506 = rng.random(rows) < vocabulary.g0506_share
         new_visit = self.new[pat] & (day == self.join[pat])
-        base = np.where(new_visit, "99204", np.where(high, "99215", "99214"))
-        cpt = pl.Series(base) + pl.Series(np.where(g0506, ";G0506", ""))
+        base = np.where(
+            new_visit,
+            vocabulary.initiating_new,
+            np.where(high, vocabulary.initiating_high, vocabulary.initiating_moderate),
+        )
+        cpt = pl.Series(base) + pl.Series(np.where(g0506, ";" + vocabulary.g0506, ""))
         minutes = (30 + np.floor(rng.random(rows) * 16)).astype(np.int64)
         self.parts.append(
             _enc(
@@ -831,7 +982,8 @@ class _Practice:
             (day - 365 - np.round(rng.normal(0.0, 25.0, a))).astype(np.int64)
         )
         prior_initial = self.pbs[awv] > prior_day - 365
-        code = np.where(has_prior, "G0439", "G0438")
+        vocabulary = _vocabulary()
+        code = np.where(has_prior, vocabulary.awv_subsequent, vocabulary.awv_initial)
         pcp = self.pcp[awv]
         self.parts.append(
             _enc(
@@ -848,7 +1000,7 @@ class _Practice:
             )
         )
         p = np.nonzero(has_prior)[0]
-        prior_code = np.where(prior_initial[p], "G0438", "G0439")
+        prior_code = np.where(prior_initial[p], vocabulary.awv_initial, vocabulary.awv_subsequent)
         self.prior_awv = pl.DataFrame(
             {"pat": awv[p].astype(np.int64), "date": prior_day[p], "code": prior_code}
         )
@@ -882,7 +1034,7 @@ class _Practice:
                 self.pcp[ippe],
                 billing=self.pcp[ippe],
                 start=self._start_times(i, 8 * 60, 15, 34),
-                cpt="G0402",
+                cpt=vocabulary.ippe,
                 contact_mode="in_person",
                 place_of_service="11",
             )
@@ -994,6 +1146,7 @@ class _Practice:
         v = len(visit)
         day = _next_weekday(discharge[visit] + 5 + np.floor(rng.random(v) * 12).astype(np.int64))
         level = _cat(rng, (0.35, 0.55, 0.10), v)
+        vocabulary = _vocabulary()
         self.parts.append(
             _enc(
                 "office_visit",
@@ -1004,7 +1157,13 @@ class _Practice:
                 billing=self.pcp[pat[visit]],
                 start=self._start_times(v, 8 * 60, 15, 34),
                 priority=1,
-                cpt=pl.Series(np.where(rng.random(v) < 0.6, "99214", "99215")),
+                cpt=pl.Series(
+                    np.where(
+                        rng.random(v) < vocabulary.tcm_moderate_share,
+                        vocabulary.tcm_moderate,
+                        vocabulary.tcm_high,
+                    )
+                ),
                 mdm=_pick(("high", "moderate", "low"), level),
                 activities=_pick(
                     (None, "medication_reconciliation"), (rng.random(v) < 0.8).astype(np.int64)
@@ -1273,7 +1432,7 @@ class _Practice:
             [
                 visit_claims["code"],
                 awv["code"],
-                pl.Series(["99490"] * len(o_pat), dtype=pl.String),
+                pl.Series([_vocabulary().other_practice_ccm] * len(o_pat), dtype=pl.String),
             ]
         )
         status = _cat(rng, (0.95, 0.03, 0.02), len(pat))
@@ -1376,12 +1535,13 @@ class _Practice:
             schema_overrides={"state": pl.String},
         )
         effective = dt.date(self.month_list[0].year, 1, 1)
+        fees = _vocabulary().medicaid_fees
         self.frames["fee_schedule"] = pl.DataFrame(
             {
-                "payer_id": [_PAYERS[_MCD][0]] * len(_MEDICAID_FEES),
-                "code": [code for code, _ in _MEDICAID_FEES],
-                "effective_from": [effective] * len(_MEDICAID_FEES),
-                "amount": [Decimal(amount) for _, amount in _MEDICAID_FEES],
+                "payer_id": [_PAYERS[_MCD][0]] * len(fees),
+                "code": [code for code, _ in fees],
+                "effective_from": [effective] * len(fees),
+                "amount": [Decimal(amount) for _, amount in fees],
             },
             schema_overrides={"amount": pl.Decimal(18, 4)},
         )
