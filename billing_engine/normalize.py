@@ -75,6 +75,21 @@ def practitioners(ctx: EvalContext) -> pl.DataFrame:
     return ctx.bundle["practitioners"].select("practitioner_id", "npi", "credential")
 
 
+def with_practitioner(
+    ctx: EvalContext, frame: pl.DataFrame, id_column: str, prefix: str
+) -> pl.DataFrame:
+    """Join the practitioner named in `id_column`: adds `<prefix>_credential` and `<prefix>_npi`."""
+    return frame.join(
+        practitioners(ctx).select(
+            pl.col("practitioner_id").alias(id_column),
+            pl.col("credential").alias(f"{prefix}_credential"),
+            pl.col("npi").alias(f"{prefix}_npi"),
+        ),
+        on=id_column,
+        how="left",
+    )
+
+
 def valid_consents(ctx: EvalContext, program: str) -> pl.DataFrame:
     """Consents for `program` obtained by the month's end and not revoked before it.
 
@@ -185,18 +200,12 @@ def time_entries(ctx: EvalContext) -> pl.DataFrame:
     staff = ctx.params.as_strs("common.clinical_staff_credentials")
     billers = ctx.params.as_strs("common.billing_credentials")
     consent_programs = ctx.params.as_strs("common.consent_programs")
-    pract = practitioners(ctx)
+    month_entries = ctx.bundle["encounters"].filter(
+        (pl.col("kind") == "care_management") & ctx.in_month("date")
+    )
     entries = (
-        ctx.bundle["encounters"]
-        .filter((pl.col("kind") == "care_management") & ctx.in_month("date"))
-        .join(
-            pract.select(
-                pl.col("practitioner_id").alias("performer_id"),
-                pl.col("credential").alias("performer_credential"),
-            ),
-            on="performer_id",
-            how="left",
-        )
+        with_practitioner(ctx, month_entries, "performer_id", "performer")
+        .drop("performer_npi")
         .join(consent_practitioners(ctx), on=["patient_id", "program"], how="left")
         .with_columns(
             billing_practitioner_id=pl.coalesce(

@@ -197,15 +197,7 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
     )
     facts = facts.join(care_plans, on="patient_id", how="left")
     facts = _with_initiating_visit(ctx, facts)
-    facts = facts.join(
-        nz.practitioners(ctx).select(
-            pl.col("practitioner_id").alias("billing_practitioner_id"),
-            pl.col("npi").alias("bp_npi"),
-            pl.col("credential").alias("bp_credential"),
-        ),
-        on="billing_practitioner_id",
-        how="left",
-    )
+    facts = nz.with_practitioner(ctx, facts, "billing_practitioner_id", "bp")
     facts = _with_claims(ctx, facts)
     facts = facts.join(
         nz.max_mdm(ctx), on=["patient_id", "billing_practitioner_id"], how="left", nulls_equal=True
@@ -410,7 +402,7 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
     visit_codes = p.as_strs("ccm.initiating_visit.codes")
     ignored = p.as_strs("ccm.ignored_claim_statuses")
     program = p.as_str("ccm.consent_program")
-    visits = (
+    requests = (
         ctx.bundle["encounters"]
         .filter(
             pl.col("kind").is_in(kinds) & ctx.in_month("date") & pl.col("cpt").list.contains(code)
@@ -418,39 +410,24 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
         .with_columns(
             billing_practitioner_id=pl.coalesce("billing_practitioner_id", "performer_id")
         )
-        .join(
-            nz.practitioners(ctx).select(
-                pl.col("practitioner_id").alias("performer_id"),
-                pl.col("credential").alias("performer_credential"),
-            ),
-            on="performer_id",
-            how="left",
-        )
-        .join(
-            nz.practitioners(ctx).select(
-                pl.col("practitioner_id").alias("billing_practitioner_id"),
-                pl.col("credential").alias("bp_credential"),
-            ),
-            on="billing_practitioner_id",
-            how="left",
-        )
-        .with_columns(
-            base_visit=(pl.col("kind") != "office_visit")
-            | pl.col("cpt").list.eval(pl.element().is_in(visit_codes)).list.any(),
-            earlier_requests=pl.col("date").rank("ordinal").over("patient_id") - 1,
-        )
-        .select(
-            "patient_id",
-            "billing_practitioner_id",
-            "performer_id",
-            "performer_credential",
-            "bp_credential",
-            "encounter_id",
-            "date",
-            "base_visit",
-            "earlier_requests",
-            pl.col("place_of_service").fill_null(p.as_str("common.monthly_place_of_service")),
-        )
+    )
+    requests = nz.with_practitioner(ctx, requests, "performer_id", "performer")
+    requests = nz.with_practitioner(ctx, requests, "billing_practitioner_id", "bp")
+    visits = requests.with_columns(
+        base_visit=(pl.col("kind") != "office_visit")
+        | pl.col("cpt").list.eval(pl.element().is_in(visit_codes)).list.any(),
+        earlier_requests=pl.col("date").rank("ordinal").over("patient_id") - 1,
+    ).select(
+        "patient_id",
+        "billing_practitioner_id",
+        "performer_id",
+        "performer_credential",
+        "bp_credential",
+        "encounter_id",
+        "date",
+        "base_visit",
+        "earlier_requests",
+        pl.col("place_of_service").fill_null(p.as_str("common.monthly_place_of_service")),
     )
     billed = (
         ctx.bundle["claims_history"]
