@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -40,14 +41,10 @@ class EvaluationResult:
     settings: Mapping[str, Any]  # the overrides given for this run
 
 
-_DEFAULT_PARAMS: ParameterSet | None = None
-
-
+@lru_cache(maxsize=1)
 def default_parameters() -> ParameterSet:
-    global _DEFAULT_PARAMS  # noqa: PLW0603 - loaded once per process
-    if _DEFAULT_PARAMS is None:
-        _DEFAULT_PARAMS = ParameterSet.load()
-    return _DEFAULT_PARAMS
+    """The parameters shipped in ``code_rules``, loaded once per process."""
+    return ParameterSet.load()
 
 
 def evaluate(
