@@ -124,9 +124,7 @@ def build(
     codes: list[CodeView] = []
     outcomes = result.outcomes.filter(pl.col("patient_id") == patient_id)
     for rule_set in result.rule_sets:
-        rows = rule_set.facts.filter(pl.col("patient_id") == patient_id).with_row_index(
-            "_candidate"
-        )
+        rows = rule_set.facts.filter(pl.col("patient_id") == patient_id)
         for rule in rule_set.rules:
             if code and rule.code != code:
                 continue
