@@ -43,7 +43,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing_engine.bundle import Bundle
-from billing_engine.errors import BillingError
+from billing_engine.calendar import Month
+from billing_engine.errors import BillingError, ConfigError
 from billing_engine.schema import TABLES
 from billing_engine.schema import Table as SpecTable
 from billing_engine.store import codec
@@ -378,10 +379,10 @@ class Store:
     ) -> str:
         """Record one evaluation run; returns its ``run_id`` (a UUID)."""
         try:
-            dt.datetime.strptime(month, "%Y-%m")
-        except ValueError:
-            raise ValueError(f"month must be YYYY-MM, not {month!r}") from None
-        if len(month) != 7:
+            canonical = str(Month.parse(month)) == month
+        except ConfigError:
+            canonical = False
+        if not canonical:
             raise ValueError(f"month must be YYYY-MM, not {month!r}")
         run = EvaluationRun(
             run_id=str(uuid.uuid4()),
