@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from billing_engine.normalize import EvalContext
-from billing_engine.rules import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion
+from billing_engine.rules import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion, apply_rules
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,25 @@ def chronic_conditions_criterion(minimum: int, rules: tuple[str, ...]) -> Criter
         ),
         shows=("n_chronic", "chronic_icd10"),
     )
+
+
+def run_rule_set(
+    ctx: EvalContext,
+    family: str,
+    name: str,
+    facts: pl.DataFrame,
+    rules: Sequence[CodeRule],
+    *,
+    identity: tuple[str, ...] = ("patient_id", "billing_practitioner_id", "payer_id"),
+    period: tuple[pl.Expr, pl.Expr] | None = None,
+) -> RuleSetResult:
+    """Evaluate `rules` over `facts` and package the result for the pipeline.
+
+    `period` gives each outcome's period_start / period_end (default: the calendar
+    month). Per-visit rule sets pass the visit date for both, and must keep that date in
+    a ``date`` column of `facts` (``billing explain`` matches outcomes to facts by it).
+    """
+    start, end = period or (pl.lit(ctx.start), pl.lit(ctx.end))
+    texts = {rule.key: parameters_text(ctx, rule.parameters) for rule in rules}
+    facts, outcomes = apply_rules(facts, rules, identity, start, end, texts)
+    return RuleSetResult(family, name, identity, facts, tuple(rules), outcomes)

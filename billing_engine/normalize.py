@@ -524,7 +524,7 @@ def practitioner_visits(
             ),
         ]
     )
-    ignored = ctx.params.as_strs("ccm.ignored_claim_statuses")
+    ignored = ctx.params.as_strs("common.ignored_claim_statuses")
     claims = (
         history.filter(
             pl.col("code").is_in(codes)
@@ -551,9 +551,42 @@ def practitioner_visits(
     return pl.concat([by_practitioner, claims]).unique()
 
 
+def billed_claims(
+    ctx: EvalContext, codes: list[str], through: dt.date | None = None
+) -> pl.DataFrame:
+    """Claims history rows for `codes` that count as billed, dated on or before `through`
+    (default: the month's end; frequency limits never look at later claims).
+
+    Adds ``claim_practitioner_id``: the practitioner of the bundle whose NPI billed the
+    claim (null for another practice's NPI), and ``units`` defaulted to 1.
+    """
+    ignored = ctx.params.as_strs("common.ignored_claim_statuses")
+    last = through or ctx.end
+    return (
+        ctx.bundle["claims_history"]
+        .filter(
+            pl.col("code").is_in(codes)
+            & (pl.col("date_of_service") <= last)
+            & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
+        )
+        .with_columns(pl.col("units").fill_null(1))
+        .join(
+            practitioners(ctx)
+            .filter(pl.col("npi").is_not_null())
+            .select(
+                pl.col("npi").alias("billing_npi"),
+                pl.col("practitioner_id").alias("claim_practitioner_id"),
+            )
+            .unique(subset=["billing_npi"], keep="first"),
+            on="billing_npi",
+            how="left",
+        )
+    )
+
+
 def claims_in_month(ctx: EvalContext, codes: list[str]) -> pl.DataFrame:
     """Claims history rows of the month for `codes` that count as billed."""
-    ignored = ctx.params.as_strs("ccm.ignored_claim_statuses")
+    ignored = ctx.params.as_strs("common.ignored_claim_statuses")
     return ctx.bundle["claims_history"].filter(
         pl.col("code").is_in(codes)
         & ctx.in_month("date_of_service")

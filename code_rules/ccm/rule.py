@@ -25,11 +25,11 @@ from billing_engine.family import (
     coverage_criterion,
     evidence_list,
     minutes_criterion,
-    parameters_text,
     payer_pays_criterion,
+    run_rule_set,
 )
 from billing_engine.normalize import EvalContext
-from billing_engine.rules import CodeRule, Criterion, apply_rules
+from billing_engine.rules import CodeRule, Criterion
 from code_rules.valuesets import chronic_value_set
 
 FAMILY = "ccm"
@@ -400,7 +400,7 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
     code = p.as_str("ccm.g0506.code")
     kinds = p.as_strs("ccm.initiating_visit.kinds")
     visit_codes = p.as_strs("ccm.initiating_visit.codes")
-    ignored = p.as_strs("ccm.ignored_claim_statuses")
+    ignored = p.as_strs("common.ignored_claim_statuses")
     program = p.as_str("ccm.consent_program")
     requests = (
         ctx.bundle["encounters"]
@@ -527,18 +527,9 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
     ]
 
 
-def _run(
-    ctx: EvalContext, name: str, facts: pl.DataFrame, rules: list[CodeRule], per_visit: bool
-) -> RuleSetResult:
-    start = pl.col("date") if per_visit else pl.lit(ctx.start)
-    end = pl.col("date") if per_visit else pl.lit(ctx.end)
-    texts = {rule.key: parameters_text(ctx, rule.parameters) for rule in rules}
-    facts, outcomes = apply_rules(facts, rules, IDENTITY, start, end, texts)
-    return RuleSetResult(FAMILY, name, IDENTITY, facts, tuple(rules), outcomes)
-
-
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    visit = (pl.col("date"), pl.col("date"))
     return [
-        _run(ctx, "ccm.monthly", monthly_facts(ctx), monthly_rules(ctx), per_visit=False),
-        _run(ctx, "ccm.g0506", g0506_facts(ctx), g0506_rules(ctx), per_visit=True),
+        run_rule_set(ctx, FAMILY, "ccm.monthly", monthly_facts(ctx), monthly_rules(ctx)),
+        run_rule_set(ctx, FAMILY, "ccm.g0506", g0506_facts(ctx), g0506_rules(ctx), period=visit),
     ]
