@@ -6,8 +6,14 @@ The table (``code_rules/conflicts.yaml``) has two parts:
   period; scope ``patient`` keeps one billing practitioner per patient and period.
   A losing line becomes a ``suppressed`` gap with the group's reason and a detail
   naming the code kept; a short add-on gap of a losing alternative goes with it.
+- ``history``: services billed outside the engine (claims history) that exclude an
+  alternative in the same period, e.g. CCM vs home-health care plan oversight by the
+  same practitioner. The engine's line becomes a ``suppressed`` gap naming the claim.
 - ``addons``: an add-on line whose base line is not billed for the same patient,
   practitioner and period becomes a ``blocked`` gap ``add_on_without_base``.
+- ``mue``: medically unlikely edits, the most units of a code per patient, billing
+  practitioner and date of service. Units above the cap are cut; a line left with none
+  becomes a ``blocked`` gap ``frequency_limit_reached``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,28 @@ class PrecedenceGroup:
 
 
 @dataclass(frozen=True)
+class HistoryConflict:
+    id: str
+    alternatives: tuple[str, ...]  # alternatives (or rule keys) the claim excludes
+    codes: tuple[str, ...]  # claims-history codes that exclude them
+    scope: str  # practitioner: same billing practitioner; patient: anyone
+    reason: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    rules: tuple[str, ...]
+    sources: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class UnitCap:
+    code: str
+    units: int
+    rules: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AddOn:
     addon: str
     base: str
@@ -54,6 +82,17 @@ class ConflictTable:
     groups: tuple[PrecedenceGroup, ...]
     addons: tuple[AddOn, ...]
     verified_through: dt.date
+    history: tuple[HistoryConflict, ...] = ()
+    mue: tuple[UnitCap, ...] = ()
+
+    def history_in_force(self, start: dt.date, end: dt.date) -> tuple[HistoryConflict, ...]:
+        return tuple(
+            h for h in self.history
+            if h.effective_from <= start and (h.effective_to is None or h.effective_to >= end)
+        )  # fmt: skip
+
+    def history_codes(self) -> list[str]:
+        return sorted({code for h in self.history for code in h.codes})
 
     def in_force(self, start: dt.date, end: dt.date) -> tuple[PrecedenceGroup, ...]:
         if end > self.verified_through:
@@ -96,12 +135,35 @@ def load_table(path: Path | None = None) -> ConflictTable:
             AddOn(str(a["addon"]), str(a["base"]), tuple(a["rules"]), tuple(a["sources"]))
             for a in doc["addons"]
         )
-        table = ConflictTable(groups, addons, _date(doc["verified_through"]))
+        history = tuple(
+            HistoryConflict(
+                id=str(h["id"]),
+                alternatives=tuple(map(str, h["alternatives"])),
+                codes=tuple(map(str, h["codes"])),
+                scope=str(h["scope"]),
+                reason=str(h["reason"]),
+                effective_from=_date(h["effective_from"]),
+                effective_to=_date(h["effective_to"]) if h.get("effective_to") else None,
+                rules=tuple(map(str, h["rules"])),
+                sources=tuple(map(str, h["sources"])),
+                description=str(h.get("description", "")),
+            )
+            for h in doc.get("history") or []
+        )
+        mue = tuple(
+            UnitCap(str(m["code"]), int(m["units"]), tuple(m["rules"]), tuple(m["sources"]))
+            for m in doc.get("mue") or []
+        )
+        table = ConflictTable(groups, addons, _date(doc["verified_through"]), history, mue)
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: invalid conflict table: {exc}") from exc
-    for group in table.groups:
-        if group.scope not in ("practitioner", "patient"):
-            raise ConfigError(f"{path}: group {group.id}: unknown scope {group.scope!r}")
+    scopes = [(g.id, g.scope) for g in table.groups] + [(h.id, h.scope) for h in table.history]
+    for item_id, scope in scopes:
+        if scope not in ("practitioner", "patient"):
+            raise ConfigError(f"{path}: {item_id}: unknown scope {scope!r}")
+    for cap in table.mue:
+        if cap.units < 1:
+            raise ConfigError(f"{path}: mue {cap.code}: units must be 1 or more")
     return table
 
 
@@ -198,11 +260,109 @@ def _apply_addons(outcomes: pl.DataFrame, addons: tuple[AddOn, ...]) -> pl.DataF
     return frame.sort("_row").select(outcomes.columns)
 
 
-def resolve(
-    outcomes: pl.DataFrame, start: dt.date, end: dt.date, table: ConflictTable | None = None
+def _apply_history(
+    outcomes: pl.DataFrame, conflict: HistoryConflict, history: pl.DataFrame
 ) -> pl.DataFrame:
-    """Apply the precedence groups in order, then the add-on -> base check."""
+    """Suppress the conflict's alternatives when a claim of its codes falls in the period.
+
+    `history`: claims billed (patient_id, claim_practitioner_id, code, date_of_service).
+    """
+    claims = history.filter(pl.col("code").is_in(conflict.codes))
+    member = pl.col("alternative").is_in(conflict.alternatives) | pl.col("rule_key").is_in(
+        conflict.alternatives
+    )
+    frame = outcomes.with_row_index("_row")
+    candidates = frame.filter(pl.col("is_line") & member)
+    if claims.is_empty() or candidates.is_empty():
+        return outcomes
+    keys = ["patient_id"]
+    right = claims.select(
+        "patient_id",
+        pl.col("claim_practitioner_id").alias("billing_practitioner_id"),
+        pl.col("code").alias("_claim_code"),
+        pl.col("date_of_service").alias("_claim_date"),
+    )
+    if conflict.scope == "practitioner":
+        keys.append("billing_practitioner_id")
+    else:
+        right = right.drop("billing_practitioner_id")
+    hits = (
+        candidates.select(
+            "_row", "patient_id", "billing_practitioner_id", "period_start", "period_end"
+        )
+        .join(right, on=keys, how="inner")
+        .filter(pl.col("_claim_date").is_between(pl.col("period_start"), pl.col("period_end")))
+        .sort("_row", "_claim_date", "_claim_code")
+        .group_by("_row", maintain_order=True)
+        .agg(_claim_code=pl.col("_claim_code").first(), _claim_date=pl.col("_claim_date").first())
+    )
+    if hits.is_empty():
+        return outcomes
+    frame = frame.join(hits, on="_row", how="left")
+    losing = pl.col("_claim_code").is_not_null()
+    who = "this practitioner" if conflict.scope == "practitioner" else "a practitioner"
+    detail = pl.format(
+        "suppressed in favour of {} billed by {} on {} (claims history)",
+        pl.col("_claim_code"),
+        pl.lit(who),
+        pl.col("_claim_date"),
+    )
+    return _suppress(frame, losing, conflict.reason, detail).sort("_row").select(outcomes.columns)
+
+
+def _apply_mue(outcomes: pl.DataFrame, caps: tuple[UnitCap, ...]) -> pl.DataFrame:
+    """Cut units above each code's cap per patient, practitioner and date of service."""
+    if not caps:
+        return outcomes
+    table = pl.DataFrame(
+        {"code": [c.code for c in caps], "_cap": [c.units for c in caps]},
+        schema={"code": pl.String, "_cap": pl.Int64},
+    )
+    keys = ["patient_id", "billing_practitioner_id", "code", "date_of_service"]
+    frame = (
+        outcomes.with_row_index("_row")
+        .join(table, on="code", how="left")
+        .with_columns(
+            _before=pl.when(pl.col("is_line") & pl.col("_cap").is_not_null())
+            .then(pl.col("units").cum_sum().over(keys, order_by="_row") - pl.col("units"))
+            .otherwise(None)
+        )
+        .with_columns(
+            _allowed=pl.min_horizontal(
+                pl.col("units"), (pl.col("_cap") - pl.col("_before")).clip(lower_bound=0)
+            )
+        )
+    )
+    over = pl.col("_allowed").is_not_null() & (pl.col("_allowed") < pl.col("units"))
+    frame = frame.with_columns(
+        units=pl.when(over).then(pl.col("_allowed")).otherwise(pl.col("units")),
+        _none_left=over & (pl.col("_allowed") == 0),
+    )
+    none_left = pl.col("_none_left")
+    detail = pl.format(
+        "the unit cap (MUE) of {} unit(s) per date of service is reached", pl.col("_cap")
+    )
+    frame = _suppress(frame, none_left, "frequency_limit_reached", detail).with_columns(
+        status=pl.when(none_left).then(pl.lit(STATUS_BLOCKED)).otherwise(pl.col("status"))
+    )
+    return frame.sort("_row").select(outcomes.columns)
+
+
+def resolve(
+    outcomes: pl.DataFrame,
+    start: dt.date,
+    end: dt.date,
+    table: ConflictTable | None = None,
+    history: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Apply the precedence groups in order, then claims-history conflicts, the add-on ->
+    base check and the unit caps. `history` holds the claims of ``table.history_codes()``
+    (see ``_apply_history``)."""
     table = table or load_table()
     for group in table.in_force(start, end):
         outcomes = _apply_group(outcomes, group)
-    return _apply_addons(outcomes, table.addons)
+    if history is not None:
+        for conflict in table.history_in_force(start, end):
+            outcomes = _apply_history(outcomes, conflict, history)
+    outcomes = _apply_addons(outcomes, table.addons)
+    return _apply_mue(outcomes, table.mue)

@@ -18,7 +18,7 @@ from billing_engine import conflicts
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.family import RuleSetResult
-from billing_engine.normalize import EvalContext, time_entries
+from billing_engine.normalize import EvalContext, billed_claims, time_entries
 from billing_engine.outputs import claim_lines_frame, gaps_frame, revenue_frame
 from billing_engine.params import ParameterSet, UsedValue
 from billing_engine.rules import empty_outcomes
@@ -71,7 +71,9 @@ def evaluate(
     for evaluate_family in (families or FAMILIES).values():
         rule_sets.extend(evaluate_family(ctx))
     outcomes = pl.concat([r.outcomes for r in rule_sets]) if rule_sets else empty_outcomes()
-    outcomes = conflicts.resolve(outcomes, month.start, month.end)
+    table = conflicts.load_table()
+    history = billed_claims(ctx, table.history_codes(), through=dt.date.max)
+    outcomes = conflicts.resolve(outcomes, month.start, month.end, table, history)
     lines = claim_lines_frame(outcomes, bundle)
     return EvaluationResult(
         month=month,

@@ -9,9 +9,12 @@ Time rules applied here (rules reference section 1.2):
 - TIME-4: only clinical staff (``common.clinical_staff_credentials``) and the billing
   practitioner personally; anybody else's time is excluded with a reason.
 - TIME-5: overlapping entries (``start_time`` + ``minutes``) for the same patient,
-  program and billing practitioner on one day are counted once (interval union).
-- TIME-6: minutes overlapping a face-to-face visit of the same patient are not counted
-  (setting ``common.exclude_time_during_visits``).
+  program and billing practitioner on one day are counted once (interval union); a
+  minute logged to two programs counts for the one earlier in
+  ``common.program_minute_priority`` only.
+- TIME-6: minutes overlapping a face-to-face or separately billed service of the same
+  patient (``common.separately_billed_kinds``) are not counted (setting
+  ``common.exclude_time_during_visits``).
 - TIME-7: nothing on inpatient days (admit date inclusive, discharge date exclusive).
 - TIME-8: nothing dated before the program's consent.
 """
@@ -295,12 +298,14 @@ def _merge_intervals(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
 
 def visit_intervals(ctx: EvalContext) -> pl.DataFrame:
-    """Merged face-to-face visit intervals per patient and day (TIME-6)."""
-    kinds = ctx.params.as_strs("ccm.initiating_visit.kinds")
+    """Face-to-face and separately billed services per patient and day, as minute
+    intervals (patient_id, date, start_min, end_min): care-management time that overlaps
+    them is not counted (TIME-6, TIME-5; ``common.separately_billed_kinds``)."""
+    kinds = ctx.params.as_strs("common.separately_billed_kinds")
     start = pl.col("start_time").dt.hour().cast(pl.Int32) * 60 + pl.col(
         "start_time"
     ).dt.minute().cast(pl.Int32)
-    visits = (
+    return (
         ctx.bundle["encounters"]
         .filter(
             pl.col("kind").is_in(kinds)
@@ -315,12 +320,57 @@ def visit_intervals(ctx: EvalContext) -> pl.DataFrame:
             end_min=start + pl.col("minutes").cast(pl.Int32),
         )
     )
-    merged = _merge_intervals(visits, ["patient_id", "date"])
+
+
+def _blocking_intervals(ctx: EvalContext, timed: pl.DataFrame) -> pl.DataFrame:
+    """Per patient, day and program: the merged intervals that program's minutes may not use.
+
+    Face-to-face and separately billed services (TIME-6, when
+    ``common.exclude_time_during_visits``), and time logged to a program earlier in
+    ``common.program_minute_priority`` (TIME-5: a minute supports one billed service).
+    """
+    keys = ["patient_id", "date"]
+    visits = (
+        visit_intervals(ctx)
+        if ctx.params.as_bool("common.exclude_time_during_visits")
+        else pl.DataFrame(
+            schema={
+                "patient_id": pl.String,
+                "date": pl.Date,
+                "start_min": pl.Int32,
+                "end_min": pl.Int32,
+            }
+        )
+    )
+    priority = ctx.params.as_strs("common.program_minute_priority")
+    logged = timed.filter(pl.col("pool") == POOL_ALL).select(
+        *keys, "program", "start_min", "end_min"
+    )
+    parts = []
+    for program in logged.get_column("program").unique().sort().to_list():
+        blockers = [visits.select(*keys, "start_min", "end_min")]
+        if program in priority:
+            higher = priority[: priority.index(program)]
+            blockers.append(
+                logged.filter(pl.col("program").is_in(higher)).select(*keys, "start_min", "end_min")
+            )
+        parts.append(pl.concat(blockers).with_columns(program=pl.lit(program)))
+    if not parts:
+        return pl.DataFrame(
+            schema={
+                "patient_id": pl.String,
+                "date": pl.Date,
+                "program": pl.String,
+                "block_start": pl.Int32,
+                "block_end": pl.Int32,
+            }
+        )
+    merged = _merge_intervals(pl.concat(parts), [*keys, "program"])
     return merged.select(
-        "patient_id",
-        "date",
-        pl.col("start_min").alias("visit_start"),
-        pl.col("end_min").alias("visit_end"),
+        *keys,
+        "program",
+        pl.col("start_min").alias("block_start"),
+        pl.col("end_min").alias("block_end"),
     )
 
 
@@ -329,6 +379,9 @@ def daily_minutes(ctx: EvalContext) -> pl.DataFrame:
 
     Pool ``all`` holds clinical-staff and billing-practitioner time (staff codes count
     both, TIME-4); pool ``practitioner`` holds only the practitioner's own time.
+    Timed entries are merged per key (TIME-5, concurrent staff) and lose the minutes
+    that overlap a blocking interval (``_blocking_intervals``). Entries without a start
+    time cannot be placed in the day and count as logged.
     """
     if "daily_minutes" in ctx.cache:
         return ctx.cache["daily_minutes"]
@@ -348,21 +401,22 @@ def daily_minutes(ctx: EvalContext) -> pl.DataFrame:
     merged = _merge_intervals(timed, keys).with_columns(
         counted=pl.col("end_min") - pl.col("start_min")
     )
-    if ctx.params.as_bool("common.exclude_time_during_visits"):
-        overlap = (
-            merged.join(visit_intervals(ctx), on=["patient_id", "date"], how="inner")
-            .with_columns(
-                overlap=(
-                    pl.min_horizontal("end_min", "visit_end")
-                    - pl.max_horizontal("start_min", "visit_start")
-                ).clip(lower_bound=0)
-            )
-            .group_by([*keys, "piece"])
-            .agg(pl.col("overlap").sum())
+    overlap = (
+        merged.join(
+            _blocking_intervals(ctx, timed), on=["patient_id", "date", "program"], how="inner"
         )
-        merged = merged.join(
-            overlap, on=[*keys, "piece"], how="left", nulls_equal=True
-        ).with_columns(counted=pl.col("counted") - pl.col("overlap").fill_null(0))
+        .with_columns(
+            overlap=(
+                pl.min_horizontal("end_min", "block_end")
+                - pl.max_horizontal("start_min", "block_start")
+            ).clip(lower_bound=0)
+        )
+        .group_by([*keys, "piece"])
+        .agg(pl.col("overlap").sum())
+    )
+    merged = merged.join(overlap, on=[*keys, "piece"], how="left", nulls_equal=True).with_columns(
+        counted=pl.col("counted") - pl.col("overlap").fill_null(0)
+    )
     untimed = pooled.filter(pl.col("start_min").is_null()).select(*keys, counted=pl.col("minutes"))
     daily = (
         pl.concat([merged.select(*keys, "counted"), untimed])

@@ -313,7 +313,7 @@ def all_emitted_reasons() -> dict[str, str]:
         for reason, where in emitted_reasons(path).items():
             found.setdefault(reason, where)
     table = load_yaml(CONFLICTS)
-    for group in table.get("precedence") or []:
+    for group in [*(table.get("precedence") or []), *(table.get("history") or [])]:
         found.setdefault(str(group["reason"]), f"{rel(CONFLICTS)}: {group['id']}")
     return found
 
@@ -368,12 +368,15 @@ def test_every_setting_is_in_the_readme() -> None:
 # --------------------------------------------------------------------------- (f) conflicts
 
 
-def test_every_conflict_group_and_add_on_cites_rules_and_sources() -> None:
+def test_every_conflict_group_history_conflict_add_on_and_unit_cap_cites_rules_and_sources() -> (
+    None
+):
     table = load_yaml(CONFLICTS)
     assert table.get("verified_through"), "conflicts.yaml has no verified_through"
-    entries = [
-        (f"precedence {group.get('id')}", group) for group in table.get("precedence") or []
-    ] + [(f"addon {addon.get('addon')}", addon) for addon in table.get("addons") or []]
+    entries = [(f"precedence {group.get('id')}", group) for group in table.get("precedence") or []]
+    entries += [(f"history {item.get('id')}", item) for item in table.get("history") or []]
+    entries += [(f"addon {addon.get('addon')}", addon) for addon in table.get("addons") or []]
+    entries += [(f"mue {cap.get('code')}", cap) for cap in table.get("mue") or []]
     assert entries, "conflicts.yaml has no precedence group"
     problems = []
     for where, entry in entries:

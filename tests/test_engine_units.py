@@ -25,7 +25,14 @@ from billing_engine.calendar import (
     add_business_days_expr,
     federal_holidays,
 )
-from billing_engine.conflicts import AddOn, ConflictTable, PrecedenceGroup, resolve
+from billing_engine.conflicts import (
+    AddOn,
+    ConflictTable,
+    HistoryConflict,
+    PrecedenceGroup,
+    UnitCap,
+    resolve,
+)
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.evaluate import EvaluationResult, evaluate
 from billing_engine.params import ParameterSet
@@ -464,6 +471,101 @@ def test_a_group_not_in_force_for_the_period_is_not_applied() -> None:
 def test_the_conflict_table_refuses_a_period_after_it_was_verified() -> None:
     with pytest.raises(ParameterNotVerified, match="conflicts"):
         TABLE.in_force(dt.date(2027, 1, 1), dt.date(2027, 1, 31))
+
+
+HISTORY = HistoryConflict(
+    id="demo-not-with-oversight",
+    alternatives=("demo.low",),
+    codes=("OVERSIGHT",),
+    scope="practitioner",
+    reason="conflict",
+    effective_from=dt.date(2022, 1, 1),
+    effective_to=None,
+    rules=("DEMO-X2",),
+    sources=("SRC-DEMO",),
+    description="low not with oversight by the same practitioner",
+)
+
+
+def _claims(*rows: tuple[str | None, str, dt.date]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"patient_id": "P1", "claim_practitioner_id": bp, "code": code, "date_of_service": d}
+            for bp, code, d in rows
+        ],
+        schema={
+            "patient_id": pl.String,
+            "claim_practitioner_id": pl.String,
+            "code": pl.String,
+            "date_of_service": pl.Date,
+        },
+    )
+
+
+def _resolve_with_history(rows: list[dict[str, Any]], history: pl.DataFrame) -> pl.DataFrame:
+    table = ConflictTable((), ADDONS, dt.date(2026, 12, 31), history=(HISTORY,))
+    outcomes = pl.DataFrame(rows, schema=OUTCOME_SCHEMA)
+    return resolve(outcomes, MARCH.start, MARCH.end, table, history)
+
+
+def test_a_claim_of_an_excluding_code_in_the_period_suppresses_the_line_naming_the_claim() -> None:
+    result = _resolve_with_history(
+        [_outcome("demo.low.base", "LOW-1"), _outcome("demo.low.addon", "LOW-2")],
+        _claims(("DR_A", "OVERSIGHT", dt.date(2025, 3, 20))),
+    )
+    for code in ("LOW-1", "LOW-2"):
+        row = _row(result, code=code)
+        assert (row["is_line"], row["status"], row["reason"]) == (False, "suppressed", "conflict")
+        assert "OVERSIGHT" in row["detail"] and "2025-03-20" in row["detail"]
+
+
+def test_an_excluding_claim_by_another_practitioner_or_outside_the_period_changes_nothing() -> None:
+    result = _resolve_with_history(
+        [_outcome("demo.low.base", "LOW-1"), _outcome("demo.high.base", "HIGH-1")],
+        _claims(
+            ("DR_B", "OVERSIGHT", dt.date(2025, 3, 20)),
+            (None, "OVERSIGHT", dt.date(2025, 3, 21)),
+            ("DR_A", "OVERSIGHT", dt.date(2025, 4, 1)),
+            ("DR_A", "OTHER", dt.date(2025, 3, 5)),
+        ),
+    )
+    assert result.filter(pl.col("is_line")).height == 2
+
+
+def _capped(rows: list[dict[str, Any]], cap: int) -> pl.DataFrame:
+    table = ConflictTable((), (), dt.date(2026, 12, 31), mue=(UnitCap("CAP-1", cap, (), ()),))
+    return resolve(pl.DataFrame(rows, schema=OUTCOME_SCHEMA), MARCH.start, MARCH.end, table)
+
+
+def test_units_above_the_unit_cap_are_cut_and_a_line_left_with_none_is_a_blocked_gap() -> None:
+    result = _capped(
+        [
+            _outcome("demo.cap.base", "CAP-1", units=2, evidence=["E1"]),
+            _outcome("demo.cap.base", "CAP-1", units=2, evidence=["E2"]),
+            _outcome("demo.cap.base", "CAP-1", units=1, evidence=["E3"]),
+        ],
+        cap=3,
+    )
+    assert result.get_column("units").to_list() == [2, 1, None]
+    last = result.row(2, named=True)
+    assert (last["is_line"], last["status"], last["reason"]) == (
+        False,
+        STATUS_BLOCKED,
+        "frequency_limit_reached",
+    )
+
+
+def test_the_unit_cap_counts_each_date_of_service_and_practitioner_apart() -> None:
+    result = _capped(
+        [
+            _outcome("demo.cap.base", "CAP-1", units=1),
+            _outcome("demo.cap.base", "CAP-1", units=1, date_of_service=dt.date(2025, 3, 11)),
+            _outcome("demo.cap.base", "CAP-1", units=1, billing_practitioner_id="DR_B"),
+            _outcome("demo.cap.base", "OTHER", units=5),
+        ],
+        cap=1,
+    )
+    assert result.filter(pl.col("is_line")).get_column("units").to_list() == [1, 1, 1, 5]
 
 
 # --------------------------------------------------------------------------- time counting
