@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from billing_engine.evaluate import EvaluationResult
+from billing_engine.family import PERIOD_START_COLUMN
 from billing_engine.params import ParameterSet
 from billing_engine.rules import considered_column, criterion_column
 
@@ -134,8 +135,8 @@ def build(
                     & (pl.col("billing_practitioner_id").eq_missing(row["billing_practitioner_id"]))
                     & (pl.col("payer_id").eq_missing(row.get("payer_id")))
                 )
-                if "date" in row:
-                    match = match.filter(pl.col("period_start") == row["date"])
+                if row.get(PERIOD_START_COLUMN) is not None:
+                    match = match.filter(pl.col("period_start") == row[PERIOD_START_COLUMN])
                 outcome = match.to_dicts()[0] if match.height else None
                 criteria = [
                     CriterionView(

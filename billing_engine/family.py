@@ -25,6 +25,8 @@ class RuleSetResult:
 
 FamilyEvaluator = Callable[[EvalContext], Sequence[RuleSetResult]]
 
+PERIOD_START_COLUMN = "_period_start"
+
 
 def parameters_text(ctx: EvalContext, names: Sequence[str]) -> str:
     """'name=value;...' of the parameters a rule used (for claim lines' evidence)."""
@@ -150,10 +152,12 @@ def run_rule_set(
     """Evaluate `rules` over `facts` and package the result for the pipeline.
 
     `period` gives each outcome's period_start / period_end (default: the calendar
-    month). Per-visit rule sets pass the visit date for both, and must keep that date in
-    a ``date`` column of `facts` (``billing explain`` matches outcomes to facts by it).
+    month); per-visit rule sets pass the visit date for both. The facts keep each row's
+    period start in ``PERIOD_START_COLUMN``, which ``billing explain`` uses to match a
+    facts row to its outcome.
     """
     start, end = period or (pl.lit(ctx.start), pl.lit(ctx.end))
     texts = {rule.key: parameters_text(ctx, rule.parameters) for rule in rules}
+    facts = facts.with_columns(start.cast(pl.Date).alias(PERIOD_START_COLUMN))
     facts, outcomes = apply_rules(facts, rules, identity, start, end, texts)
     return RuleSetResult(family, name, identity, facts, tuple(rules), outcomes)
