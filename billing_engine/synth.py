@@ -73,7 +73,11 @@ Distributions (p = probability, U(a, b) = uniform; per patient unless stated):
   day as 3 % of window office visits; tobacco counseling (3-15 min) at 40 % of window
   office visits of F17.210 patients; Medicaid case management (program case_management,
   1-3 entries of 5-40 min) in 65 % of months for 20 % of Medicaid patients; MNT (RD,
-  1-3 sessions after a referral) for 6 % of Medicare diabetic/CKD patients.
+  1-3 sessions after a referral) for 6 % of Medicare diabetic/CKD patients; IBT for
+  obesity for 8 % of Medicare/MA patients with E66.9: a course starting U over the window
+  (weekly in month 1, every other week in months 2-6, monthly in months 7-12 when the
+  weight lost by day 168, Normal(3.5, 2) kg, reaches 3 kg), 15 minutes (group 30 minutes
+  for 10 % of courses) with the PCP, weight_kg on the first day and on day 168.
 - Discharges: p = 2 % per patient-month, scaled by chronic burden (0.4 + 0.3 * categories);
   setting inpatient_acute 74 % / observation 12 % / snf 10 % / irf 4 %; disposition home
   84 %, snf 6 %, assisted_living 4 %, nursing_facility 3 %, hospice 2 %, domiciliary 1 %.
@@ -1309,6 +1313,46 @@ class _Practice:
             )
         )
 
+    def obesity_counseling(self) -> None:
+        """IBT for obesity: a course started inside the window, on the NCD's cadence."""
+        rng, n = self.rng, self.n
+        starts = np.nonzero(self.medicare & self.obese & (rng.random(n) < 0.08))[0]
+        lo = np.full(len(starts), self.start, dtype=np.int64)
+        hi = np.full(len(starts), self.end, dtype=np.int64)
+        first = _weekday_within(_uniform_day(rng, lo, hi), lo, hi)
+        lost = rng.normal(3.5, 2.0, len(starts))
+        # weekly in month 1, every other week in months 2-6, monthly in 7-12 after 3 kg lost
+        offsets = np.concatenate(
+            [np.arange(0, 28, 7), np.arange(28, 168, 14), np.arange(182, 365, 30)]
+        ).astype(np.int64)
+        course = np.repeat(np.arange(len(starts)), len(offsets))
+        day = first[course] + np.tile(offsets, len(starts))
+        keep = (day <= self.end) & ((np.tile(offsets, len(starts)) < 182) | (lost[course] >= 3))
+        course, day = course[keep], day[keep]
+        pat = starts[course].astype(np.int64)
+        group = rng.random(len(starts)) < 0.10
+        self.parts.append(
+            _enc(
+                "obesity_counseling",
+                pat,
+                day,
+                np.where(group[course], 30, 15).astype(np.int64),
+                self.pcp[pat],
+                billing=self.pcp[pat],
+                contact_mode=pl.Series(np.where(group[course], "group", "in_person")),
+                place_of_service="11",
+            )
+        )
+        weight = rng.normal(102.0, 12.0, len(starts)).round(1)
+        self.ibt_weights = pl.DataFrame(
+            {
+                "pat": np.concatenate([starts, starts]).astype(np.int64),
+                "date": np.concatenate([first, first + 168]).astype(np.int64),
+                "kind": "weight_kg",
+                "value": np.concatenate([weight, (weight - lost).round(1)]),
+            }
+        ).filter(pl.col("date") <= self.end)
+
     def case_management(self) -> None:
         rng, n = self.rng, self.n
         enrolled = (self.grp == _MCD) & (rng.random(n) < 0.20)
@@ -1475,6 +1519,7 @@ class _Practice:
             [
                 pl.DataFrame({"pat": pat, "date": day, "kind": "bmi", "value": bmi}),
                 pl.DataFrame({"pat": pat[w], "date": day[w], "kind": "weight_kg", "value": weight}),
+                self.ibt_weights,
             ]
         ).sort("pat", "date", "kind", maintain_order=True)
         self.frames["measurements"] = frame.with_columns(_date_col("date"))
@@ -1571,6 +1616,7 @@ class _Practice:
         self.ccm_time()
         self.nurse_visits()
         self.tobacco_counseling()
+        self.obesity_counseling()
         self.case_management()
         self.mnt()
         self.claims()
