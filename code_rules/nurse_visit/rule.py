@@ -1,14 +1,455 @@
-"""Placeholder: the nurse_visit family is being built (issue 3)."""
+"""Nurse visit: 99211, the established-patient office visit clinical staff may furnish.
+
+Every code, window and list comes from ``parameters.yaml`` beside this file; the
+requirements in plain words are in ``README.md``. One rule set, ``nurse_visit.visit``:
+one candidate per ``nurse_visit`` encounter dated in the month (documented failed
+attempts are not visits), billed under the encounter's billing practitioner, else its
+performer when the performer may bill. Period and date of service: the visit date.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from billing_engine.family import RuleSetResult
+import polars as pl
+
+from billing_engine import normalize as nz
+from billing_engine.family import (
+    RuleSetResult,
+    coverage_criterion,
+    evidence_list,
+    payer_pays_criterion,
+    run_rule_set,
+)
 from billing_engine.normalize import EvalContext
+from billing_engine.rules import CodeRule, Criterion
 
 FAMILY = "nurse_visit"
+KIND = "nurse_visit"
+RULE_IDS = ("E11-1", "E11-2", "E11-3", "E11-4", "E11-$")
+SCOPE_GROUP = "group"
+EMPTY_IDS = pl.lit([], dtype=pl.List(pl.String))
+MAX_DIAGNOSES = 4  # diagnosis codes a claim line carries (interchange claim_lines.icd10_codes)
+
+
+def _not_failed() -> pl.Expr:
+    return pl.col("outcome").is_null() | (pl.col("outcome") != "attempt_failed")
+
+
+def _billed_history(ctx: EvalContext) -> pl.DataFrame:
+    """Claims history rows that count as billed, with the bundle practitioner of the NPI
+    (``claim_practitioner_id``, null for another practice) and a ``claim:<code>@<date>`` id."""
+    ignored = ctx.params.as_strs("common.ignored_claim_statuses")
+    npis = (
+        nz.practitioners(ctx)
+        .filter(pl.col("npi").is_not_null())
+        .select(
+            pl.col("npi").alias("billing_npi"),
+            pl.col("practitioner_id").alias("claim_practitioner_id"),
+        )
+        .unique(subset=["billing_npi"], keep="first")
+    )
+    return (
+        ctx.bundle["claims_history"]
+        .filter(pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
+        .with_columns(pl.col("units").fill_null(1))
+        .join(npis, on="billing_npi", how="left")
+        .with_columns(
+            claim_id=pl.concat_str(
+                pl.lit("claim:"),
+                pl.col("code"),
+                pl.lit("@"),
+                pl.col("date_of_service").cast(pl.String),
+            )
+        )
+    )
+
+
+def _visits(ctx: EvalContext) -> pl.DataFrame:
+    """The month's nurse visits with performer, billing practitioner and place of service."""
+    p = ctx.params
+    billers = p.as_strs("common.billing_credentials")
+    visits = ctx.bundle["encounters"].filter(
+        (pl.col("kind") == KIND) & ctx.in_month("date") & _not_failed()
+    )
+    visits = nz.with_practitioner(ctx, visits, "performer_id", "performer").with_columns(
+        billing_practitioner_id=pl.coalesce(
+            "billing_practitioner_id",
+            pl.when(pl.col("performer_credential").is_in(billers)).then(pl.col("performer_id")),
+        ),
+        place_of_service=pl.col("place_of_service").fill_null(
+            p.as_str("nurse_visit.default_place_of_service")
+        ),
+    )
+    visits = nz.with_practitioner(ctx, visits, "billing_practitioner_id", "bp")
+    return visits.select(
+        "encounter_id",
+        "patient_id",
+        "date",
+        "performer_id",
+        "performer_credential",
+        "billing_practitioner_id",
+        "bp_credential",
+        "bp_npi",
+        "place_of_service",
+    )
+
+
+def _prior_services(ctx: EvalContext) -> pl.DataFrame:
+    """Professional services of the practice: (patient_id, practitioner_id, prior_date,
+    source_id) from encounters of the prior kinds (performer and billing practitioner)
+    and from claims history under an NPI of the bundle."""
+    p = ctx.params
+    encounters = ctx.bundle["encounters"].filter(
+        pl.col("kind").is_in(p.as_strs("nurse_visit.established.prior_kinds")) & _not_failed()
+    )
+    by_encounter = [
+        encounters.filter(pl.col(column).is_not_null()).select(
+            "patient_id",
+            pl.col(column).alias("practitioner_id"),
+            pl.col("date").alias("prior_date"),
+            pl.col("encounter_id").alias("source_id"),
+        )
+        for column in ("performer_id", "billing_practitioner_id")
+    ]
+    claims = (
+        _billed_history(ctx)
+        .filter(pl.col("claim_practitioner_id").is_not_null())
+        .select(
+            "patient_id",
+            pl.col("claim_practitioner_id").alias("practitioner_id"),
+            pl.col("date_of_service").alias("prior_date"),
+            pl.col("claim_id").alias("source_id"),
+        )
+    )
+    return pl.concat([*by_encounter, claims]).unique()
+
+
+def _with_established(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
+    """The latest professional service within the look-back before the visit date."""
+    p = ctx.params
+    years = p.as_int("nurse_visit.established.lookback_years")
+    found = facts.select("encounter_id", "patient_id", "date", "billing_practitioner_id").join(
+        _prior_services(ctx), on="patient_id", how="inner"
+    )
+    found = found.filter(
+        (pl.col("prior_date") < pl.col("date"))
+        & (pl.col("prior_date") >= pl.col("date").dt.offset_by(f"-{years}y"))
+    )
+    if p.as_str("nurse_visit.established.scope") != SCOPE_GROUP:
+        found = found.filter(pl.col("practitioner_id") == pl.col("billing_practitioner_id"))
+    latest = (
+        found.sort("prior_date", "source_id")
+        .group_by("encounter_id")
+        .agg(
+            established_by=pl.col("source_id").last(),
+            established_date=pl.col("prior_date").last(),
+        )
+    )
+    return facts.join(latest, on="encounter_id", how="left")
+
+
+def _same_day(
+    facts: pl.DataFrame, events: pl.DataFrame, name: str, own_practitioner: bool
+) -> pl.DataFrame:
+    """Adds list column `name`: ids of `events` (patient_id, date, practitioner_id,
+    source_id) on the visit's date, other than the visit itself; only the billing
+    practitioner's when `own_practitioner`."""
+    matched = facts.select("encounter_id", "patient_id", "date", "billing_practitioner_id").join(
+        events, on=["patient_id", "date"], how="inner"
+    )
+    matched = matched.filter(pl.col("source_id") != pl.col("encounter_id"))
+    if own_practitioner:
+        matched = matched.filter(pl.col("practitioner_id") == pl.col("billing_practitioner_id"))
+    ids = matched.group_by("encounter_id").agg(pl.col("source_id").unique().sort().alias(name))
+    return facts.join(ids, on="encounter_id", how="left").with_columns(
+        pl.col(name).fill_null(EMPTY_IDS)
+    )
+
+
+def _coded_encounters(
+    ctx: EvalContext, codes: list[str], skip_nurse_visits: bool = False
+) -> pl.DataFrame:
+    """Encounters whose cpt lists one of `codes`: one row per practitioner involved
+    (without nurse visits when `skip_nurse_visits`: those are ranked among themselves)."""
+    coded = ctx.bundle["encounters"].filter(
+        _not_failed() & pl.col("cpt").list.eval(pl.element().is_in(codes)).list.any()
+    )
+    if skip_nurse_visits:
+        coded = coded.filter(pl.col("kind") != KIND)
+    return pl.concat(
+        [
+            coded.filter(pl.col(column).is_not_null()).select(
+                "patient_id",
+                "date",
+                pl.col(column).alias("practitioner_id"),
+                pl.col("encounter_id").alias("source_id"),
+            )
+            for column in ("performer_id", "billing_practitioner_id")
+        ]
+    ).unique()
+
+
+def _coded_claims(ctx: EvalContext, codes: list[str], bundle_only: bool) -> pl.DataFrame:
+    claims = _billed_history(ctx).filter(pl.col("code").is_in(codes))
+    if bundle_only:
+        claims = claims.filter(pl.col("claim_practitioner_id").is_not_null())
+    return claims.select(
+        "patient_id",
+        pl.col("date_of_service").alias("date"),
+        pl.col("claim_practitioner_id").alias("practitioner_id"),
+        pl.col("claim_id").alias("source_id"),
+    )
+
+
+def _with_same_day_services(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
+    p = ctx.params
+    em_codes = p.as_strs("nurse_visit.same_day_em.codes")
+    own = p.as_str("nurse_visit.same_day_em.scope") != SCOPE_GROUP
+    em = pl.concat([_coded_encounters(ctx, em_codes), _coded_claims(ctx, em_codes, True)])
+    facts = _same_day(facts, em, "same_day_em_ids", own)
+    drug_codes = p.as_strs("nurse_visit.drug_administration.codes")
+    drugs = pl.concat([_coded_encounters(ctx, drug_codes), _coded_claims(ctx, drug_codes, False)])
+    own_cpt = (
+        ctx.bundle["encounters"]
+        .filter(pl.col("cpt").list.eval(pl.element().is_in(drug_codes)).list.any())
+        .select("encounter_id", own_drug=pl.lit(True))
+    )
+    facts = _same_day(facts, drugs, "drug_administration_ids", False)
+    return (
+        facts.join(own_cpt, on="encounter_id", how="left")
+        .with_columns(
+            drug_administration_ids=pl.when(pl.col("own_drug").fill_null(False))
+            .then(pl.concat_list(pl.col("encounter_id"), pl.col("drug_administration_ids")))
+            .otherwise(pl.col("drug_administration_ids"))
+        )
+        .drop("own_drug")
+    )
+
+
+def _with_claims_of_code(ctx: EvalContext, facts: pl.DataFrame, code: str) -> pl.DataFrame:
+    """Units of `code` already in claims history for the patient on the visit date."""
+    claims = _billed_history(ctx).filter(pl.col("code") == code)
+    same_day = (
+        facts.select("encounter_id", "patient_id", "date")
+        .join(
+            claims.select(
+                "patient_id", pl.col("date_of_service").alias("date"), "units", "billing_npi"
+            ),
+            on=["patient_id", "date"],
+            how="inner",
+        )
+        .group_by("encounter_id")
+        .agg(
+            same_day_claim_units=pl.col("units").sum().cast(pl.Int64),
+            same_day_claim_npis=pl.col("billing_npi").unique().sort(),
+        )
+    )
+    return facts.join(same_day, on="encounter_id", how="left").with_columns(
+        pl.col("same_day_claim_units").fill_null(0),
+        pl.col("same_day_claim_npis").fill_null(EMPTY_IDS),
+    )
+
+
+def _with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
+    """Up to four conditions active on the visit date (earliest onset first, then code)."""
+    conditions = ctx.bundle["conditions"].with_columns(code=nz.normalized_icd10(pl.col("icd10")))
+    active = (
+        facts.select("encounter_id", "patient_id", "date")
+        .join(conditions, on="patient_id", how="inner")
+        .filter(
+            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col("date")))
+            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col("date")))
+        )
+        .sort("encounter_id", "onset_date", "code", nulls_last=False)
+        .unique(subset=["encounter_id", "code"], keep="first", maintain_order=True)
+        .group_by("encounter_id", maintain_order=True)
+        .agg(icd10=pl.col("icd10").head(MAX_DIAGNOSES))
+    )
+    return facts.join(active, on="encounter_id", how="left").with_columns(
+        pl.col("icd10").fill_null(EMPTY_IDS)
+    )
+
+
+def visit_facts(ctx: EvalContext) -> pl.DataFrame:
+    p = ctx.params
+    code = p.as_str("nurse_visit.code")
+    facts = _visits(ctx)
+    facts = _with_established(ctx, facts)
+    facts = _with_same_day_services(ctx, facts)
+    facts = _with_claims_of_code(ctx, facts, code)
+    facts = _same_day(facts, _coded_encounters(ctx, [code], True), "same_day_coded_ids", False)
+    facts = _with_diagnoses(ctx, facts)
+    facts = nz.primary_coverage(ctx, facts, "date")
+    frame = facts.with_columns(_code=pl.lit(code))
+    kinds = p.as_strs("common.payer_kinds_paying_by_default")
+    return facts.with_columns(
+        nz.payer_pays(ctx, frame, "_code", "date", kinds).alias(f"pays:{code}")
+    )
+
+
+def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
+    """Every criterion but the per-day limit, in the order their reasons take precedence."""
+    p = ctx.params
+    billers = p.as_strs("common.billing_credentials")
+    performers = [*p.as_strs("common.clinical_staff_credentials"), *billers]
+    years = p.as_int("nurse_visit.established.lookback_years")
+    scope = p.as_str("nurse_visit.established.scope")
+    em_scope = p.as_str("nurse_visit.same_day_em.scope")
+    return [
+        Criterion(
+            "billing_practitioner_known",
+            "the visit is billed under a known billing practitioner",
+            pl.col("billing_practitioner_id").is_not_null(),
+            "practitioner_not_qualified",
+            ("E11-1",),
+            detail=pl.lit(
+                "no billing practitioner: set billing_practitioner_id (the supervising "
+                "practitioner the visit is incident to)"
+            ),
+            shows=("billing_practitioner_id",),
+        ),
+        Criterion(
+            "billing_practitioner_qualified",
+            "the billing practitioner is a physician or NPP",
+            pl.col("bp_credential").is_in(billers),
+            "practitioner_not_qualified",
+            ("E11-1",),
+            shows=("bp_credential",),
+        ),
+        Criterion(
+            "performer_qualified",
+            "performed by clinical staff or a practitioner",
+            pl.col("performer_credential").is_in(performers),
+            "practitioner_not_qualified",
+            ("E11-1",),
+            shows=("performer_id", "performer_credential"),
+        ),
+        coverage_criterion(),
+        payer_pays_criterion(code),
+        Criterion(
+            "established_patient",
+            f"established patient: a professional service by the {scope.replace('_', ' ')} "
+            f"in the {years} years before the visit",
+            pl.col("established_date").is_not_null(),
+            "initiating_visit_missing",
+            ("E11-1",),
+            detail=pl.lit(
+                f"new patient: no professional service by the {scope.replace('_', ' ')} in the "
+                f"{years} years before the visit; a practitioner must see the patient first"
+            ),
+            shows=("established_by", "established_date"),
+        ),
+        Criterion(
+            "no_same_day_em",
+            f"no higher office E/M the same day by the "
+            f"{em_scope.replace('_', ' ')} (bill the higher E/M only)",
+            pl.col("same_day_em_ids").list.len() == 0,
+            "same_day_service",
+            ("E11-2",),
+            detail=pl.format(
+                "another E/M the same day: {}", pl.col("same_day_em_ids").list.join(", ")
+            ),
+            shows=("same_day_em_ids",),
+        ),
+        Criterion(
+            "no_same_day_drug_administration",
+            "no drug administration (hydration, infusion, injection) the same day",
+            pl.col("drug_administration_ids").list.len() == 0,
+            "same_day_service",
+            ("E11-3",),
+            detail=pl.format(
+                "drug administration the same day: {}",
+                pl.col("drug_administration_ids").list.join(", "),
+            ),
+            shows=("drug_administration_ids",),
+        ),
+        Criterion(
+            "not_already_billed",
+            f"no {code} already in claims history for the patient on the visit date",
+            pl.col("same_day_claim_units") == 0,
+            "already_billed",
+            ("E11-4",),
+            detail=pl.format(
+                "{} already billed on the visit date by NPI {}",
+                pl.lit(code),
+                pl.col("same_day_claim_npis").list.join(", "),
+            ),
+            shows=("same_day_claim_units", "same_day_claim_npis"),
+        ),
+    ]
+
+
+def _with_earlier_qualifying(facts: pl.DataFrame, criteria: Sequence[Criterion]) -> pl.DataFrame:
+    """``earlier_same_day``: the patient's visits the same day, before this one (by
+    encounter_id), that meet every other criterion and so bill the day's unit."""
+    qualifies = pl.all_horizontal([pl.lit(True), *[c.met.fill_null(False) for c in criteria]])
+    return (
+        facts.with_columns(_qualifies=qualifies.cast(pl.Int64))
+        .sort("patient_id", "date", "encounter_id")
+        .with_columns(
+            earlier_same_day=(pl.col("_qualifies").cum_sum() - pl.col("_qualifies")).over(
+                "patient_id", "date"
+            )
+        )
+        .drop("_qualifies")
+    )
+
+
+def visit_rules(ctx: EvalContext, criteria: Sequence[Criterion]) -> list[CodeRule]:
+    p = ctx.params
+    code = p.as_str("nurse_visit.code")
+    limit = p.as_int("nurse_visit.max_units_per_day")
+    per_day = Criterion(
+        "once_per_day",
+        f"at most {limit} {code} per patient per day (MUE)",
+        pl.col("same_day_claim_units")
+        + pl.col("earlier_same_day")
+        + pl.col("same_day_coded_ids").list.len()
+        < limit,
+        "frequency_limit_reached",
+        ("E11-4",),
+        detail=pl.format(
+            "{} already billed the same day: {} earlier nurse visit(s), coded on {}",
+            pl.lit(code),
+            pl.col("earlier_same_day"),
+            pl.col("same_day_coded_ids").list.join(", "),
+        ),
+        shows=("earlier_same_day", "same_day_coded_ids", "same_day_claim_units"),
+    )
+    return [
+        CodeRule(
+            key="nurse_visit.visit",
+            code=code,
+            family=FAMILY,
+            alternative="nurse_visit.visit",
+            considered=pl.lit(True),
+            criteria=(*criteria, per_day),
+            units=pl.lit(1),
+            date_of_service=pl.col("date"),
+            evidence=evidence_list("encounter_id", "established_by"),
+            rules=RULE_IDS,
+            place_of_service=pl.col("place_of_service"),
+            icd10_codes=pl.col("icd10"),
+            parameters=(
+                "nurse_visit.code",
+                "nurse_visit.established.lookback_years",
+                "nurse_visit.established.scope",
+                "nurse_visit.same_day_em.scope",
+                "nurse_visit.max_units_per_day",
+            ),
+            description="nurse visit (established patient, clinical staff)",
+        )
+    ]
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
-    return []
+    code = ctx.params.as_str("nurse_visit.code")
+    criteria = _eligibility(ctx, code)
+    facts = _with_earlier_qualifying(visit_facts(ctx), criteria)
+    visit = (pl.col("date"), pl.col("date"))
+    return [
+        run_rule_set(
+            ctx, FAMILY, "nurse_visit.visit", facts, visit_rules(ctx, criteria), period=visit
+        )
+    ]
