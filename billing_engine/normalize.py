@@ -281,7 +281,7 @@ def time_entries(ctx: EvalContext) -> pl.DataFrame:
     return entries
 
 
-def _merge_intervals(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+def merge_intervals(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Union of [start_min, end_min) intervals per key: one row per merged interval."""
     return (
         frame.sort([*keys, "start_min"])
@@ -365,7 +365,7 @@ def _blocking_intervals(ctx: EvalContext, timed: pl.DataFrame) -> pl.DataFrame:
                 "block_end": pl.Int32,
             }
         )
-    merged = _merge_intervals(pl.concat(parts), [*keys, "program"])
+    merged = merge_intervals(pl.concat(parts), [*keys, "program"])
     return merged.select(
         *keys,
         "program",
@@ -398,7 +398,7 @@ def daily_minutes(ctx: EvalContext) -> pl.DataFrame:
     timed = pooled.filter(pl.col("start_min").is_not_null()).with_columns(
         end_min=pl.col("start_min") + pl.col("minutes")
     )
-    merged = _merge_intervals(timed, keys).with_columns(
+    merged = merge_intervals(timed, keys).with_columns(
         counted=pl.col("end_min") - pl.col("start_min")
     )
     overlap = (
@@ -515,6 +515,51 @@ def chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFram
     )
     ctx.cache["chronic"] = result
     return result
+
+
+MAX_CLAIM_DIAGNOSES = 4  # ICD-10-CM codes a claim line carries (interchange claim_lines)
+
+
+def conditions_on_date(
+    ctx: EvalContext,
+    frame: pl.DataFrame,
+    date_column: str,
+    prefixes: list[str] | None = None,
+    limit: int = MAX_CLAIM_DIAGNOSES,
+) -> pl.Series:
+    """Per row of `frame`: the patient's conditions active on the row's date, as a list.
+
+    Active = onset blank or on/before the date, and resolved blank or on/after it. Only
+    codes starting with one of `prefixes` (ICD-10-CM without the dot) when given. One
+    entry per code, earliest onset first (blank onset = longest standing), then by code,
+    at most `limit`. Aligned with `frame`; rows without any give an empty list.
+    """
+    code = normalized_icd10(pl.col("icd10"))
+    conditions = ctx.bundle["conditions"].with_columns(code=code)
+    if prefixes is not None:
+        conditions = conditions.filter(
+            pl.any_horizontal([pl.col("code").str.starts_with(x) for x in prefixes])
+            if prefixes
+            else pl.lit(False)
+        )
+    indexed = frame.select("patient_id", date_column).with_row_index("_dx_row")
+    found = (
+        indexed.join(conditions, on="patient_id", how="inner")
+        .filter(
+            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col(date_column)))
+            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col(date_column)))
+        )
+        .sort("_dx_row", "onset_date", "code", nulls_last=False)
+        .unique(subset=["_dx_row", "code"], keep="first", maintain_order=True)
+        .group_by("_dx_row", maintain_order=True)
+        .agg(found=pl.col("icd10").head(limit))
+    )
+    return (
+        indexed.join(found, on="_dx_row", how="left")
+        .sort("_dx_row")
+        .select(pl.col("found").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        .get_column("found")
+    )
 
 
 def care_plan_facts(ctx: EvalContext, program: str, revision_actions: list[str]) -> pl.DataFrame:

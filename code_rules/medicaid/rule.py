@@ -65,7 +65,6 @@ PROGRAM_FIELDS = ("unit", "unit_rule", *INT_OR_NULL, *STR_LIST, *NON_NEGATIVE_IN
 DAY_KEYS = ["patient_id", "program", "billing_practitioner_id", "date"]
 PATIENT_DAY = ["patient_id", "date"]
 EMPTY_IDS = pl.lit([], dtype=pl.List(pl.String))
-MAX_DIAGNOSES = 4  # ICD-10-CM codes on a claim line (interchange outputs)
 
 RULE_IDS = ("TCODE-1", "TCODE-2", "TCODE-3", "TIME-1", "TIME-4", "TIME-5", "TIME-6", "TIME-7")
 NURSING_RULE_IDS = ("TCODE-1", "TCODE-2", "TIME-1")
@@ -301,28 +300,12 @@ def with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
         .sort("patient_id", "onset_date", "icd10", nulls_last=False)
         .unique(subset=["patient_id", "icd10"], keep="first", maintain_order=True)
         .group_by("patient_id", maintain_order=True)
-        .agg(icd10_codes=pl.col("icd10").head(MAX_DIAGNOSES))
+        .agg(icd10_codes=pl.col("icd10").head(nz.MAX_CLAIM_DIAGNOSES))
     )
     return facts.join(conditions, on="patient_id", how="left")
 
 
 # --------------------------------------------------------------------------- minutes
-
-
-def _merge_intervals(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Union of [start_min, end_min) intervals per key (a copy of normalize's helper)."""
-    return (
-        frame.sort([*keys, "start_min"])
-        .with_columns(prev_end=pl.col("end_min").cum_max().shift(1).over(keys))
-        .with_columns(
-            piece=(pl.col("prev_end").is_null() | (pl.col("start_min") > pl.col("prev_end")))
-            .cast(pl.Int32)
-            .cum_sum()
-            .over(keys)
-        )
-        .group_by([*keys, "piece"])
-        .agg(start_min=pl.col("start_min").min(), end_min=pl.col("end_min").max())
-    )
 
 
 def _interval_frame(entries: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -372,7 +355,7 @@ def higher_program_time(ctx: EvalContext) -> pl.DataFrame:
     parts = []
     for program, higher in _higher_programs(ctx).items():
         mine = counted.filter(pl.col("program").is_in(higher))
-        merged = _merge_intervals(_interval_frame(mine, PATIENT_DAY), PATIENT_DAY)
+        merged = nz.merge_intervals(_interval_frame(mine, PATIENT_DAY), PATIENT_DAY)
         timed = merged.group_by(PATIENT_DAY).agg(
             timed=(pl.col("end_min") - pl.col("start_min")).sum().cast(pl.Int64)
         )
@@ -407,8 +390,8 @@ def _blocks(ctx: EvalContext) -> tuple[pl.DataFrame, pl.DataFrame]:
         timed = _interval_frame(counted.filter(pl.col("program").is_in(higher)), PATIENT_DAY)
         parts.append(pl.concat([visits, timed]).with_columns(program=pl.lit(program)))
     keys = [*PATIENT_DAY, "program"]
-    union = _merge_intervals(pl.concat(parts), keys).drop("piece")
-    return _merge_intervals(visits, PATIENT_DAY).drop("piece"), union
+    union = nz.merge_intervals(pl.concat(parts), keys).drop("piece")
+    return nz.merge_intervals(visits, PATIENT_DAY).drop("piece"), union
 
 
 def day_minutes(ctx: EvalContext, entries: pl.DataFrame) -> pl.DataFrame:
@@ -423,7 +406,7 @@ def day_minutes(ctx: EvalContext, entries: pl.DataFrame) -> pl.DataFrame:
     their minutes. Columns: ``counted_minutes``, ``dual_minutes`` (removed by TCODE-3).
     """
     eligible = entries.filter(pl.col("eligible"))
-    pieces = _merge_intervals(_interval_frame(eligible, DAY_KEYS), DAY_KEYS)
+    pieces = nz.merge_intervals(_interval_frame(eligible, DAY_KEYS), DAY_KEYS)
     visits, union = _blocks(ctx)
     timed = pieces.group_by(DAY_KEYS).agg(
         piece_minutes=(pl.col("end_min") - pl.col("start_min")).sum().cast(pl.Int64)

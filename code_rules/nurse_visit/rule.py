@@ -29,7 +29,6 @@ KIND = "nurse_visit"
 RULE_IDS = ("E11-1", "E11-2", "E11-3", "E11-4", "E11-$")
 SCOPE_GROUP = "group"
 EMPTY_IDS = pl.lit([], dtype=pl.List(pl.String))
-MAX_DIAGNOSES = 4  # diagnosis codes a claim line carries (interchange claim_lines.icd10_codes)
 
 
 def _not_failed() -> pl.Expr:
@@ -253,22 +252,7 @@ def _with_claims_of_code(ctx: EvalContext, facts: pl.DataFrame, code: str) -> pl
 
 def _with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     """Up to four conditions active on the visit date (earliest onset first, then code)."""
-    conditions = ctx.bundle["conditions"].with_columns(code=nz.normalized_icd10(pl.col("icd10")))
-    active = (
-        facts.select("encounter_id", "patient_id", "date")
-        .join(conditions, on="patient_id", how="inner")
-        .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col("date")))
-            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col("date")))
-        )
-        .sort("encounter_id", "onset_date", "code", nulls_last=False)
-        .unique(subset=["encounter_id", "code"], keep="first", maintain_order=True)
-        .group_by("encounter_id", maintain_order=True)
-        .agg(icd10=pl.col("icd10").head(MAX_DIAGNOSES))
-    )
-    return facts.join(active, on="encounter_id", how="left").with_columns(
-        pl.col("icd10").fill_null(EMPTY_IDS)
-    )
+    return facts.with_columns(icd10=nz.conditions_on_date(ctx, facts, "date"))
 
 
 def visit_facts(ctx: EvalContext) -> pl.DataFrame:

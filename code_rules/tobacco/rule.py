@@ -30,7 +30,6 @@ KIND = "tobacco_counseling"
 CALENDAR_YEAR = "calendar_year"
 RULE_IDS = ("TOB-T1", "TOB-F1", "TOB-E1", "TOB-S1", "TOB-X1", "TOB-$")
 EMPTY_IDS = pl.lit([], dtype=pl.List(pl.String))
-MAX_DIAGNOSES = 4  # diagnosis codes a claim line carries (interchange claim_lines.icd10_codes)
 
 
 def family_codes(ctx: EvalContext) -> list[str]:
@@ -111,24 +110,10 @@ def _with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_tobacco_use(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    """``tobacco_icd10``: tobacco-use conditions active on the session's date."""
+    """``tobacco_icd10``: tobacco-use conditions active on the session date."""
     prefixes = ctx.params.as_strs("tobacco.diagnosis_prefixes")
-    conditions = ctx.bundle["conditions"].with_columns(code=nz.normalized_icd10(pl.col("icd10")))
-    is_tobacco = pl.any_horizontal([pl.col("code").str.starts_with(prefix) for prefix in prefixes])
-    found = (
-        facts.select("encounter_id", "patient_id", "date")
-        .join(conditions.filter(is_tobacco), on="patient_id", how="inner")
-        .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col("date")))
-            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col("date")))
-        )
-        .sort("encounter_id", "onset_date", "code", nulls_last=False)
-        .unique(subset=["encounter_id", "code"], keep="first", maintain_order=True)
-        .group_by("encounter_id", maintain_order=True)
-        .agg(tobacco_icd10=pl.col("icd10").head(MAX_DIAGNOSES))
-    )
-    return facts.join(found, on="encounter_id", how="left").with_columns(
-        pl.col("tobacco_icd10").fill_null(EMPTY_IDS)
+    return facts.with_columns(
+        tobacco_icd10=nz.conditions_on_date(ctx, facts, "date", prefixes=prefixes)
     )
 
 

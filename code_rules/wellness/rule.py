@@ -145,20 +145,7 @@ def _with_practitioner_and_payer(ctx: EvalContext, facts: pl.DataFrame) -> pl.Da
 
 def _with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     """``icd10``: up to four conditions active on the visit date (earliest onset first)."""
-    active = (
-        facts.select("seq", "patient_id", "date")
-        .join(ctx.bundle["conditions"], on="patient_id", how="inner")
-        .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col("date")))
-            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col("date")))
-        )
-        .with_columns(code=nz.normalized_icd10(pl.col("icd10")))
-        .sort("seq", "onset_date", "code", nulls_last=False)
-        .unique(subset=["seq", "code"], keep="first", maintain_order=True)
-        .group_by("seq", maintain_order=True)
-        .agg(icd10=pl.col("icd10").head(4))
-    )
-    return facts.join(active, on="seq", how="left").with_columns(pl.col("icd10").fill_null(EMPTY))
+    return facts.with_columns(icd10=nz.conditions_on_date(ctx, facts, "date"))
 
 
 def _with_history(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
