@@ -77,7 +77,8 @@ Distributions (p = probability, U(a, b) = uniform; per patient unless stated):
   obesity for 8 % of Medicare/MA patients with E66.9: a course starting U over the window
   (weekly in month 1, every other week in months 2-6, monthly in months 7-12 when the
   weight lost by day 168, Normal(3.5, 2) kg, reaches 3 kg), 15 minutes (group 30 minutes
-  for 10 % of courses) with the PCP, weight_kg on the first day and on day 168.
+  for 10 % of courses) with the PCP; BMI 30 + Gamma(2, 2.5) and weight_kg on the first
+  day, weight_kg again on day 168.
 - Discharges: p = 2 % per patient-month, scaled by chronic burden (0.4 + 0.3 * categories);
   setting inpatient_acute 74 % / observation 12 % / snf 10 % / irf 4 %; disposition home
   84 %, snf 6 %, assisted_living 4 %, nursing_facility 3 %, hospice 2 %, domiciliary 1 %.
@@ -1344,12 +1345,13 @@ class _Practice:
             )
         )
         weight = rng.normal(102.0, 12.0, len(starts)).round(1)
+        bmi = (30.0 + rng.gamma(2.0, 2.5, len(starts))).round(1)
         self.ibt_weights = pl.DataFrame(
             {
-                "pat": np.concatenate([starts, starts]).astype(np.int64),
-                "date": np.concatenate([first, first + 168]).astype(np.int64),
-                "kind": "weight_kg",
-                "value": np.concatenate([weight, (weight - lost).round(1)]),
+                "pat": np.concatenate([starts, starts, starts]).astype(np.int64),
+                "date": np.concatenate([first, first, first + 168]).astype(np.int64),
+                "kind": ["bmi"] * len(starts) + ["weight_kg"] * (2 * len(starts)),
+                "value": np.concatenate([bmi, weight, (weight - lost).round(1)]),
             }
         ).filter(pl.col("date") <= self.end)
 
@@ -1521,7 +1523,10 @@ class _Practice:
                 pl.DataFrame({"pat": pat[w], "date": day[w], "kind": "weight_kg", "value": weight}),
                 self.ibt_weights,
             ]
-        ).sort("pat", "date", "kind", maintain_order=True)
+        )
+        # one value per patient, day and kind (an IBT start may fall on a visit day)
+        frame = frame.unique(subset=["pat", "date", "kind"], keep="first", maintain_order=True)
+        frame = frame.sort("pat", "date", "kind", maintain_order=True)
         self.frames["measurements"] = frame.with_columns(_date_col("date"))
 
     # -- assembly ------------------------------------------------------------------------------
