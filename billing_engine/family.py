@@ -100,6 +100,26 @@ def payer_pays_criterion(code: str) -> Criterion:
     )
 
 
+def not_billed_by_other_criterion(
+    description: str, rules: tuple[str, ...], service: str = ""
+) -> Criterion:
+    """Nobody else billed the one-per-month service (facts: `other_claims`, the NPIs of
+    other practitioners' claims for it this month)."""
+    prefix = f"{service} " if service else ""
+    return Criterion(
+        "not_billed_by_other",
+        description,
+        pl.col("other_claims").list.len() == 0,
+        "billed_by_other_practitioner",
+        rules,
+        detail=pl.format(
+            f"{prefix}already billed this month by NPI {{}}",
+            pl.col("other_claims").list.join(", "),
+        ),
+        shows=("other_claims",),
+    )
+
+
 def consent_criteria(program: str, rules: tuple[str, ...]) -> list[Criterion]:
     """Consent not revoked before the period, then consent present (facts: consent_facts)."""
     return [

@@ -25,6 +25,7 @@ from billing_engine.family import (
     coverage_criterion,
     evidence_list,
     minutes_criterion,
+    not_billed_by_other_criterion,
     payer_pays_criterion,
     run_rule_set,
 )
@@ -261,16 +262,8 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
             ("CCM-I1",),
             shows=("initiating_visit_id", "initiating_visit_date"),
         ),
-        Criterion(
-            "not_billed_by_other",
-            "no other practitioner billed CCM for the patient this month",
-            pl.col("other_claims").list.len() == 0,
-            "billed_by_other_practitioner",
-            ("CCM-B1",),
-            detail=pl.format(
-                "CCM already billed this month by NPI {}", pl.col("other_claims").list.join(", ")
-            ),
-            shows=("other_claims",),
+        not_billed_by_other_criterion(
+            "no other practitioner billed CCM for the patient this month", ("CCM-B1",), "CCM"
         ),
         Criterion(
             "not_already_billed",

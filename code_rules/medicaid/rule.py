@@ -37,6 +37,7 @@ from billing_engine.family import (
     RuleSetResult,
     coverage_criterion,
     evidence_list,
+    not_billed_by_other_criterion,
     payer_pays_criterion,
     run_rule_set,
 )
@@ -888,16 +889,8 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
             *_practitioner_criteria(),
             *_payer_criteria(code),
             _staff_criterion(),
-            Criterion(
-                "not_billed_by_other",
-                "no other NPI billed this monthly code for the patient this month",
-                pl.col("other_claims").list.len() == 0,
-                "billed_by_other_practitioner",
-                ("TCODE-2",),
-                detail=pl.format(
-                    "already billed this month by NPI {}", pl.col("other_claims").list.join(", ")
-                ),
-                shows=("other_claims",),
+            not_billed_by_other_criterion(
+                "no other NPI billed this monthly code for the patient this month", ("TCODE-2",)
             ),
             Criterion(
                 "not_already_billed",
