@@ -62,3 +62,28 @@ class BundleInvalid(BillingError):
         lines = [str(self)]
         lines.extend(f"  {issue}" for issue in self.issues)
         return "\n".join(lines)
+
+
+class FeeFileError(BillingError):
+    """A CMS fee file (RVU or GPCI) cannot be read; names the file, line and column."""
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        column: str | None,
+        problem: str,
+        value: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line  # 1-based line as a spreadsheet shows it; None = the whole file
+        self.column = column
+        self.problem = problem
+        self.value = value
+        where = file
+        if line is not None:
+            where += f", line {line}"
+        if column:
+            where += f", column {column}"
+        shown = f" (value {value!r})" if value not in (None, "") else ""
+        super().__init__(f"{where}: {problem}{shown}")

@@ -56,6 +56,8 @@ DATE_ORDER: tuple[tuple[str, str, str], ...] = (
     ("conditions", "onset_date", "resolved_date"),
     ("fee_schedule", "effective_from", "effective_to"),
     ("payer_codes", "effective_from", "effective_to"),
+    ("capitation", "effective_from", "effective_to"),
+    ("attributions", "start_date", "end_date"),
 )
 
 # (table, column) whose practitioner must have an NPI because it bills under it.
@@ -509,6 +511,8 @@ def _parse(column: Column) -> pl.Expr:
         case ColType.ICD10:
             upper = text.str.to_uppercase()
             parsed = pl.when(upper.str.contains(_ICD10_RE)).then(upper)
+        case ColType.STR if column.pattern:
+            parsed = pl.when(text.str.contains(column.pattern)).then(text)
         case _:
             parsed = text
     return parsed.cast(column.dtype)
@@ -608,6 +612,8 @@ def _type_problem(column: Column) -> pl.Expr:
         )
     if column.type == ColType.ENUM:
         return pl.lit("unknown value; expected one of: " + ", ".join(column.enum))
+    if column.pattern:
+        return pl.lit("unknown value; expected " + column.pattern_hint)
     return pl.lit(_TYPE_PROBLEMS.get(column.type, "invalid value"))
 
 

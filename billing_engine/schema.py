@@ -59,6 +59,9 @@ class Column:
     required_when: tuple[str, tuple[str, ...]] | None = None
     min_value: int | None = None
     description: str = ""
+    # for STR columns: the value must match this regular expression (hint: what is expected)
+    pattern: str | None = None
+    pattern_hint: str = ""
 
     @property
     def dtype(self) -> pl.DataType:
@@ -182,7 +185,11 @@ TABLES: dict[str, Table] = {
                 _c("name"),
                 _c("kind", E.ENUM, True, enum=PAYER_KINDS),
                 _c("state", required_when=("kind", ("medicaid",))),
-                _c("fee_basis"),
+                _c(
+                    "fee_basis",
+                    pattern=r"^(medicare_pfs|schedule|percent_of_medicare:\d+(\.\d+)?)$",
+                    pattern_hint="medicare_pfs, schedule or percent_of_medicare:NNN",
+                ),
             ),
             key=("payer_id",),
         ),
@@ -226,6 +233,32 @@ TABLES: dict[str, Table] = {
             ),
             natural_key=("payer_id", "code", "effective_from"),
             references=(Reference("payer_id", "payers", "payer_id"),),
+        ),
+        Table(
+            "capitation",
+            (
+                _c("payer_id", req=True),
+                _c("name"),
+                _c("amount", E.DECIMAL, True, min_value=0),
+                _c("effective_from", E.DATE, True),
+                _c("effective_to", E.DATE),
+            ),
+            natural_key=("payer_id", "effective_from"),
+            references=(Reference("payer_id", "payers", "payer_id"),),
+        ),
+        Table(
+            "attributions",
+            (
+                _c("patient_id", req=True),
+                _c("payer_id", req=True),
+                _c("start_date", E.DATE, True),
+                _c("end_date", E.DATE),
+            ),
+            natural_key=("patient_id", "payer_id", "start_date"),
+            references=(
+                Reference("patient_id", "patients", "patient_id"),
+                Reference("payer_id", "payers", "payer_id"),
+            ),
         ),
         Table(
             "conditions",

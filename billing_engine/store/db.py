@@ -20,6 +20,13 @@ Imports
     same identity and other values is replaced ("updated") and a new identity is
     inserted. Rows absent from a later export are kept. Writes are batched dialect
     upserts (``INSERT ... ON CONFLICT DO UPDATE``).
+
+Fee files
+    ``Store.import_pfs`` / ``Store.import_gpci`` store the normalized CMS frames of
+    ``billing_engine.cms_files`` in ``fee_rvu`` / ``fee_gpci``. A release replaces, in ONE
+    transaction, every stored row of the same (year, effective date, QP flag) for the RVU
+    file, of the same year for the GPCIs; other years and effective dates are kept.
+    ``Store.fee_tables`` reads them back typed; ``Store.fee_releases`` lists what is stored.
 """
 
 from __future__ import annotations
@@ -44,12 +51,15 @@ from sqlalchemy.orm import Session
 
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
+from billing_engine.cms_files import GPCI_COLUMNS, GPCI_SCHEMA, PFS_COLUMNS, PFS_SCHEMA
 from billing_engine.errors import BillingError, ConfigError
 from billing_engine.schema import TABLES
 from billing_engine.schema import Table as SpecTable
 from billing_engine.store import codec
 from billing_engine.store.models import (
     EXTRA,
+    FEE_GPCI_TABLE,
+    FEE_RVU_TABLE,
     IMPORTED_AT,
     INTERCHANGE_TABLES,
     ROW_HASH,
@@ -62,6 +72,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 BATCH_ROWS = 10_000  # rows per executemany call
 _STORED_HASH = "__stored_hash"
+PFS_RELEASE_KEY = ("year", "effective_from", "qp")
+GPCI_RELEASE_KEY = ("year",)
 
 
 class StoreError(BillingError):
@@ -420,3 +432,112 @@ class Store:
                 }
                 for r in records
             ]
+
+    # -- CMS fee files ---------------------------------------------------------------
+
+    def import_pfs(self, frame: pl.DataFrame) -> int:
+        """Store RVU rows (``cms_files.PFS_COLUMNS``); returns the number of rows written.
+
+        Every stored row of each (year, effective_from, qp) in ``frame`` is replaced, all
+        in one transaction: on any error nothing changes.
+        """
+        return self._import_fees(FEE_RVU_TABLE, frame, PFS_SCHEMA, PFS_RELEASE_KEY)
+
+    def import_gpci(self, frame: pl.DataFrame) -> int:
+        """Store GPCI rows (``cms_files.GPCI_COLUMNS``); replaces each year in ``frame``."""
+        return self._import_fees(FEE_GPCI_TABLE, frame, GPCI_SCHEMA, GPCI_RELEASE_KEY)
+
+    def _import_fees(
+        self,
+        table: sa.Table,
+        frame: pl.DataFrame,
+        schema: dict[str, pl.DataType],
+        release_key: tuple[str, ...],
+    ) -> int:
+        missing = [c for c in schema if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{table.name}: the frame lacks column(s) {', '.join(missing)}")
+        rows = frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+        nulls = [c for c in schema if rows.get_column(c).null_count()]
+        if nulls:
+            raise ValueError(f"{table.name}: null values in column(s) {', '.join(nulls)}")
+        if rows.height == 0:
+            return 0
+        now = dt.datetime.now(dt.UTC)
+        releases = rows.select(release_key).unique(maintain_order=True)
+        to_write = rows.with_columns(pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT))
+        try:
+            with self._engine.begin() as connection:
+                for release in releases.iter_rows(named=True):
+                    connection.execute(
+                        sa.delete(table).where(
+                            *(table.c[name] == value for name, value in release.items())
+                        )
+                    )
+                statement = sa.insert(table)
+                for batch in to_write.iter_slices(BATCH_ROWS):
+                    connection.execute(statement, batch.to_dicts())
+        except SQLAlchemyError as exc:  # rolled back already
+            raise StoreError(f"fee import into {self.url} failed: {_reason(exc)}") from exc
+        return rows.height
+
+    def fee_tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Every stored (RVU, GPCI) row, typed as ``PFS_SCHEMA`` / ``GPCI_SCHEMA``.
+
+        Sorted by year, effective date, QP flag, code and modifier / year and locality.
+        """
+        rvu, gpci = FEE_RVU_TABLE, FEE_GPCI_TABLE
+        with self._engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            pfs_rows = connection.execute(
+                sa.select(*(rvu.c[c] for c in PFS_COLUMNS)).order_by(
+                    *(rvu.c[c] for c in (*PFS_RELEASE_KEY, "hcpcs", "modifier"))
+                )
+            ).all()
+            gpci_rows = connection.execute(
+                sa.select(*(gpci.c[c] for c in GPCI_COLUMNS)).order_by(gpci.c.year, gpci.c.locality)
+            ).all()
+        return (
+            pl.DataFrame(pfs_rows, schema=PFS_SCHEMA, orient="row"),
+            pl.DataFrame(gpci_rows, schema=GPCI_SCHEMA, orient="row"),
+        )
+
+    def fee_releases(self) -> list[dict[str, Any]]:
+        """What fee data is stored: one entry per RVU (year, effective_from, qp) and GPCI year.
+
+        Keys: kind (``pfs`` / ``gpci``), year, effective_from and qp (None for GPCIs),
+        release, source_file, rows, imported_at (UTC). RVU releases first, each kind by
+        year (and effective date, QP flag).
+        """
+        kinds = (
+            ("pfs", FEE_RVU_TABLE, PFS_RELEASE_KEY),
+            ("gpci", FEE_GPCI_TABLE, GPCI_RELEASE_KEY),
+        )
+        out: list[dict[str, Any]] = []
+        with self._engine.connect() as connection:
+            for kind, table, key in kinds:
+                groups = (*(table.c[c] for c in key), table.c.release, table.c.source_file)
+                statement = (
+                    sa.select(
+                        *groups,
+                        sa.func.count().label("rows"),
+                        sa.func.max(table.c[IMPORTED_AT]).label(IMPORTED_AT),
+                    )
+                    .group_by(*groups)
+                    .order_by(*groups)
+                )
+                for row in connection.execute(statement).mappings():
+                    out.append(
+                        {
+                            "kind": kind,
+                            "year": row["year"],
+                            "effective_from": row.get("effective_from"),
+                            "qp": row.get("qp"),
+                            "release": row["release"],
+                            "source_file": row["source_file"],
+                            "rows": row["rows"],
+                            "imported_at": _utc(row[IMPORTED_AT]),
+                        }
+                    )
+        return out

@@ -1,6 +1,6 @@
 """Database tables of the store.
 
-The fourteen interchange tables are generated from ``billing_engine.schema.TABLES`` (the
+The sixteen interchange tables are generated from ``billing_engine.schema.TABLES`` (the
 schema module is the only place a column is declared), so a column added there shows up
 here at once; the test that compares these models with the alembic migrations then
 fails until a new revision is written. Type mapping:
@@ -24,13 +24,19 @@ to tell updated from unchanged rows on re-import) and ``imported_at`` (when the 
 last inserted or changed). Only primary keys are NOT NULL: checking required columns
 and references is ingest's job, the store keeps what it was given.
 
-``evaluation_runs`` and ``imports`` belong to the engine and are typed ORM models.
+``evaluation_runs`` and ``imports`` belong to the engine and are typed ORM models, and
+so are the imported CMS fee tables ``fee_rvu`` (the physician fee schedule's relative
+values, one row per year, effective date, QP flag, HCPCS code and modifier) and
+``fee_gpci`` (the GPCIs, one row per year and Medicare locality): their columns are
+``billing_engine.cms_files.PFS_COLUMNS`` / ``GPCI_COLUMNS`` plus ``imported_at``, the
+decimals ``Numeric(12, 4)``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -143,5 +149,54 @@ class ImportRecord(Base):
     updated: Mapped[int] = mapped_column(sa.Integer())
     unchanged: Mapped[int] = mapped_column(sa.Integer())
 
+
+FEE_DECIMAL = sa.Numeric(12, 4)
+
+
+class FeeRvu(Base):
+    """One row of an imported CMS Relative Value File (``cms_files.PFS_COLUMNS``)."""
+
+    __tablename__ = "fee_rvu"
+
+    year: Mapped[int] = mapped_column(sa.Integer(), primary_key=True)
+    effective_from: Mapped[dt.date] = mapped_column(sa.Date(), primary_key=True)
+    qp: Mapped[bool] = mapped_column(sa.Boolean(), primary_key=True)
+    hcpcs: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    modifier: Mapped[str] = mapped_column(sa.String(), primary_key=True)  # '' = none
+    status: Mapped[str] = mapped_column(sa.String())
+    work_rvu: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    nf_pe_rvu: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    nf_na: Mapped[str] = mapped_column(sa.String())
+    f_pe_rvu: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    f_na: Mapped[str] = mapped_column(sa.String())
+    mp_rvu: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    conv_factor: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    release: Mapped[str] = mapped_column(sa.String())
+    source_file: Mapped[str] = mapped_column(sa.String())
+    imported_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class FeeGpci(Base):
+    """One locality of an imported CMS GPCI file (``cms_files.GPCI_COLUMNS``)."""
+
+    __tablename__ = "fee_gpci"
+
+    year: Mapped[int] = mapped_column(sa.Integer(), primary_key=True)
+    locality: Mapped[str] = mapped_column(sa.String(), primary_key=True)  # MAC-number
+    mac: Mapped[str] = mapped_column(sa.String())
+    state: Mapped[str] = mapped_column(sa.String())
+    locality_number: Mapped[int] = mapped_column(sa.Integer())
+    locality_name: Mapped[str] = mapped_column(sa.String())
+    pw_gpci: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    pe_gpci: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    mp_gpci: Mapped[Decimal] = mapped_column(FEE_DECIMAL)
+    footnote: Mapped[str] = mapped_column(sa.String())
+    release: Mapped[str] = mapped_column(sa.String())
+    source_file: Mapped[str] = mapped_column(sa.String())
+    imported_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+FEE_RVU_TABLE = cast(sa.Table, FeeRvu.__table__)
+FEE_GPCI_TABLE = cast(sa.Table, FeeGpci.__table__)
 
 metadata = Base.metadata

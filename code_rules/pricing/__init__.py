@@ -1,0 +1,1 @@
+"""Pricing: fee data and payment parameters (issue 4)."""
