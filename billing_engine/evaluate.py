@@ -18,9 +18,11 @@ from billing_engine import conflicts
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.family import RuleSetResult
+from billing_engine.fees import FeeLibrary, shipped
 from billing_engine.normalize import EvalContext, billed_claims, time_entries
-from billing_engine.outputs import claim_lines_frame, gaps_frame, revenue_frame
+from billing_engine.outputs import capitation_frame, claim_lines_frame, gaps_frame, revenue_frame
 from billing_engine.params import ParameterSet, UsedValue
+from billing_engine.pricing import fee_gaps, potential_amounts, price_lines, split_shares
 from billing_engine.rules import empty_outcomes
 
 
@@ -32,6 +34,8 @@ class EvaluationResult:
     claim_lines: pl.DataFrame
     gaps: pl.DataFrame
     revenue_by_payer: pl.DataFrame
+    capitation: pl.DataFrame  # PMPM contracts for the month, beside fee-for-service
+    priced_lines: pl.DataFrame  # line outcomes with their amounts (revenue over months)
     outcomes: pl.DataFrame  # every considered code, after conflicts (lines and gaps)
     rule_sets: tuple[RuleSetResult, ...]
     time_entries: pl.DataFrame
@@ -55,11 +59,15 @@ def evaluate(
     params: ParameterSet | None = None,
     settings: Mapping[str, Any] | None = None,
     families: Mapping[str, Any] | None = None,
+    fees: FeeLibrary | None = None,
+    apply_deductible: bool = False,
 ) -> EvaluationResult:
     """Evaluate every code family for one calendar month.
 
     `as_of` (default: the month's last day) decides whether a shortfall is still
-    `short` (work dated on or after it can close the gap) or `blocked`.
+    `short` (work dated on or after it can close the gap) or `blocked`. `fees` is the
+    fee library (default: the shipped one); `apply_deductible` charges the Part B
+    deductible to the patient in the estimate (FEE-2).
     """
     from code_rules.registry import FAMILIES
 
@@ -74,14 +82,26 @@ def evaluate(
     table = conflicts.load_table()
     history = billed_claims(ctx, table.history_codes(), through=dt.date.max)
     outcomes = conflicts.resolve(outcomes, month.start, month.end, table, history)
-    lines = claim_lines_frame(outcomes, bundle)
+    fees = fees or shipped()
+    priced = price_lines(outcomes.filter(pl.col("is_line")), bundle, params, period, fees)
+    shared = split_shares(priced.lines, bundle, params, period, apply_deductible=apply_deductible)
+    outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns)])
+    lines = claim_lines_frame(shared, bundle)
+    gap_rows = outcomes.filter(~pl.col("is_line"))
+    gaps = gaps_frame(
+        gap_rows.with_columns(
+            potential_amount=potential_amounts(gap_rows, bundle, params, period, fees)
+        )
+    )
     return EvaluationResult(
         month=month,
         as_of=as_of,
         rule_set_version=params.version(),
         claim_lines=lines,
-        gaps=gaps_frame(outcomes),
+        gaps=gaps,
         revenue_by_payer=revenue_frame(lines, bundle),
+        capitation=capitation_frame(bundle, month),
+        priced_lines=shared,
         outcomes=outcomes,
         rule_sets=tuple(rule_sets),
         time_entries=time_entries(ctx),

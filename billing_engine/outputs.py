@@ -1,9 +1,14 @@
 """Output tables of ``billing evaluate`` (docs/interchange.md, "Outputs"), and writers.
 
 Columns are the contract's, in its order; columns this project adds come after them:
-claim lines add ``parameters`` (the parameter values the line used); gaps add
-``billing_practitioner_id``, ``payer_id`` and ``rule``. Amount columns stay empty
-until pricing is implemented (never zero).
+claim lines add ``parameters`` (the parameter values the line used),
+``secondary_payer_id``, ``secondary_amount`` (the patient's share a secondary coverage
+picks up), ``sequestration_amount`` and ``fee_source`` (how the allowed amount was
+found); gaps add ``billing_practitioner_id``, ``payer_id``, ``rule`` and
+``potential_amount`` (a short gap's allowed amount if it were closed); revenue adds
+``secondary_amount``, ``sequestration_amount`` and ``unpriced_lines``. A line without a
+fee keeps empty amount columns (never zero) and has a ``fee_not_found`` gap.
+``capitation`` lists PMPM contracts beside fee-for-service.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from billing_engine.bundle import Bundle
+from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
+from billing_engine.money import CALC, MONEY, exact, round_cents
 
 if TYPE_CHECKING:
     from billing_engine.evaluate import EvaluationResult
@@ -24,74 +31,127 @@ CLAIM_LINE_COLUMNS = (
     "patient_id", "payer_id", "billing_practitioner_id", "billing_npi", "code", "modifiers",
     "units", "date_of_service", "place_of_service", "icd10_codes", "period_start",
     "period_end", "allowed_amount", "payer_amount", "patient_amount", "evidence", "rule",
-    "parameters",
+    "parameters", "secondary_payer_id", "secondary_amount", "sequestration_amount",
+    "fee_source",
 )  # fmt: skip
 GAP_COLUMNS = (
     "patient_id", "code", "period_start", "period_end", "status", "reason", "detail",
     "minutes_logged", "minutes_needed", "deadline", "evidence",
-    "billing_practitioner_id", "payer_id", "rule",
+    "billing_practitioner_id", "payer_id", "rule", "potential_amount",
 )  # fmt: skip
 REVENUE_COLUMNS = (
     "payer_id", "payer_name", "code", "lines", "units", "allowed_amount", "payer_amount",
-    "patient_amount",
+    "patient_amount", "secondary_amount", "sequestration_amount", "unpriced_lines",
 )  # fmt: skip
-AMOUNT_COLUMNS = ("allowed_amount", "payer_amount", "patient_amount")
+CAPITATION_COLUMNS = (
+    "payer_id", "payer_name", "name", "month", "members", "pmpm", "amount",
+)  # fmt: skip
+AMOUNT_COLUMNS = (
+    "allowed_amount", "payer_amount", "patient_amount", "secondary_amount",
+    "sequestration_amount",
+)  # fmt: skip
 FORMATS = ("csv", "json")
 
 
-def claim_lines_frame(outcomes: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
+def claim_lines_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
+    """Priced line outcomes (``pricing.split_shares``) as the contract's claim lines."""
     npis = bundle["practitioners"].select(
         pl.col("practitioner_id").alias("billing_practitioner_id"),
         pl.col("npi").alias("billing_npi"),
     )
     return (
-        outcomes.filter(pl.col("is_line"))
-        .join(npis, on="billing_practitioner_id", how="left")
+        lines.join(npis, on="billing_practitioner_id", how="left")
         .with_columns(
             modifiers=pl.lit(None, dtype=pl.String),
             icd10_codes=pl.col("icd10_codes").list.join(";"),
             evidence=pl.col("evidence").list.join(";"),
-            **{c: pl.lit(None, dtype=pl.String) for c in AMOUNT_COLUMNS},
         )
         .select(CLAIM_LINE_COLUMNS)
         .sort("patient_id", "date_of_service", "code")
     )
 
 
-def gaps_frame(outcomes: pl.DataFrame) -> pl.DataFrame:
+def gaps_frame(gaps: pl.DataFrame) -> pl.DataFrame:
+    """Gap outcomes (with ``potential_amount``) as the contract's gaps."""
     return (
-        outcomes.filter(~pl.col("is_line"))
-        .with_columns(evidence=pl.col("evidence").list.join(";"))
+        gaps.with_columns(evidence=pl.col("evidence").list.join(";"))
         .select(GAP_COLUMNS)
         .sort("patient_id", "period_start", "code", "billing_practitioner_id")
+    )
+
+
+def _money_sum(column: str) -> pl.Expr:
+    """Sum of a money column; empty (not zero) when no line of the group is priced."""
+    return (
+        pl.when(pl.col(column).is_not_null().any())
+        .then(pl.col(column).cast(MONEY).sum())
+        .alias(column)
     )
 
 
 def revenue_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
     """Lines, units and amounts by payer and code, plus one TOTAL row per payer."""
     names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
-    amounts = [pl.col(c).cast(pl.Decimal(18, 2)).sum().alias(c) for c in AMOUNT_COLUMNS]
     per_code = lines.group_by("payer_id", "code").agg(
-        pl.len().cast(pl.Int64).alias("lines"), pl.col("units").sum().cast(pl.Int64), *amounts
+        pl.len().cast(pl.Int64).alias("lines"),
+        pl.col("units").sum().cast(pl.Int64),
+        *[_money_sum(c) for c in AMOUNT_COLUMNS],
+        pl.col("allowed_amount").is_null().sum().cast(pl.Int64).alias("unpriced_lines"),
     )
     totals = per_code.group_by("payer_id").agg(
         pl.lit("TOTAL").alias("code"),
         pl.col("lines").sum(),
         pl.col("units").sum(),
-        *[pl.col(c).sum() for c in AMOUNT_COLUMNS],
+        *[_money_sum(c) for c in AMOUNT_COLUMNS],
+        pl.col("unpriced_lines").sum(),
     )
-    priced = lines.filter(pl.col("allowed_amount").is_not_null()).height > 0
-    frame = (
+    return (
         pl.concat([per_code, totals.select(per_code.columns)])
         .join(names, on="payer_id", how="left")
         .with_columns(_total=pl.col("code") == "TOTAL")
         .sort("payer_id", "_total", "code", nulls_last=True)
+        .select(REVENUE_COLUMNS)
     )
-    if not priced:
-        frame = frame.with_columns(
-            *[pl.lit(None, dtype=pl.String).alias(c) for c in AMOUNT_COLUMNS]
+
+
+def capitation_frame(bundle: Bundle, month: Month) -> pl.DataFrame:
+    """PMPM contracts in effect in `month`: members counted and the month's amount.
+
+    Members are the payer's attributed patients (``attributions`` overlapping the
+    month) when the payer has attribution rows, else every patient with coverage by
+    that payer overlapping the month. Reported beside fee-for-service, never mixed in.
+    """
+
+    def overlaps(start: str, end: str) -> pl.Expr:
+        return (pl.col(start) <= month.end) & (pl.col(end).is_null() | (pl.col(end) >= month.start))
+
+    contracts = bundle["capitation"].filter(overlaps("effective_from", "effective_to"))
+    attributed = bundle["attributions"].filter(overlaps("start_date", "end_date"))
+    listed = bundle["attributions"].select("payer_id").unique()
+    covered = (
+        bundle["coverages"]
+        .filter(overlaps("start_date", "end_date"))
+        .join(listed, on="payer_id", how="anti")
+    )
+    members = (
+        pl.concat([attributed.select("payer_id", "patient_id"),
+                   covered.select("payer_id", "patient_id")])
+        .group_by("payer_id")
+        .agg(members=pl.col("patient_id").n_unique().cast(pl.Int64))
+    )  # fmt: skip
+    names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
+    return (
+        contracts.join(members, on="payer_id", how="left")
+        .join(names, on="payer_id", how="left")
+        .with_columns(
+            pl.col("members").fill_null(0),
+            month=pl.lit(str(month)),
+            pmpm=pl.col("amount").cast(MONEY),
         )
-    return frame.select(REVENUE_COLUMNS)
+        .with_columns(amount=round_cents(exact(pl.col("amount")) * pl.col("members").cast(CALC)))
+        .select(CAPITATION_COLUMNS)
+        .sort("payer_id", "name", nulls_last=True)
+    )
 
 
 def _text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -109,6 +169,7 @@ def write_outputs(result: EvaluationResult, out_dir: Path, fmt: str = "csv") -> 
         "claim_lines": _text(result.claim_lines),
         "gaps": _text(result.gaps),
         "revenue_by_payer": _text(result.revenue_by_payer),
+        "capitation": _text(result.capitation),
     }
     if fmt == "csv":
         paths = []

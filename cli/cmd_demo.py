@@ -37,6 +37,9 @@ class EvaluationFrames(Protocol):
     @property
     def gaps(self) -> pl.DataFrame: ...
 
+    @property
+    def revenue_by_payer(self) -> pl.DataFrame: ...
+
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
     try:
@@ -111,7 +114,36 @@ def summarize(result: EvaluationFrames) -> str:
         out.append(f"  {patient_id}  {code:<6} {needed:>3} min needed")
     if close.height > CLOSE_SHOWN:
         out.append(f"  ... and {close.height - CLOSE_SHOWN} more")
+    out.extend(_revenue_lines(result))
     return "\n".join(out)
+
+
+def _revenue_lines(result: EvaluationFrames) -> list[str]:
+    """Revenue by payer (the TOTAL rows) and the money left on the table."""
+    totals = result.revenue_by_payer.filter(pl.col("code") == "TOTAL")
+    out = ["Revenue by payer (allowed / payer / patient, dollars):"]
+    if totals.is_empty():
+        return [*out, "  (none)"]
+    width = max(8, *(len(str(n or p)) for p, n in totals.select("payer_id", "payer_name").rows()))
+    shown = totals.with_columns(pl.col("^.*_amount$").cast(pl.String).fill_null(""))
+    for payer, name, lines, allowed, paid, patient, unpriced in shown.select(
+        "payer_id", "payer_name", "lines", "allowed_amount", "payer_amount", "patient_amount",
+        "unpriced_lines",
+    ).iter_rows():  # fmt: skip
+        text = f"  {name or payer!s:<{width}} {lines:>5} lines {allowed:>11} {paid:>11} "
+        text += f"{patient:>10}"
+        out.append(text + (f"  ({unpriced} without a fee)" if unpriced else ""))
+    money = [pl.col(c).cast(pl.Decimal(18, 2)).sum() for c in ("allowed_amount", "payer_amount")]
+    allowed_all, paid_all = totals.select(money).row(0)
+    out.append(f"  {'total':<{width}} {totals['lines'].sum():>5} lines {allowed_all!s:>11} "
+               f"{paid_all!s:>11}")  # fmt: skip
+    short = result.gaps.filter(pl.col("status") == "short")
+    left = short["potential_amount"].cast(pl.Decimal(18, 2)).sum()
+    out.append(
+        f"Money left on the table (allowed amount of the {short.height} short gaps if closed): "
+        f"{left}"
+    )
+    return out
 
 
 def demo_folder(db_url: str) -> Path:
@@ -228,6 +260,7 @@ def demo_command(
     writes the outputs (default: demo-output next to the bundle) and prints a summary.
     """
     from billing_engine.evaluate import evaluate
+    from billing_engine.fees import FeeLibrary, shipped
     from billing_engine.ingest import read_bundle
     from billing_engine.outputs import write_outputs
     from billing_engine.store import Store, default_db_url, display_url
@@ -253,7 +286,8 @@ def demo_command(
                 f"note: the store holds {stored['patients'].height:,} patients; "
                 "all of them are evaluated"
             )
-        result = evaluate(stored, end_month)
+        rvus, gpcis = store.fee_tables()
+        result = evaluate(stored, end_month, fees=shipped().overlay(FeeLibrary(rvus, gpcis)))
         paths = write_outputs(result, out_dir)
         run_id = store.record_run(
             month=str(end_month),

@@ -11,7 +11,7 @@ import click
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from cli.options import db_option
+from cli.options import apply_deductible_option, db_option, fee_library
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
@@ -84,6 +84,7 @@ settings_option = click.option(
 )
 @as_of_option
 @settings_option
+@apply_deductible_option
 @db_option
 def evaluate_command(
     bundle: Path | None,
@@ -92,6 +93,7 @@ def evaluate_command(
     fmt: str,
     as_of: dt.date | None,
     settings_path: Path | None,
+    apply_deductible: bool,
     db_url: str | None,
 ) -> None:
     """Evaluate one month: claim lines, gaps and revenue by payer.
@@ -103,7 +105,14 @@ def evaluate_command(
     from billing_engine.outputs import write_outputs
 
     data, store_url = load_bundle(bundle, db_url)
-    result = evaluate(data, month, as_of, settings=_settings(settings_path))
+    result = evaluate(
+        data,
+        month,
+        as_of,
+        settings=_settings(settings_path),
+        fees=fee_library(store_url or db_url),
+        apply_deductible=apply_deductible,
+    )
     paths = write_outputs(result, out, fmt)
     if store_url is not None:
         from billing_engine.store import Store

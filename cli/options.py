@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from billing_engine.fees import FeeLibrary
 
 db_option = click.option(
     "--db",
@@ -14,4 +20,37 @@ db_option = click.option(
         "SQLAlchemy database URL of the store (sqlite:///file.db, postgresql+psycopg://...); "
         "default: $BILLING_DB, else the SQLite file in the data folder."
     ),
+)
+
+
+def store_is_configured(db_url: str | None) -> bool:
+    """A store was named (--db / BILLING_DB) or the default SQLite store already exists."""
+    if db_url:
+        return True
+    from sqlalchemy.engine import make_url
+
+    from billing_engine.store.db import default_db_url
+
+    url = make_url(default_db_url())
+    return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
+
+
+def fee_library(db_url: str | None) -> FeeLibrary:
+    """The shipped fee library with the store's imported CMS releases laid over it."""
+    from billing_engine.fees import FeeLibrary, shipped
+
+    library = shipped()
+    if not store_is_configured(db_url):
+        return library
+    from billing_engine.store import Store
+
+    with Store.open(db_url) as store:
+        rvus, gpcis = store.fee_tables()
+    return library.overlay(FeeLibrary(rvus, gpcis))
+
+
+apply_deductible_option = click.option(
+    "--apply-deductible",
+    is_flag=True,
+    help="Charge the yearly Part B deductible to the patient in the estimate (FEE-2).",
 )

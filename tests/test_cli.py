@@ -99,12 +99,13 @@ def one_line_error(result: Result) -> str:
 # --------------------------------------------------------------------------- evaluate
 
 
-def test_evaluate_writes_the_three_tables_with_the_contract_columns_first(
+def test_evaluate_writes_the_contract_tables_with_their_columns_first_and_capitation(
     bundle: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     result = evaluate_ok(bundle, "--month", "2025-03", "--out", out)
-    assert sorted(p.name for p in out.iterdir()) == [f"{name}.csv" for name in sorted(OUTPUTS)]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted([f"{name}.csv" for name in OUTPUTS] + ["capitation.csv"])
     for name in OUTPUTS:
         header, _ = read_csv(out / f"{name}.csv")
         expected = contract_columns(name)
@@ -130,7 +131,30 @@ def test_evaluate_bills_the_month_and_reports_the_gaps(bundle: Path, tmp_path: P
     assert {g["status"] for g in gaps} == {"short"}
 
 
-def test_money_columns_are_empty_never_zero(bundle: Path, tmp_path: Path) -> None:
+def test_a_priced_line_carries_its_amounts_and_revenue_totals_them(
+    bundle: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    evaluate_ok(bundle, "--month", "2025-03", "--out", out)
+    _, lines = read_csv(out / "claim_lines.csv")
+    # 99490, March 2025, national: 60.49; Medicare 80 % (48.39) less 2 % (0.97); patient 20 %
+    assert [lines[0][c] for c in MONEY] == ["60.49", "47.42", "12.10"]
+    assert lines[0]["sequestration_amount"] == "0.97"
+    assert lines[0]["fee_source"].startswith("PFS 2025 non-facility RVU 1/0.81/0.06")
+    _, revenue = read_csv(out / "revenue_by_payer.csv")
+    assert [(r["code"], r["lines"], r["units"], r["allowed_amount"]) for r in revenue] == [
+        ("99490", "1", "1", "60.49"),
+        ("TOTAL", "1", "1", "60.49"),
+    ]
+
+
+def test_a_line_without_a_fee_keeps_empty_amounts_never_zero_and_says_why(
+    bundle: Path, tmp_path: Path
+) -> None:
+    # A commercial payer on the default `schedule` basis with no fee_schedule row.
+    (bundle / "payers.csv").write_text(
+        "payer_id,name,kind\nMCR,Plan without a fee schedule,commercial\n", encoding="utf-8"
+    )
     out = tmp_path / "out"
     evaluate_ok(bundle, "--month", "2025-03", "--out", out)
     for name in ("claim_lines", "revenue_by_payer"):
@@ -138,11 +162,12 @@ def test_money_columns_are_empty_never_zero(bundle: Path, tmp_path: Path) -> Non
         assert rows, f"{name}.csv has no rows"
         for row in rows:
             assert [row[c] for c in MONEY] == ["", "", ""], f"{name}.csv: {row}"
+    _, gaps = read_csv(out / "gaps.csv")
+    fee_gaps = [g for g in gaps if g["reason"] == "fee_not_found"]
+    assert [(g["code"], g["status"]) for g in fee_gaps] == [("99490", "info")]
+    assert "no fee_schedule row of payer MCR for 99490" in fee_gaps[0]["detail"]
     _, revenue = read_csv(out / "revenue_by_payer.csv")
-    assert [(r["code"], r["lines"], r["units"]) for r in revenue] == [
-        ("99490", "1", "1"),
-        ("TOTAL", "1", "1"),
-    ]
+    assert [r["unpriced_lines"] for r in revenue] == ["1", "1"]
 
 
 def test_json_format_writes_one_document_with_the_three_tables(
@@ -159,7 +184,7 @@ def test_json_format_writes_one_document_with_the_three_tables(
         expected = contract_columns(name)
         assert list(rows[0])[: len(expected)] == expected, name
     assert [(r["code"], r["units"]) for r in document["claim_lines"]] == [("99490", 1)]
-    assert document["claim_lines"][0]["allowed_amount"] is None
+    assert document["claim_lines"][0]["allowed_amount"] == "60.49"
 
 
 def test_as_of_after_the_month_end_turns_short_gaps_blocked(

@@ -2,7 +2,7 @@
 
 The scenarios live in ../shared/scenarios/public.yaml (next to the repository) and are
 compared as ../shared/scenarios/README.md says: claim lines exactly (patient, code,
-units), each expected gap matched by at least one gap row, amounts once pricing exists.
+units), each expected gap matched by at least one gap row, amounts to the cent.
 A scenario that needs a code no implemented family evaluates yet is expected to fail,
 naming the issue that covers it; it passes unchanged once that family lands.
 """
@@ -25,7 +25,6 @@ from code_rules.registry import FAMILIES
 from tests.scenario_io import write_scenario_bundle
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "public.yaml"
-PRICING_ISSUE = "issue 4 (pricing) fills the amount columns"
 FAMILY_ISSUE = "issue 3 (every other code family) implements code {}"
 
 
@@ -112,16 +111,15 @@ def test_public_scenario_produces_the_expected_lines_and_gaps(
                 for r in gaps
             ]
             problems.append(f"gap {gap} not found among {shown}")
-    priced = any(r["allowed_amount"] for r in lines)
-    if priced:
-        for amount in expect.get("amounts") or []:
-            rows = [
-                r
-                for r in lines
-                if (r["patient_id"], r["code"]) == (amount["patient_id"], str(amount["code"]))
-            ]
-            if not rows or rows[0]["allowed_amount"] != str(amount["allowed_amount"]):
-                problems.append(f"amount {amount} != {[r['allowed_amount'] for r in rows]}")
+    for amount in expect.get("amounts") or []:
+        rows = [
+            r
+            for r in lines
+            if (r["patient_id"], r["code"]) == (amount["patient_id"], str(amount["code"]))
+        ]
+        for column in ("allowed_amount", "payer_amount", "patient_amount"):
+            if column in amount and (not rows or rows[0][column] != str(amount[column])):
+                problems.append(f"amount {amount} != {[r[column] for r in rows]} ({column})")
     if problems and scenario.get("confidence") == "L":
         pytest.xfail("rule marked [L] (uncertain): " + "; ".join(problems))
     assert not problems, f"{scenario['id']}: {scenario['name']}\n" + "\n".join(problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -283,10 +283,22 @@ def test_the_csv_writer_round_trips_through_ingest(tmp_path: Path) -> None:
         assert read[name].equals(bundle[name]), name
 
 
+def no_revenue() -> pl.DataFrame:
+    money = pl.Decimal(18, 2)
+    return pl.DataFrame(
+        schema={
+            "payer_id": pl.String, "payer_name": pl.String, "code": pl.String,
+            "lines": pl.Int64, "allowed_amount": money, "payer_amount": money,
+            "patient_amount": money, "unpriced_lines": pl.Int64,
+        }
+    )  # fmt: skip
+
+
 @dataclass
 class HandMadeResult:
     claim_lines: pl.DataFrame
     gaps: pl.DataFrame
+    revenue_by_payer: pl.DataFrame = field(default_factory=no_revenue)
 
 
 def test_summarize_lists_lines_by_code_gaps_by_reason_and_patients_close_to_a_threshold() -> None:
@@ -311,9 +323,22 @@ def test_summarize_lists_lines_by_code_gaps_by_reason_and_patients_close_to_a_th
                 "time_below_threshold",
             ],
             "minutes_needed": [3, 12, 8, None, None, 15],
+            "potential_amount": ["60.49", "45.93", "60.49", None, None, "60.49"],
         }
-    )
-    text = summarize(HandMadeResult(lines, gaps))
+    ).with_columns(pl.col("potential_amount").cast(pl.Decimal(18, 2)))
+    revenue = pl.DataFrame(
+        {
+            "payer_id": ["MCR", "MCR", "MCD"],
+            "payer_name": ["Medicare", "Medicare", None],
+            "code": ["99490", "TOTAL", "TOTAL"],
+            "lines": [3, 3, 1],
+            "allowed_amount": ["166.91", "166.91", None],
+            "payer_amount": ["130.86", "130.86", None],
+            "patient_amount": ["33.38", "33.38", None],
+            "unpriced_lines": [0, 0, 1],
+        }
+    ).with_columns(pl.col("^.*_amount$").cast(pl.Decimal(18, 2)))
+    text = summarize(HandMadeResult(lines, gaps, revenue))
     assert text.splitlines() == [
         "Claim lines by code (4 lines):",
         "  code      lines  units",
@@ -328,6 +353,11 @@ def test_summarize_lists_lines_by_code_gaps_by_reason_and_patients_close_to_a_th
         "Patients close to a threshold (short by 10 minutes or less): 2",
         "  P4  99490    3 min needed",
         "  P5  99490    8 min needed",
+        "Revenue by payer (allowed / payer / patient, dollars):",
+        "  Medicare     3 lines      166.91      130.86      33.38",
+        "  MCD          1 lines                                     (1 without a fee)",
+        "  total        4 lines      166.91      130.86",
+        "Money left on the table (allowed amount of the 4 short gaps if closed): 227.40",
     ]
 
 
@@ -347,7 +377,8 @@ def test_summarize_says_none_for_an_empty_result_and_truncates_long_lists() -> N
     text = summarize(empty)
     assert "Claim lines by code (0 lines):\n  (none)" in text
     assert "Gaps by reason (0 gaps):\n  (none)" in text
-    assert text.endswith("(short by 10 minutes or less): 0")
+    assert "(short by 10 minutes or less): 0" in text
+    assert "Revenue by payer (allowed / payer / patient, dollars):\n  (none)" in text
     many = HandMadeResult(
         empty.claim_lines,
         pl.DataFrame(
@@ -361,8 +392,8 @@ def test_summarize_says_none_for_an_empty_result_and_truncates_long_lists() -> N
         ),
     )
     shown = summarize(many).splitlines()
-    assert shown[-1] == "  ... and 4 more"
-    assert shown[-2] == "  P09  99490    5 min needed"
+    more = shown.index("  ... and 4 more")
+    assert shown[more - 1] == "  P09  99490    5 min needed"
 
 
 def test_the_demo_folder_is_next_to_a_sqlite_database_file(tmp_path: Path) -> None:
