@@ -1,0 +1,129 @@
+"""Revenue over a range of months: totals by payer, code and month, for finance.
+
+Each month is evaluated as ``billing evaluate`` would (same fees, settings and as-of
+rule); the yearly Part B deductible, when asked for, is then charged across the whole
+range in date-of-service order, so January's lines use it up before February's. The
+"money left on the table" of a month is the allowed amount of every ``short`` gap of
+that month if it were closed (``gaps.potential_amount``). PMPM capitation is reported
+beside fee-for-service, never added into it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from billing_engine.bundle import Bundle
+from billing_engine.calendar import Month
+from billing_engine.errors import ConfigError
+from billing_engine.evaluate import EvaluationResult, default_parameters, evaluate
+from billing_engine.fees import FeeLibrary
+from billing_engine.money import MONEY
+from billing_engine.pricing import SHARE_COLUMNS, split_shares
+
+MONTHS_PER_YEAR = 12
+METRICS = (
+    "allowed_amount", "payer_amount", "patient_amount", "secondary_amount",
+    "sequestration_amount",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RevenueReport:
+    months: tuple[Month, ...]
+    by_payer: pl.DataFrame
+    by_code: pl.DataFrame
+    by_month: pl.DataFrame
+    capitation: pl.DataFrame
+    lines: pl.DataFrame  # every priced line of the range, with its month
+
+
+def months_between(first: Month, last: Month) -> list[Month]:
+    """Every calendar month from `first` through `last`."""
+    count = (last.year - first.year) * MONTHS_PER_YEAR + last.month - first.month + 1
+    if count < 1:
+        raise ConfigError(f"the range ends ({last}) before it starts ({first})")
+    return [first.shift(i) for i in range(count)]
+
+
+def _totals(lines: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    return lines.group_by(*keys).agg(
+        pl.len().cast(pl.Int64).alias("lines"),
+        pl.col("units").sum().cast(pl.Int64),
+        *[
+            pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).cast(MONEY).sum()).alias(c)
+            for c in METRICS
+        ],
+        pl.col("allowed_amount").is_null().sum().cast(pl.Int64).alias("unpriced_lines"),
+    )
+
+
+def revenue(
+    bundle: Bundle,
+    months: Sequence[Month],
+    *,
+    as_of: dt.date | None = None,
+    settings: Mapping[str, Any] | None = None,
+    fees: FeeLibrary | None = None,
+    apply_deductible: bool = False,
+) -> RevenueReport:
+    results: list[EvaluationResult] = [
+        evaluate(bundle, month, as_of, settings=settings, fees=fees) for month in months
+    ]
+    lines = pl.concat(
+        [r.priced_lines.with_columns(month=pl.lit(str(r.month))) for r in results],
+        how="vertical",
+    )
+    if apply_deductible and not lines.is_empty():
+        params = default_parameters()
+        period = params.for_period(months[0].start, months[-1].end, settings)
+        lines = split_shares(
+            lines.drop(*SHARE_COLUMNS), bundle, params, period, apply_deductible=True
+        )
+    names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
+    left = pl.DataFrame(
+        {
+            "month": [str(r.month) for r in results],
+            "left_on_table": [
+                r.gaps.filter(pl.col("status") == "short")["potential_amount"].sum()
+                for r in results
+            ],
+            "short_gaps": [r.gaps.filter(pl.col("status") == "short").height for r in results],
+        },
+        schema={"month": pl.String(), "left_on_table": MONEY, "short_gaps": pl.Int64()},
+    )
+    capitation = pl.concat([r.capitation for r in results], how="vertical")
+    cap_by_month = capitation.group_by("month").agg(
+        pl.col("amount").sum().cast(MONEY).alias("capitation")
+    )
+    by_month = (
+        left.join(_totals(lines, ["month"]), on="month", how="left")
+        .join(cap_by_month, on="month", how="left")
+        .with_columns(pl.col("lines", "units", "unpriced_lines").fill_null(0))
+        .select(
+            "month",
+            "lines",
+            "units",
+            *METRICS,
+            "unpriced_lines",
+            "capitation",
+            "left_on_table",
+            "short_gaps",
+        )
+        .sort("month")
+    )
+    return RevenueReport(
+        months=tuple(months),
+        by_payer=_totals(lines, ["payer_id"])
+        .join(names, on="payer_id", how="left")
+        .select("payer_id", "payer_name", "lines", "units", *METRICS, "unpriced_lines")
+        .sort("payer_id"),
+        by_code=_totals(lines, ["code"]).sort("code"),
+        by_month=by_month,
+        capitation=capitation,
+        lines=lines,
+    )
