@@ -165,3 +165,31 @@ def test_evaluate_with_apply_deductible_moves_the_first_dollars_to_the_patient(
 
     assert (line(plain)["payer_amount"], line(plain)["patient_amount"]) == ("47.42", "12.10")
     assert (line(charged)["payer_amount"], line(charged)["patient_amount"]) == ("0.00", "60.49")
+
+
+def test_an_imported_cms_release_replaces_the_shipped_one_in_evaluate(tmp_path: Path) -> None:
+    # The excerpt of the 2025 file with 99490's work RVU raised from 1.00 to 2.00:
+    # (2.00 + 0.81 + 0.06) x 32.3465 = 92.83 once imported; 60.49 from the shipped data.
+    excerpt = ROOT / "tests" / "data" / "cms" / "pprrvu_2025_excerpt.csv"
+    changed = tmp_path / "PPRRVU25_changed.csv"
+    changed.write_text(
+        excerpt.read_text(encoding="utf-8").replace("\n99490,,,A,,1,", "\n99490,,,A,,2,"),
+        encoding="utf-8",
+    )
+    assert changed.read_text(encoding="utf-8") != excerpt.read_text(encoding="utf-8")
+    folder = write_bundle(tmp_path / "b", [{"encounter_id": "E1", "date": "2025-03-04",
+                                            "minutes": 25}])  # fmt: skip
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+
+    def allowed(out: Path) -> str:
+        with (out / "claim_lines.csv").open(encoding="utf-8", newline="") as handle:
+            return next(csv.DictReader(handle))["allowed_amount"]
+
+    shipped_out, imported_out = tmp_path / "shipped", tmp_path / "imported"
+    result = invoke("evaluate", folder, "--month", "2025-03", "--out", shipped_out, "--db", db)
+    assert result.exit_code == 0, result.output
+    result = invoke("fees", "import-pfs", changed, "--year", "2025", "--db", db)
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", folder, "--month", "2025-03", "--out", imported_out, "--db", db)
+    assert result.exit_code == 0, result.output
+    assert (allowed(shipped_out), allowed(imported_out)) == ("60.49", "92.83")
