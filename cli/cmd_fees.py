@@ -121,16 +121,25 @@ def format_releases(releases: list[dict[str, Any]]) -> list[str]:
 @fees_group.command("list")
 @db_option
 def list_command(db_url: str | None) -> None:
-    """List the CMS fee releases imported into the store."""
+    """List the shipped fee releases and those imported into the store (which win)."""
+    from billing_engine.fees import shipped
     from billing_engine.store import Store
 
+    click.echo("shipped with the engine (code_rules/pricing/data):")
+    for kind, year, effective_from, qp, release, source_file, rows in (
+        shipped().releases().iter_rows()
+    ):
+        variant = (
+            "" if kind == "gpci" else f" effective {effective_from}, {'QP' if qp else 'non-QP'}"
+        )
+        click.echo(f"  {kind:<5}{year}{variant}: {rows} rows, {release} ({source_file})")
     with Store.open(db_url) as store:
         releases = store.fee_releases()
         location = store.url
     if not releases:
         click.echo(f"no fee files imported into {location}")
         return
-    click.echo(f"fee files in {location}")
+    click.echo(f"imported into {location} (replace the shipped release of the same year):")
     for line in format_releases(releases):
         click.echo(line)
 

@@ -609,7 +609,9 @@ def test_billing_fees_import_gpci_and_list_show_the_releases(tmp_path: Path) -> 
     )
     listed = _invoke("fees", "list", "--db", url)
     assert listed.exit_code == 0, listed.output
-    lines = listed.output.splitlines()
+    assert listed.output.startswith("shipped with the engine")
+    assert "pfs  2025 effective 2025-01-01, non-QP: 57 rows" in listed.output
+    lines = listed.output.split("imported into", 1)[1].splitlines()
     assert lines[1].split()[:4] == ["kind", "year", "effective", "qp"]
     assert lines[2].split()[:5] == ["pfs", "2025", "2025-01-01", "non-QP", "12"]
     assert lines[3].split()[:5] == ["gpci", "2025", "-", "-", "10"]
