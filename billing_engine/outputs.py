@@ -80,31 +80,27 @@ def gaps_frame(gaps: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _money_sum(column: str) -> pl.Expr:
-    """Sum of a money column; empty (not zero) when no line of the group is priced."""
-    return (
-        pl.when(pl.col(column).is_not_null().any())
-        .then(pl.col(column).cast(MONEY).sum())
-        .alias(column)
+def line_totals(lines: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Lines, units, the amount sums and the unpriced lines of each group of `keys`.
+
+    A money sum is empty (not zero) when no line of the group is priced.
+    """
+    return lines.group_by(*keys).agg(
+        pl.len().cast(pl.Int64).alias("lines"),
+        pl.col("units").sum().cast(pl.Int64),
+        *[
+            pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).cast(MONEY).sum()).alias(c)
+            for c in AMOUNT_COLUMNS
+        ],
+        pl.col("allowed_amount").is_null().sum().cast(pl.Int64).alias("unpriced_lines"),
     )
 
 
 def revenue_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
     """Lines, units and amounts by payer and code, plus one TOTAL row per payer."""
     names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
-    per_code = lines.group_by("payer_id", "code").agg(
-        pl.len().cast(pl.Int64).alias("lines"),
-        pl.col("units").sum().cast(pl.Int64),
-        *[_money_sum(c) for c in AMOUNT_COLUMNS],
-        pl.col("allowed_amount").is_null().sum().cast(pl.Int64).alias("unpriced_lines"),
-    )
-    totals = per_code.group_by("payer_id").agg(
-        pl.lit("TOTAL").alias("code"),
-        pl.col("lines").sum(),
-        pl.col("units").sum(),
-        *[_money_sum(c) for c in AMOUNT_COLUMNS],
-        pl.col("unpriced_lines").sum(),
-    )
+    per_code = line_totals(lines, ["payer_id", "code"])
+    totals = line_totals(lines, ["payer_id"]).with_columns(code=pl.lit("TOTAL"))
     return (
         pl.concat([per_code, totals.select(per_code.columns)])
         .join(names, on="payer_id", how="left")

@@ -28,7 +28,6 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import polars as pl
 
@@ -513,13 +512,6 @@ def split_shares(
     ).with_columns(pl.col(c).cast(MONEY) for c in SHARE_COLUMNS if c != "secondary_payer_id")
     return frame.sort(_ROW).select(lines.columns + [c for c in SHARE_COLUMNS
                                                     if c not in lines.columns])  # fmt: skip
-
-
-def settings_period(
-    params: ParameterSet, start: dt.date, end: dt.date, settings: Mapping[str, Any] | None
-) -> PeriodParameters:
-    """Parameters for pricing a range of dates (the same settings as the evaluation)."""
-    return params.for_period(start, end, settings)
 
 
 def potential_amounts(

@@ -23,13 +23,11 @@ from billing_engine.errors import ConfigError
 from billing_engine.evaluate import EvaluationResult, default_parameters, evaluate
 from billing_engine.fees import FeeLibrary
 from billing_engine.money import MONEY
+from billing_engine.outputs import AMOUNT_COLUMNS, line_totals
 from billing_engine.pricing import SHARE_COLUMNS, split_shares
 
 MONTHS_PER_YEAR = 12
-METRICS = (
-    "allowed_amount", "payer_amount", "patient_amount", "secondary_amount",
-    "sequestration_amount",
-)  # fmt: skip
+METRICS = AMOUNT_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -48,18 +46,6 @@ def months_between(first: Month, last: Month) -> list[Month]:
     if count < 1:
         raise ConfigError(f"the range ends ({last}) before it starts ({first})")
     return [first.shift(i) for i in range(count)]
-
-
-def _totals(lines: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    return lines.group_by(*keys).agg(
-        pl.len().cast(pl.Int64).alias("lines"),
-        pl.col("units").sum().cast(pl.Int64),
-        *[
-            pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).cast(MONEY).sum()).alias(c)
-            for c in METRICS
-        ],
-        pl.col("allowed_amount").is_null().sum().cast(pl.Int64).alias("unpriced_lines"),
-    )
 
 
 def revenue(
@@ -101,7 +87,7 @@ def revenue(
         pl.col("amount").sum().cast(MONEY).alias("capitation")
     )
     by_month = (
-        left.join(_totals(lines, ["month"]), on="month", how="left")
+        left.join(line_totals(lines, ["month"]), on="month", how="left")
         .join(cap_by_month, on="month", how="left")
         .with_columns(pl.col("lines", "units", "unpriced_lines").fill_null(0))
         .select(
@@ -118,11 +104,11 @@ def revenue(
     )
     return RevenueReport(
         months=tuple(months),
-        by_payer=_totals(lines, ["payer_id"])
+        by_payer=line_totals(lines, ["payer_id"])
         .join(names, on="payer_id", how="left")
         .select("payer_id", "payer_name", "lines", "units", *METRICS, "unpriced_lines")
         .sort("payer_id"),
-        by_code=_totals(lines, ["code"]).sort("code"),
+        by_code=line_totals(lines, ["code"]).sort("code"),
         by_month=by_month,
         capitation=capitation,
         lines=lines,

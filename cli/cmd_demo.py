@@ -20,6 +20,7 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
+from billing_engine.money import MONEY
 from cli.options import db_option
 
 DEFAULT_END_MONTH = "2025-12"
@@ -133,12 +134,12 @@ def _revenue_lines(result: EvaluationFrames) -> list[str]:
         text = f"  {name or payer!s:<{width}} {lines:>5} lines {allowed:>11} {paid:>11} "
         text += f"{patient:>10}"
         out.append(text + (f"  ({unpriced} without a fee)" if unpriced else ""))
-    money = [pl.col(c).cast(pl.Decimal(18, 2)).sum() for c in ("allowed_amount", "payer_amount")]
+    money = [pl.col(c).cast(MONEY).sum() for c in ("allowed_amount", "payer_amount")]
     allowed_all, paid_all = totals.select(money).row(0)
     out.append(f"  {'total':<{width}} {totals['lines'].sum():>5} lines {allowed_all!s:>11} "
                f"{paid_all!s:>11}")  # fmt: skip
     short = result.gaps.filter(pl.col("status") == "short")
-    left = short["potential_amount"].cast(pl.Decimal(18, 2)).sum()
+    left = short["potential_amount"].cast(MONEY).sum()
     out.append(
         f"Money left on the table (allowed amount of the {short.height} short gaps if closed): "
         f"{left}"
