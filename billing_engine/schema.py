@@ -138,6 +138,7 @@ MEASUREMENT_KINDS = ("bmi", "weight_kg")
 REFERRAL_SERVICES = ("mnt",)
 REFERRAL_REASONS = ("initial", "annual", "change_in_condition")
 CLAIM_STATUSES = ("paid", "denied", "pending")
+ENCOUNTER_STATUSES = ("completed", "entered_in_error")
 
 
 def _c(name: str, type_: ColType = ColType.STR, req: bool = False, **kw: object) -> Column:
@@ -159,6 +160,16 @@ TABLES: dict[str, Table] = {
                 _c("primary_care", E.BOOL),
                 _c("qp", E.BOOL),
                 _c("medicare_locality"),
+                # free text or a CMS specialty code: physicians of the group with the same
+                # specialty count as one for same-day E/M rules
+                _c("specialty"),
+                # 2-digit POS where the practitioner furnishes face-to-face care: the POS
+                # of the monthly codes billed under that practitioner
+                _c(
+                    "place_of_service",
+                    pattern=r"^\d{2}$",
+                    pattern_hint="a 2-digit place of service",
+                ),
             ),
             key=("practitioner_id",),
         ),
@@ -174,9 +185,12 @@ TABLES: dict[str, Table] = {
                 _c("part_b_start", E.DATE),
                 _c("qmb", E.BOOL),
                 _c("death_date", E.DATE),
+                # the staff member (a practitioner_id) who manages the patient
+                _c("care_manager_id"),
             ),
             key=("patient_id",),
             required_table=True,
+            references=(Reference("care_manager_id", "practitioners", "practitioner_id"),),
         ),
         Table(
             "payers",
@@ -324,6 +338,8 @@ TABLES: dict[str, Table] = {
                 _c("activities", E.LIST),
                 _c("place_of_service"),
                 _c("outcome", E.ENUM, enum=OUTCOMES),
+                # completed (default) or entered_in_error: the row is kept but never counts
+                _c("status", E.ENUM, enum=ENCOUNTER_STATUSES),
             ),
             key=("encounter_id",),
             required_table=True,
@@ -383,6 +399,9 @@ TABLES: dict[str, Table] = {
                 _c("billing_npi", req=True),
                 _c("payer_id"),
                 _c("status", E.ENUM, enum=CLAIM_STATUSES),
+                # the payer's or practice's claim number: two rows with the same patient,
+                # code, date and NPI are distinct only when their claim_ids differ
+                _c("claim_id"),
             ),
             natural_key=("patient_id", "code", "date_of_service", "billing_npi"),
             references=(

@@ -17,11 +17,13 @@ list                           ``Text``: the items joined by ``;`` (``''`` = emp
 
 Every interchange table has a primary key: its ``Table.key`` column(s) when the spec
 gives an id, else ``row_key``, the natural-key values joined with ``|`` (null -> ``''``,
-ICD-10 codes without the dot and upper-cased, dates ISO). Three bookkeeping columns
+ICD-10 codes without the dot and upper-cased, dates ISO). Four bookkeeping columns
 follow the spec's columns: ``extra`` (the row's non-spec columns as a JSON object, or
 NULL when the imported bundle had none), ``row_hash`` (digest of the stored values, used
-to tell updated from unchanged rows on re-import) and ``imported_at`` (when the row was
-last inserted or changed). Only primary keys are NOT NULL: checking required columns
+to tell updated from unchanged rows on re-import), ``imported_at`` (when the row was
+last inserted or changed) and ``retired_at`` (when a snapshot import no longer held the
+row: it is kept for history and never evaluated; NULL while the row is current). Only
+primary keys are NOT NULL: checking required columns
 and references is ingest's job, the store keeps what it was given.
 
 ``evaluation_runs`` and ``imports`` belong to the engine and are typed ORM models, and
@@ -48,7 +50,8 @@ ROW_KEY = "row_key"
 EXTRA = "extra"
 ROW_HASH = "row_hash"
 IMPORTED_AT = "imported_at"
-BOOKKEEPING_COLUMNS = (EXTRA, ROW_HASH, IMPORTED_AT)
+RETIRED_AT = "retired_at"
+BOOKKEEPING_COLUMNS = (EXTRA, ROW_HASH, IMPORTED_AT, RETIRED_AT)
 
 LIST_SEPARATOR = ";"
 ROW_KEY_SEPARATOR = "|"
@@ -108,6 +111,8 @@ def _interchange_table(spec: SpecTable) -> sa.Table:
             sa.Column(EXTRA, sa.Text(), nullable=True),
             sa.Column(ROW_HASH, sa.String(64), nullable=False),
             sa.Column(IMPORTED_AT, sa.DateTime(timezone=True), nullable=False),
+            # set when a snapshot import no longer holds the row: kept, never evaluated
+            sa.Column(RETIRED_AT, sa.DateTime(timezone=True), nullable=True),
         )
     )
     return sa.Table(spec.name, Base.metadata, *columns)
@@ -132,6 +137,11 @@ class EvaluationRun(Base):
     line_count: Mapped[int] = mapped_column(sa.Integer())
     gap_count: Mapped[int] = mapped_column(sa.Integer())
     source: Mapped[str] = mapped_column(sa.String())
+    # --allow-unverified: parameter values carried forward past their verified date
+    allow_unverified: Mapped[bool] = mapped_column(
+        sa.Boolean(), default=False, server_default=sa.false()
+    )
+    unverified_parameters: Mapped[list[str] | None] = mapped_column(sa.JSON(), nullable=True)
 
 
 class ImportRecord(Base):
