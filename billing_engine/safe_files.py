@@ -334,8 +334,12 @@ def _alive(pid: int) -> bool:
 def _swap_in(staging: Path, target: Path) -> None:
     """Put `staging` at `target`; afterwards `staging` holds the previous folder (if any)."""
     if not os.path.lexists(target):
-        os.rename(staging, target)
-        return
+        try:
+            os.rename(staging, target)
+            return
+        except OSError as exc:  # another run put its folder there meanwhile: replace it
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
     if exchange(staging, target):
         return
     aside = target.with_name(f"{_hidden(target.name, 'replaced')}{uuid.uuid4().hex[:8]}")

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -305,6 +306,24 @@ def test_an_evaluate_killed_with_sigkill_leaves_the_previous_outputs_whole(
     assert len(stale) == 1 and stale[0].startswith(f".out.partial-{child.pid}-"), stale
     evaluate_into(bundle, out, "--month", "2025-04")  # the next run clears what was left
     assert manifest(out)["month"] == "2025-04"
+    assert hidden_siblings(out) == []
+
+
+def test_concurrent_publishers_each_succeed_and_leave_one_whole_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+
+    def publish(n: int) -> None:
+        data = f"run {n}\n".encode() * 1000
+        files = [safe_files.OutputFile(name, data, 1000) for name in ("a.csv", "b.csv")]
+        safe_files.publish_folder(out, files, {"run": n}, replaceable=())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(publish, range(8)))  # re-raises any failure
+    document = manifest(out)
+    for name, entry in document["files"].items():
+        data = (out / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert data.startswith(f"run {document['run']}\n".encode())
     assert hidden_siblings(out) == []
 
 
