@@ -110,6 +110,7 @@ def ensure_bundle(patients: int, seed: int, month: str) -> tuple[Path, float | N
         month,
         "--out",
         str(folder),
+        "--force",  # the bench's own data folder, regenerated in place
     ]
     print(f"bundle: generating {folder} ...", flush=True)
     started = time.perf_counter()

@@ -11,11 +11,22 @@ from dataclasses import dataclass
 
 
 class BillingError(Exception):
-    """Base class: the CLI prints the message on one line and exits non-zero."""
+    """Base class: the CLI prints the message on one line and exits with ``exit_code``."""
+
+    exit_code = 1
 
 
 class ConfigError(BillingError):
     """A parameter file, setting or value set is wrong or missing."""
+
+
+class StoreMissing(ConfigError):
+    """The store to read does not exist or holds nothing to evaluate (exit code 2).
+
+    Reading commands (evaluate, explain, revenue) refuse it; they never create a store.
+    """
+
+    exit_code = 2
 
 
 class ParameterNotVerified(ConfigError):

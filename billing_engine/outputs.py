@@ -13,6 +13,7 @@ fee keeps empty amount columns (never zero) and has a ``fee_not_found`` gap.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
 from billing_engine.money import CALC, MONEY, exact, round_cents
+from billing_engine.safe_files import OutputFile, csv_output, publish_folder
 
 if TYPE_CHECKING:
     from billing_engine.evaluate import EvaluationResult
@@ -157,30 +159,76 @@ def _text(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_outputs(result: EvaluationResult, out_dir: Path, fmt: str = "csv") -> list[Path]:
+RUN_ID_COLUMN = "run_id"
+EVALUATE_FILES = (
+    "claim_lines.csv", "gaps.csv", "revenue_by_payer.csv", "capitation.csv",
+    "evaluation.json",
+)  # fmt: skip
+
+
+def with_run_id(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """`frame` with the ``run_id`` column appended after its columns."""
+    return frame.with_columns(pl.lit(run_id, dtype=pl.String).alias(RUN_ID_COLUMN))
+
+
+def software_version() -> str:
+    """The installed billing-engine version, or ``unknown``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("billing-engine")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def write_outputs(
+    result: EvaluationResult,
+    out_dir: Path,
+    fmt: str = "csv",
+    *,
+    run_id: str,
+    created_at: dt.datetime,
+    store: str | None = None,
+) -> list[Path]:
+    """Write the run's tables as the folder `out_dir`, whole or not at all.
+
+    Every table carries `run_id` (a last ``run_id`` column in each CSV, a top-level
+    ``run_id`` in ``evaluation.json``); text cells that begin like a formula are
+    neutralized. The folder gets a ``manifest.json`` (run id, month, as-of, rule-set
+    version, source, `store` the run is recorded in, `created_at`, rows, bytes and
+    SHA-256 of every file) and replaces a previous outputs folder only once complete
+    (``safe_files.publish_folder``). Returns the paths of the tables' files.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     tables = {
         "claim_lines": _text(result.claim_lines),
         "gaps": _text(result.gaps),
         "revenue_by_payer": _text(result.revenue_by_payer),
         "capitation": _text(result.capitation),
     }
-    if fmt == "csv":
-        paths = []
-        for name, frame in tables.items():
-            path = out_dir / f"{name}.csv"
-            frame.write_csv(path)
-            paths.append(path)
-        return paths
-    document = {
+    header = {
+        "run_id": run_id,
         "month": str(result.month),
         "as_of": result.as_of.isoformat(),
         "rule_set_version": result.rule_set_version,
         "source": result.source,
-        **{name: frame.to_dicts() for name, frame in tables.items()},
     }
-    path = out_dir / "evaluation.json"
-    path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    return [path]
+    if fmt == "csv":
+        files = [
+            csv_output(f"{name}.csv", with_run_id(frame, run_id)) for name, frame in tables.items()
+        ]
+    else:
+        document = {**header, **{name: frame.to_dicts() for name, frame in tables.items()}}
+        text = json.dumps(document, indent=2, default=str) + "\n"
+        rows = {name: frame.height for name, frame in tables.items()}
+        files = [OutputFile("evaluation.json", text.encode("utf-8"), rows)]
+    manifest = {
+        **header,
+        "command": "billing evaluate",
+        "format": fmt,
+        "store": store,
+        "created_at": created_at.isoformat(),
+        "software_version": software_version(),
+    }
+    return publish_folder(out_dir, files, manifest, replaceable=EVALUATE_FILES)

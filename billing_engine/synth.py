@@ -110,6 +110,7 @@ from numpy.typing import NDArray
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month, add_business_days_expr, federal_holidays
 from billing_engine.errors import ConfigError
+from billing_engine.safe_files import write_csv
 from billing_engine.schema import TABLE_ORDER, TABLES
 
 __all__ = [
@@ -1688,7 +1689,9 @@ def write_bundle_csv(bundle: Bundle, out: Path) -> dict[str, int]:
 
     Interchange formats: ISO dates, HH:MM times, true/false, lists joined by ';', empty
     cells for nulls. A ``<table>.csv`` left over from an earlier bundle for a table that
-    is empty now is removed, so the folder always reads back as this bundle.
+    is empty now is removed, so the folder always reads back as this bundle. Files are
+    written as ``safe_files.write_csv`` does (text that begins like a formula gets a
+    leading apostrophe; a symbolic link of a file's name is replaced, never followed).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -1699,7 +1702,8 @@ def write_bundle_csv(bundle: Bundle, out: Path) -> dict[str, int]:
         if frame.height == 0:
             target.unlink(missing_ok=True)
             continue
-        frame.select([_csv_expr(c, t) for c, t in frame.schema.items()]).write_csv(
+        write_csv(
+            frame.select([_csv_expr(c, t) for c, t in frame.schema.items()]),
             target,
             null_value="",
             date_format="%Y-%m-%d",

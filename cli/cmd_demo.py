@@ -11,7 +11,9 @@ to the bundle.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+import uuid
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +26,8 @@ from billing_engine.money import MONEY
 from cli.options import db_option
 
 DEFAULT_END_MONTH = "2025-12"
+SYNTH_MARKER = ".billing-synth"  # marks a folder billing synth wrote
+DEMO_MARKER = ".billing-demo"  # marks a bundle folder billing demo wrote
 DEMO_PATIENTS = 2000
 CLOSE_MINUTES = 10  # a short gap needing at most this many minutes is "close"
 CLOSE_SHOWN = 10  # patients listed under "close to a threshold"
@@ -147,6 +151,13 @@ def _revenue_lines(result: EvaluationFrames) -> list[str]:
     return out
 
 
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Write into a non-empty folder this command did not make (its files are replaced).",
+)
+
+
 def demo_folder(db_url: str) -> Path:
     """The folder the demo writes into by default: next to a SQLite database file,
     else the current folder."""
@@ -192,13 +203,20 @@ def demo_folder(db_url: str) -> Path:
     show_default=True,
     help="Months of activity, ending with --end-month.",
 )
-def synth_command(patients: int, out: Path, seed: int, end_month: Month, months: int) -> None:
+@force_option
+def synth_command(
+    patients: int, out: Path, seed: int, end_month: Month, months: int, force: bool
+) -> None:
     """Write a deterministic synthetic practice as a CSV bundle.
 
     The same --patients, --seed, --end-month and --months always give the same files.
+    A non-empty folder that billing synth did not write (it leaves a .billing-synth
+    marker) is refused unless --force.
     """
+    from billing_engine.safe_files import claim_folder
     from billing_engine.synth import generate_practice, write_bundle_csv
 
+    claim_folder(out, SYNTH_MARKER, "billing synth", force=force)
     started = time.perf_counter()
     bundle = generate_practice(patients, seed=seed, end_month=str(end_month), months=months)
     generated = time.perf_counter()
@@ -244,6 +262,7 @@ def synth_command(patients: int, out: Path, seed: int, end_month: Month, months:
     default=None,
     help="Folder for the outputs (default: demo-output next to the bundle).",
 )
+@force_option
 def demo_command(
     db_url: str | None,
     patients: int,
@@ -251,6 +270,7 @@ def demo_command(
     end_month: Month,
     bundle_dir: Path | None,
     out_dir: Path | None,
+    force: bool,
 ) -> None:
     """Run the whole pipeline on a deterministic demo practice.
 
@@ -259,11 +279,15 @@ def demo_command(
     folder), reads it back through the import checks, imports it into the store,
     evaluates --end-month over everything the store then holds, records the run,
     writes the outputs (default: demo-output next to the bundle) and prints a summary.
+    A non-empty bundle folder the demo did not write (it leaves a .billing-demo marker)
+    is refused unless --force; the outputs folder is replaced as a whole, as by
+    billing evaluate, and may hold only outputs.
     """
     from billing_engine.evaluate import evaluate
     from billing_engine.fees import FeeLibrary, shipped
     from billing_engine.ingest import read_bundle
-    from billing_engine.outputs import write_outputs
+    from billing_engine.outputs import EVALUATE_FILES, write_outputs
+    from billing_engine.safe_files import check_output_folder, claim_folder
     from billing_engine.store import Store, default_db_url, display_url
     from billing_engine.synth import generate_practice, write_bundle_csv
 
@@ -271,6 +295,8 @@ def demo_command(
     bundle_dir = bundle_dir or demo_folder(url) / "demo-bundle"
     out_dir = out_dir or bundle_dir.parent / "demo-output"
 
+    claim_folder(bundle_dir, DEMO_MARKER, "billing demo", force=force)
+    check_output_folder(out_dir, EVALUATE_FILES)
     bundle = generate_practice(patients, seed=seed, end_month=str(end_month))
     counts = write_bundle_csv(bundle, bundle_dir)
     click.echo(f"wrote the demo bundle to {bundle_dir} ({sum(counts.values()):,} rows)")
@@ -289,8 +315,11 @@ def demo_command(
             )
         rvus, gpcis = store.fee_tables()
         result = evaluate(stored, end_month, fees=shipped().overlay(FeeLibrary(rvus, gpcis)))
-        paths = write_outputs(result, out_dir)
-        run_id = store.record_run(
+        run_id = str(uuid.uuid4())
+        paths = write_outputs(
+            result, out_dir, run_id=run_id, created_at=dt.datetime.now(dt.UTC), store=store.url
+        )
+        store.record_run(  # after the outputs are in place, under the id they carry
             month=str(end_month),
             as_of=end_month.end,
             rule_set_version=result.rule_set_version,
@@ -298,6 +327,7 @@ def demo_command(
             line_count=result.claim_lines.height,
             gap_count=result.gaps.height,
             source=str(bundle_dir),
+            run_id=run_id,
         )
     click.echo(
         f"evaluated {end_month} (rule set {result.rule_set_version}, run {run_id}); "

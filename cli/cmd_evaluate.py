@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
-from billing_engine.errors import ConfigError
+from billing_engine.errors import BillingError, ConfigError, StoreMissing
 from cli.options import apply_deductible_option, db_option, fee_library
+
+if TYPE_CHECKING:
+    from billing_engine.evaluate import EvaluationResult
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
@@ -41,7 +45,10 @@ def _settings(path: Path | None) -> dict[str, Any]:
 def load_bundle(bundle_path: Path | None, db: str | None) -> tuple[Bundle, str | None]:
     """The bundle from a folder/workbook, or from the store when no path is given.
 
-    Returns the bundle and the store URL it came from (None for a path).
+    Returns the bundle and the store URL it came from (password hidden; None for a
+    path). A store that does not exist or holds no patients is refused
+    (``StoreMissing``, exit code 2): reading never creates a store nor reports an
+    empty month for one.
     """
     if bundle_path is not None:
         from billing_engine.ingest import read_bundle
@@ -49,8 +56,14 @@ def load_bundle(bundle_path: Path | None, db: str | None) -> tuple[Bundle, str |
         return read_bundle(bundle_path), None
     from billing_engine.store import Store
 
-    with Store.open(db) as store:
-        return store.load_bundle(), store.url
+    with Store.open(db, create=False) as store:
+        data = store.load_bundle()
+        if data["patients"].is_empty():
+            raise StoreMissing(
+                f"the store {store.url} holds no patients; import a bundle first "
+                "(billing import BUNDLE --db URL) or name another store with --db"
+            )
+        return data, store.url
 
 
 bundle_argument = click.argument(
@@ -102,38 +115,58 @@ def evaluate_command(
     store (--db) is evaluated and the run is recorded there.
     """
     from billing_engine.evaluate import evaluate
-    from billing_engine.outputs import write_outputs
+    from billing_engine.outputs import EVALUATE_FILES, write_outputs
+    from billing_engine.safe_files import check_output_folder
 
+    check_output_folder(out, EVALUATE_FILES)
     data, store_url = load_bundle(bundle, db_url)
     result = evaluate(
         data,
         month,
         as_of,
         settings=_settings(settings_path),
-        fees=fee_library(store_url or db_url),
+        fees=fee_library(db_url),
         apply_deductible=apply_deductible,
     )
-    paths = write_outputs(result, out, fmt)
+    run_id = str(uuid.uuid4())
+    created_at = dt.datetime.now(dt.UTC)
+    paths = write_outputs(result, out, fmt, run_id=run_id, created_at=created_at, store=store_url)
     if store_url is not None:
-        from billing_engine.store import Store
+        record_run(db_url, result, run_id, out)
+        click.echo(f"run {run_id} recorded")
+    click.echo(
+        f"{month}: {result.claim_lines.height} claim line(s), {result.gaps.height} gap(s) "
+        f"(rule set {result.rule_set_version}, run {run_id})"
+    )
+    for path in paths:
+        click.echo(f"  wrote {path}")
+    click.echo(f"  wrote {out / 'manifest.json'}")
 
-        with Store.open(store_url) as store:
-            run_id = store.record_run(
-                month=str(month),
+
+def record_run(db_url: str | None, result: EvaluationResult, run_id: str, out: Path) -> None:
+    """Record the evaluated run in the store, under the run id its outputs carry.
+
+    Called only once the outputs are in place (a recorded run always has outputs); a
+    failure here says so and names the outputs, whose manifest holds the run id.
+    """
+    from billing_engine.store import Store
+
+    try:
+        with Store.open(db_url, create=False) as store:
+            store.record_run(
+                month=str(result.month),
                 as_of=result.as_of,
                 rule_set_version=result.rule_set_version,
                 input_row_counts=dict(result.input_row_counts),
                 line_count=result.claim_lines.height,
                 gap_count=result.gaps.height,
                 source=result.source,
+                run_id=run_id,
             )
-        click.echo(f"run {run_id} recorded")
-    click.echo(
-        f"{month}: {result.claim_lines.height} claim line(s), {result.gaps.height} gap(s) "
-        f"(rule set {result.rule_set_version})"
-    )
-    for path in paths:
-        click.echo(f"  wrote {path}")
+    except BillingError as exc:
+        raise BillingError(
+            f"the outputs of run {run_id} are in {out}, but the run was not recorded: {exc}"
+        ) from exc
 
 
 @click.command("explain")

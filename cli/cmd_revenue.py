@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import polars as pl
@@ -11,6 +13,9 @@ import polars as pl
 from billing_engine.calendar import Month
 from cli.cmd_evaluate import _date, _month, _settings, bundle_argument, load_bundle, settings_option
 from cli.options import apply_deductible_option, db_option, fee_library
+
+if TYPE_CHECKING:
+    from billing_engine.revenue import RevenueReport
 
 _TABLE_FILES = {
     "by_payer": "revenue_by_payer_range.csv",
@@ -72,14 +77,17 @@ def revenue_command(
     Reads BUNDLE when given, else the store (--db).
     """
     from billing_engine.revenue import METRICS, months_between, revenue
+    from billing_engine.safe_files import check_output_folder
 
-    data, store_url = load_bundle(bundle, db_url)
+    if out is not None:
+        check_output_folder(out, _TABLE_FILES.values())
+    data, _ = load_bundle(bundle, db_url)
     report = revenue(
         data,
         months_between(first, last),
         as_of=as_of,
         settings=_settings(settings_path),
-        fees=fee_library(store_url or db_url),
+        fees=fee_library(db_url),
         apply_deductible=apply_deductible,
     )
     money = list(METRICS)
@@ -107,11 +115,46 @@ def revenue_command(
     if unpriced:
         click.echo(f"note: {unpriced} line(s) have no fee (see the fee_not_found gaps)")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, filename in _TABLE_FILES.items():
-            frame: pl.DataFrame = getattr(report, name)
-            frame.write_csv(out / filename)
-            click.echo(f"  wrote {out / filename}")
+        for path in write_revenue(report, out, first, last, as_of, data.source):
+            click.echo(f"  wrote {path}")
+
+
+def write_revenue(
+    report: RevenueReport,
+    out: Path,
+    first: Month,
+    last: Month,
+    as_of: dt.date | None,
+    source: str,
+) -> list[Path]:
+    """The report's tables as CSV files in the folder `out`, whole or not at all.
+
+    Like ``billing evaluate --out``: a fresh run id in a last ``run_id`` column of every
+    table, text neutralized, a ``manifest.json``, the previous folder replaced only once
+    the new one is complete (``safe_files.publish_folder``).
+    """
+    from billing_engine.evaluate import default_parameters
+    from billing_engine.outputs import software_version, with_run_id
+    from billing_engine.safe_files import MANIFEST, csv_output, publish_folder
+
+    run_id = str(uuid.uuid4())
+    files = [
+        csv_output(filename, with_run_id(getattr(report, name), run_id))
+        for name, filename in _TABLE_FILES.items()
+    ]
+    manifest = {
+        "run_id": run_id,
+        "command": "billing revenue",
+        "from": str(first),
+        "to": str(last),
+        "as_of": as_of.isoformat() if as_of else None,
+        "rule_set_version": default_parameters().version(),
+        "source": source,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "software_version": software_version(),
+    }
+    paths = publish_folder(out, files, manifest, replaceable=_TABLE_FILES.values())
+    return [*paths, out / MANIFEST]
 
 
 COMMANDS: list[click.Command] = [revenue_command]

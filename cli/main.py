@@ -1,7 +1,8 @@
 """The ``billing`` command: parse options, call the library, print.
 
-Engine errors (``BillingError``) become a one-line message and exit code 1; a refused
-bundle prints every input issue and exits 2. ``--debug`` shows the traceback instead.
+Engine errors (``BillingError``) become a one-line message and their exit code (1; 2
+for a store that is missing or empty); a refused bundle prints every input issue and
+exits 2. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class BillingGroup(click.Group):
             if debug:
                 raise
             click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(exc.exit_code)
 
 
 @click.group(cls=BillingGroup)

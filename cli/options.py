@@ -36,7 +36,12 @@ def store_is_configured(db_url: str | None) -> bool:
 
 
 def fee_library(db_url: str | None) -> FeeLibrary:
-    """The shipped fee library with the store's imported CMS releases laid over it."""
+    """The shipped fee library with the store's imported CMS releases laid over it.
+
+    A store named by --db / BILLING_DB that does not exist is not created: the shipped
+    library is used, as when no store is named.
+    """
+    from billing_engine.errors import StoreMissing
     from billing_engine.fees import FeeLibrary, shipped
 
     library = shipped()
@@ -44,8 +49,11 @@ def fee_library(db_url: str | None) -> FeeLibrary:
         return library
     from billing_engine.store import Store
 
-    with Store.open(db_url) as store:
-        rvus, gpcis = store.fee_tables()
+    try:
+        with Store.open(db_url, create=False) as store:
+            rvus, gpcis = store.fee_tables()
+    except StoreMissing:
+        return library
     return library.overlay(FeeLibrary(rvus, gpcis))
 
 

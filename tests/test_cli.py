@@ -82,6 +82,13 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), rows
 
 
+def without_run_id(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """A written CSV file as ``read_csv`` gives it, its last column ``run_id`` dropped."""
+    header, rows = read_csv(path)
+    assert header[-1] == "run_id", header
+    return header[:-1], [{k: v for k, v in row.items() if k != "run_id"} for row in rows]
+
+
 def evaluate_ok(*args: str | Path) -> Result:
     result = invoke("evaluate", *args)
     assert result.exit_code == 0, result.output
@@ -105,7 +112,8 @@ def test_evaluate_writes_the_contract_tables_with_their_columns_first_and_capita
     out = tmp_path / "out"
     result = evaluate_ok(bundle, "--month", "2025-03", "--out", out)
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted([f"{name}.csv" for name in OUTPUTS] + ["capitation.csv"])
+    expected_files = [f"{name}.csv" for name in OUTPUTS] + ["capitation.csv", "manifest.json"]
+    assert written == sorted(expected_files)
     for name in OUTPUTS:
         header, _ = read_csv(out / f"{name}.csv")
         expected = contract_columns(name)
@@ -175,7 +183,7 @@ def test_json_format_writes_one_document_with_the_three_tables(
 ) -> None:
     out = tmp_path / "out"
     evaluate_ok(bundle, "--month", "2025-03", "--out", out, "--format", "json")
-    assert [p.name for p in out.iterdir()] == ["evaluation.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation.json", "manifest.json"]
     document = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     assert document["month"] == "2025-03"
     for name in OUTPUTS:
@@ -346,8 +354,13 @@ def test_evaluate_from_the_store_matches_the_bundle_and_records_a_run(
     assert runs[0]["month"] == "2025-03"
     assert runs[0]["line_count"] == 1
     assert runs[0]["input_row_counts"]["encounters"] == 4
-    for name in ("claim_lines", "gaps"):
-        assert read_csv(from_store / f"{name}.csv") == read_csv(from_bundle / f"{name}.csv")
+    for name in ("claim_lines", "gaps"):  # the same but for each run's own run_id
+        assert without_run_id(from_store / f"{name}.csv") == without_run_id(
+            from_bundle / f"{name}.csv"
+        )
+        assert {row["run_id"] for row in read_csv(from_store / f"{name}.csv")[1]} <= {
+            runs[0]["run_id"]
+        }
 
 
 def test_evaluating_a_bundle_path_records_no_run(bundle: Path, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from pathlib import Path
 
 from billing_engine.calendar import Month
@@ -22,8 +24,9 @@ def test_the_store_and_the_bundle_file_evaluate_to_identical_outputs(
         store.import_bundle(from_file)
         from_store = store.load_bundle()
     month = Month.parse("2025-12")
-    direct = write_outputs(evaluate(from_file, month), tmp_path / "direct")
-    stored = write_outputs(evaluate(from_store, month), tmp_path / "stored")
+    stamp = {"run_id": str(uuid.uuid4()), "created_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC)}
+    direct = write_outputs(evaluate(from_file, month), tmp_path / "direct", **stamp)
+    stored = write_outputs(evaluate(from_store, month), tmp_path / "stored", **stamp)
     for a, b in zip(direct, stored, strict=True):
         assert a.name == b.name
         assert a.read_text(encoding="utf-8") == b.read_text(encoding="utf-8"), a.name

@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.cms_files import GPCI_COLUMNS, GPCI_SCHEMA, PFS_COLUMNS, PFS_SCHEMA
-from billing_engine.errors import BillingError, ConfigError
+from billing_engine.errors import BillingError, ConfigError, StoreMissing
 from billing_engine.schema import TABLES
 from billing_engine.schema import Table as SpecTable
 from billing_engine.store import codec
@@ -199,6 +199,44 @@ def _reason(exc: SQLAlchemyError) -> str:
     return " ".join(str(getattr(exc, "orig", None) or exc).split())
 
 
+def _refuse_missing_sqlite_file(url: str) -> None:
+    """``StoreMissing`` when `url` names a SQLite file that does not exist (connecting
+    would create it)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # create_store_engine reports it
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    if not Path(database).expanduser().exists():
+        raise StoreMissing(
+            f"no store at {display_url(url)}: the file {database} does not exist; "
+            "import a bundle first (billing import BUNDLE --db URL) or name the store "
+            "with --db / BILLING_DB"
+        )
+
+
+def _refuse_a_database_without_a_store(engine: Engine, url: str) -> None:
+    """``StoreMissing`` when the database holds no store (it was never migrated)."""
+    with engine.connect() as connection:
+        present = sa.inspect(connection).has_table("alembic_version")
+    if not present:
+        raise StoreMissing(
+            f"{display_url(url)} holds no store (no tables); "
+            "import a bundle first (billing import BUNDLE --db URL)"
+        )
+
+
+def _is_canonical_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     # SQLite hands timestamps back without a zone; they were written in UTC
     if value.tzinfo is None:
@@ -223,11 +261,20 @@ class Store:
         self._engine = engine
 
     @classmethod
-    def open(cls, url: str | None = None) -> Store:
-        """Connect and migrate to the newest schema; ``None`` means ``default_db_url()``."""
+    def open(cls, url: str | None = None, *, create: bool = True) -> Store:
+        """Connect and migrate to the newest schema; ``None`` means ``default_db_url()``.
+
+        With ``create=False`` (the reading commands) a store that does not exist yet is
+        refused with ``StoreMissing`` and nothing is created: a SQLite file that is
+        missing, or a database without the store's tables.
+        """
         url = url or default_db_url()
+        if not create:
+            _refuse_missing_sqlite_file(url)
         engine = create_store_engine(url)
         try:
+            if not create:
+                _refuse_a_database_without_a_store(engine, url)
             upgrade(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
@@ -388,16 +435,28 @@ class Store:
         line_count: int,
         gap_count: int,
         source: str,
+        run_id: str | None = None,
     ) -> str:
-        """Record one evaluation run; returns its ``run_id`` (a UUID)."""
+        """Record one evaluation run; returns its ``run_id`` (a UUID).
+
+        `run_id` is the id the run's outputs already carry (``billing evaluate`` makes
+        it before writing); without it a new one is made. The commands record a run
+        only after its outputs are in place, so a recorded run always has outputs; a
+        run killed in between leaves outputs whose manifest names a run id and store
+        that the store does not list, which is visible, never silent.
+        """
         try:
             canonical = str(Month.parse(month)) == month
         except ConfigError:
             canonical = False
         if not canonical:
             raise ValueError(f"month must be YYYY-MM, not {month!r}")
+        if run_id is None:
+            run_id = str(uuid.uuid4())
+        elif not _is_canonical_uuid(run_id):
+            raise ValueError(f"run_id must be a UUID in canonical form, not {run_id!r}")
         run = EvaluationRun(
-            run_id=str(uuid.uuid4()),
+            run_id=run_id,
             month=month,
             as_of=as_of,
             created_at=dt.datetime.now(dt.UTC),
@@ -407,9 +466,12 @@ class Store:
             gap_count=gap_count,
             source=source,
         )
-        with Session(self._engine) as session, session.begin():
-            session.add(run)
-            run_id = run.run_id
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(run)
+        except SQLAlchemyError as exc:  # rolled back already
+            reason = _reason(exc)
+            raise StoreError(f"recording run {run_id} in {self.url} failed: {reason}") from exc
         return run_id
 
     def runs(self) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ import yaml
 from billing_engine.cms_files import read_gpci, read_pfs
 from billing_engine.errors import BillingError
 from billing_engine.params import ParameterSet
+from billing_engine.safe_files import write_csv
 
 DATA = Path(__file__).resolve().with_name("data")
 SOURCES = DATA / "sources.yaml"
@@ -115,8 +116,8 @@ def write(pfs: Path, gpci: Path, year: int, out: Path = DATA) -> dict[str, dict[
 
     out.mkdir(parents=True, exist_ok=True)
     pfs_name, gpci_name = f"pfs_rvu_{year}.csv", f"gpci_{year}.csv"
-    pfs_frame.write_csv(out / pfs_name)
-    gpci_frame.write_csv(out / gpci_name)
+    write_csv(pfs_frame, out / pfs_name)
+    write_csv(gpci_frame, out / gpci_name)
 
     sources_file = out / SOURCES.name
     doc: dict[str, Any] = {}

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
+from billing_engine.safe_files import write_csv
+
 ACUTE_CATEGORIES: dict[str, str] = {
     "Acute Myocardial Infarction": "an acute event (the chronic sequel is Ischemic Heart Disease)",
     "Hepatitis A": "acute infection; no chronic form",
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     result = build(Path(argv[1]))
-    result.write_csv(OUT)
+    write_csv(result, OUT)
     print(f"wrote {result.height} codes to {OUT}")
     return 0
 
