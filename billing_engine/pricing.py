@@ -525,9 +525,13 @@ def potential_amounts(
 
     Only ``short`` gaps with a payer are valued (what more work this period would
     still earn); the date of service is the gap's deadline or period end and the place
-    of service the monthly default. Other gaps, and codes without a fee, get null.
+    of service the gap's own (monthly codes: the billing practitioner's, else the
+    counted encounters', see ``normalize.monthly_place_of_service``), else the monthly
+    default. Other gaps, and codes without a fee, get null.
     """
-    pos = period.as_str("common.monthly_place_of_service")
+    pos = pl.lit(period.as_str("common.monthly_place_of_service"))
+    if "place_of_service" in gaps.columns:
+        pos = pl.coalesce(pl.col("place_of_service"), pos)
     candidates = gaps.with_row_index("_gap").filter(
         (pl.col("status") == "short") & pl.col("payer_id").is_not_null()
     )
@@ -542,7 +546,7 @@ def potential_amounts(
         "family",
         units=pl.lit(1, dtype=pl.Int64),
         date_of_service=pl.coalesce("deadline", "period_end"),
-        place_of_service=pl.lit(pos),
+        place_of_service=pos,
     )
     valued = price_lines(pseudo, bundle, params, period, fees).lines.select(
         "_gap", pl.col("allowed_amount").alias("potential_amount")

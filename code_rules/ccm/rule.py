@@ -204,6 +204,8 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
         nz.max_mdm(ctx), on=["patient_id", "billing_practitioner_id"], how="left", nulls_equal=True
     ).with_columns(pl.col("mdm_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))))
     facts = _with_dates(ctx, facts, program)
+    for minutes in sorted(set(MINUTES_OF.values())):
+        facts = nz.monthly_place_of_service(ctx, facts, f"{minutes}_ids", f"{minutes}_pos")
     reference = pl.coalesce("staff_base_date", pl.lit(min(max(ctx.as_of, ctx.start), ctx.end)))
     facts = nz.primary_coverage(ctx, facts.with_columns(reference_date=reference), "reference_date")
     kinds = p.as_strs("common.payer_kinds_paying_by_default")
@@ -278,7 +280,6 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
 
 def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
     p = ctx.params
-    month_pos = pl.lit(p.as_str("common.monthly_place_of_service"))
     icd = pl.col("chronic_icd10").list.head(4)
     rules: list[CodeRule] = []
     for alt in ALTERNATIVES:
@@ -287,7 +288,10 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
         addon_code = p.as_str(f"ccm.{alt}.addon_code")
         threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
         step = p.as_int(f"ccm.{alt}.addon_step_minutes")
-        evidence = evidence_list(f"{minutes}_ids", "consent_id", "care_plan_id")
+        month_pos = pl.col(f"{minutes}_pos")
+        evidence = evidence_list(
+            f"{minutes}_ids", "consent_id", "care_plan_id", f"{minutes}_pos_evidence"
+        )
         extra: list[Criterion] = []
         considered: pl.Expr = pl.lit(True)
         what = "clinical-staff and practitioner minutes"
@@ -300,7 +304,12 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
                 pl.col("revised_plan_id").is_not_null() & (pl.col("staff_minutes") >= threshold)
             )
             evidence = evidence_list(
-                f"{minutes}_ids", "consent_id", "care_plan_id", "revised_plan_id", "mdm_ids"
+                f"{minutes}_ids",
+                "consent_id",
+                "care_plan_id",
+                "revised_plan_id",
+                "mdm_ids",
+                f"{minutes}_pos_evidence",
             )
             extra = [
                 Criterion(
@@ -326,6 +335,7 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
             f"ccm.{alt}.base_code",
             f"ccm.{alt}.threshold_minutes",
             "ccm.min_chronic_conditions",
+            "common.monthly_place_of_service",
         ]
         rules.append(
             CodeRule(
@@ -380,6 +390,7 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
                     f"ccm.{alt}.threshold_minutes",
                     f"ccm.{alt}.addon_step_minutes",
                     f"ccm.{alt}.addon_max_units",
+                    "common.monthly_place_of_service",
                 ),
                 description=f"{alt} CCM add-on code",
             )
@@ -406,6 +417,7 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
     )
     requests = nz.with_practitioner(ctx, requests, "performer_id", "performer")
     requests = nz.with_practitioner(ctx, requests, "billing_practitioner_id", "bp")
+    requests = nz.with_visit_place_of_service(ctx, requests)
     visits = requests.with_columns(
         base_visit=(pl.col("kind") != "office_visit")
         | pl.col("cpt").list.eval(pl.element().is_in(visit_codes)).list.any(),
@@ -420,7 +432,7 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
         "date",
         "base_visit",
         "earlier_requests",
-        pl.col("place_of_service").fill_null(p.as_str("common.monthly_place_of_service")),
+        "place_of_service",
     )
     billed = (
         ctx.bundle["claims_history"]

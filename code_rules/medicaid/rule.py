@@ -506,30 +506,24 @@ def _classified(entries: pl.DataFrame, days: pl.DataFrame) -> pl.DataFrame:
 
 
 def _entry_facts(ctx: EvalContext, entries: pl.DataFrame) -> pl.DataFrame:
-    """Per DAY_KEYS: shared-rule and eligible minutes, ids, contacts, place of service."""
-    pos = ctx.params.as_str("common.monthly_place_of_service")
+    """Per DAY_KEYS: shared-rule and eligible minutes, ids and contacts."""
     ordered = entries.sort("start_min", "encounter_id", nulls_last=True)
     eligible = pl.col("eligible")
-    return (
-        ordered.group_by(DAY_KEYS)
-        .agg(
-            shared_counted_minutes=pl.col("minutes").filter(pl.col("counted")).sum().cast(pl.Int64),
-            eligible_raw_minutes=pl.col("minutes").filter(eligible).sum().cast(pl.Int64),
-            eligible_ids=pl.col("encounter_id").filter(eligible).sort(),
-            ineligible_credentials=pl.col("performer_credential")
-            .filter(pl.col("counted") & ~eligible)
-            .unique()
-            .sort(),
-            contacts=(
-                eligible
-                & (pl.col("outcome").is_null() | (pl.col("outcome") != nz.EXCLUDED_FAILED_ATTEMPT))
-                & pl.col("contact_modes").list.contains(pl.col("contact_mode")).fill_null(False)
-            )
-            .sum()
-            .cast(pl.Int64),
-            place_of_service=pl.col("place_of_service").filter(eligible).drop_nulls().first(),
+    return ordered.group_by(DAY_KEYS).agg(
+        shared_counted_minutes=pl.col("minutes").filter(pl.col("counted")).sum().cast(pl.Int64),
+        eligible_raw_minutes=pl.col("minutes").filter(eligible).sum().cast(pl.Int64),
+        eligible_ids=pl.col("encounter_id").filter(eligible).sort(),
+        ineligible_credentials=pl.col("performer_credential")
+        .filter(pl.col("counted") & ~eligible)
+        .unique()
+        .sort(),
+        contacts=(
+            eligible
+            & (pl.col("outcome").is_null() | (pl.col("outcome") != nz.EXCLUDED_FAILED_ATTEMPT))
+            & pl.col("contact_modes").list.contains(pl.col("contact_mode")).fill_null(False)
         )
-        .with_columns(pl.col("place_of_service").fill_null(pos))
+        .sum()
+        .cast(pl.Int64),
     )
 
 
@@ -555,7 +549,7 @@ def day_facts(ctx: EvalContext) -> pl.DataFrame:
             pl.col("eligible_ids", "ineligible_credentials").fill_null(EMPTY_IDS),
         )
     )
-    facts = _with_npi(ctx, facts)
+    facts = nz.monthly_place_of_service(ctx, _with_npi(ctx, facts), "eligible_ids")
     ctx.cache["medicaid.days"] = facts
     return facts
 
@@ -789,7 +783,7 @@ def daily_rules(ctx: EvalContext) -> list[CodeRule]:
                 criteria=criteria,
                 units=pl.col("units"),
                 date_of_service=pl.col("date"),
-                evidence=evidence_list("eligible_ids"),
+                evidence=evidence_list("eligible_ids", "place_of_service_evidence"),
                 rules=RULE_IDS,
                 minutes_logged=pl.col("minutes_logged"),
                 place_of_service=pl.col("place_of_service"),
@@ -799,6 +793,7 @@ def daily_rules(ctx: EvalContext) -> list[CodeRule]:
                     "medicaid.unit_minutes",
                     "medicaid.unit_rule_override",
                     "medicaid.dual_eligible_overlap",
+                    "common.monthly_place_of_service",
                 ),
                 description=f"{program}, per 15-minute unit on the day's minutes",
             )
@@ -812,7 +807,6 @@ def daily_rules(ctx: EvalContext) -> list[CodeRule]:
 def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
     """Per patient x program x billing practitioner x payer of the monthly states: the
     month's counted minutes and contacts, and the day the monthly minimum was met."""
-    p = ctx.params
     keys = ["patient_id", "program", "billing_practitioner_id", "payer_id"]
     days = day_facts(ctx).filter(pl.col("unit") == MONTHLY).sort(*keys, "date")
     met = (pl.col("contacts").cum_sum().over(keys) >= pl.col("monthly_min_contacts")) & (
@@ -872,9 +866,7 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
         reference_date=pl.coalesce("met_date", "first_date"),
     )
     facts = with_pays(ctx, facts, case_codes(ctx), "reference_date")
-    return with_diagnoses(ctx, facts).with_columns(
-        place_of_service=pl.lit(p.as_str("common.monthly_place_of_service"))
-    )
+    return nz.monthly_place_of_service(ctx, with_diagnoses(ctx, facts), "eligible_ids")
 
 
 def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
@@ -945,12 +937,16 @@ def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
                 criteria=criteria,
                 units=pl.lit(1),
                 date_of_service=dos,
-                evidence=evidence_list("eligible_ids"),
+                evidence=evidence_list("eligible_ids", "place_of_service_evidence"),
                 rules=RULE_IDS,
                 minutes_logged=pl.col("minutes_logged"),
                 place_of_service=pl.col("place_of_service"),
                 icd10_codes=pl.col("icd10_codes"),
-                parameters=(f"medicaid.{prefix}.monthly_code", "medicaid.dual_eligible_overlap"),
+                parameters=(
+                    f"medicaid.{prefix}.monthly_code",
+                    "medicaid.dual_eligible_overlap",
+                    "common.monthly_place_of_service",
+                ),
                 description=f"{program}, per month (state minimum of contacts and minutes)",
             )
         )
@@ -1006,10 +1002,8 @@ def nursing_facts(ctx: EvalContext) -> pl.DataFrame:
         medicaid_primary=pl.col("payer_kind")
         .is_in(p.as_strs("medicaid.paying_payer_kinds"))
         .fill_null(False),
-        place_of_service=pl.col("place_of_service").fill_null(
-            p.as_str("common.monthly_place_of_service")
-        ),
     )
+    facts = nz.with_visit_place_of_service(ctx, facts)
     facts = facts.with_columns(units=units_expr("visit_minutes", unit))
     facts = with_pays(ctx, facts, nursing_codes(ctx), "date")
     return with_diagnoses(ctx, facts)

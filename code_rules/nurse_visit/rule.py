@@ -80,7 +80,13 @@ def _visits(ctx: EvalContext) -> pl.DataFrame:
             p.as_str("nurse_visit.default_place_of_service")
         ),
     )
-    visits = nz.with_practitioner(ctx, visits, "billing_practitioner_id", "bp")
+    visits = nz.with_practitioner(ctx, visits, "billing_practitioner_id", "bp").join(
+        nz.practitioner_specialties(ctx).rename(
+            {"practitioner_id": "billing_practitioner_id", "specialty": "bp_specialty"}
+        ),
+        on="billing_practitioner_id",
+        how="left",
+    )
     return visits.select(
         "encounter_id",
         "patient_id",
@@ -90,6 +96,7 @@ def _visits(ctx: EvalContext) -> pl.DataFrame:
         "billing_practitioner_id",
         "bp_credential",
         "bp_npi",
+        "bp_specialty",
         "place_of_service",
     )
 
@@ -108,6 +115,7 @@ def _prior_services(ctx: EvalContext) -> pl.DataFrame:
             pl.col(column).alias("practitioner_id"),
             pl.col("date").alias("prior_date"),
             pl.col("encounter_id").alias("source_id"),
+            biller_id=pl.coalesce("billing_practitioner_id", "performer_id"),
         )
         for column in ("performer_id", "billing_practitioner_id")
     ]
@@ -119,24 +127,48 @@ def _prior_services(ctx: EvalContext) -> pl.DataFrame:
             pl.col("claim_practitioner_id").alias("practitioner_id"),
             pl.col("date_of_service").alias("prior_date"),
             pl.col("claim_id").alias("source_id"),
+            pl.col("claim_practitioner_id").alias("biller_id"),
         )
     )
     return pl.concat([*by_encounter, claims]).unique()
 
 
+def _with_biller_specialty(ctx: EvalContext, events: pl.DataFrame) -> pl.DataFrame:
+    """Adds ``biller_specialty``: the specialty of the event's ``biller_id``."""
+    return events.join(
+        nz.practitioner_specialties(ctx).rename(
+            {"practitioner_id": "biller_id", "specialty": "biller_specialty"}
+        ),
+        on="biller_id",
+        how="left",
+    )
+
+
+def _own_or_same_specialty(group: bool) -> pl.Expr:
+    """An event counts for the visit: it involves the visit's billing practitioner or,
+    for the group scope, its biller is of the billing practitioner's specialty (a blank
+    specialty on either side counts as the same: Pub. 100-04 ch. 12 §30.6.5/§30.6.7)."""
+    own = pl.col("practitioner_id") == pl.col("billing_practitioner_id")
+    if not group:
+        return own
+    colleague = pl.col("biller_id").is_not_null()
+    return own | (colleague & nz.same_specialty("bp_specialty", "biller_specialty"))
+
+
 def _with_established(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    """The latest professional service within the look-back before the visit date."""
+    """The latest professional service within the look-back before the visit date, by
+    the billing practitioner or (group scope) the group's same specialty."""
     p = ctx.params
     years = p.as_int("nurse_visit.established.lookback_years")
-    found = facts.select("encounter_id", "patient_id", "date", "billing_practitioner_id").join(
-        _prior_services(ctx), on="patient_id", how="inner"
-    )
+    group = p.as_str("nurse_visit.established.scope") == SCOPE_GROUP
+    found = facts.select(
+        "encounter_id", "patient_id", "date", "billing_practitioner_id", "bp_specialty"
+    ).join(_with_biller_specialty(ctx, _prior_services(ctx)), on="patient_id", how="inner")
     found = found.filter(
         (pl.col("prior_date") < pl.col("date"))
         & (pl.col("prior_date") >= pl.col("date").dt.offset_by(f"-{years}y"))
+        & _own_or_same_specialty(group)
     )
-    if p.as_str("nurse_visit.established.scope") != SCOPE_GROUP:
-        found = found.filter(pl.col("practitioner_id") == pl.col("billing_practitioner_id"))
     latest = (
         found.sort("prior_date", "source_id")
         .group_by("encounter_id")
@@ -149,17 +181,17 @@ def _with_established(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
 
 
 def _same_day(
-    facts: pl.DataFrame, events: pl.DataFrame, name: str, own_practitioner: bool
+    facts: pl.DataFrame, events: pl.DataFrame, name: str, keep: pl.Expr | None = None
 ) -> pl.DataFrame:
     """Adds list column `name`: ids of `events` (patient_id, date, practitioner_id,
-    source_id) on the visit's date, other than the visit itself; only the billing
-    practitioner's when `own_practitioner`."""
-    matched = facts.select("encounter_id", "patient_id", "date", "billing_practitioner_id").join(
-        events, on=["patient_id", "date"], how="inner"
-    )
+    source_id, ...) on the visit's date, other than the visit itself; only those for
+    which `keep` holds (over the event's and the visit's columns) when given."""
+    matched = facts.select(
+        "encounter_id", "patient_id", "date", "billing_practitioner_id", "bp_specialty"
+    ).join(events, on=["patient_id", "date"], how="inner")
     matched = matched.filter(pl.col("source_id") != pl.col("encounter_id"))
-    if own_practitioner:
-        matched = matched.filter(pl.col("practitioner_id") == pl.col("billing_practitioner_id"))
+    if keep is not None:
+        matched = matched.filter(keep)
     ids = matched.group_by("encounter_id").agg(pl.col("source_id").unique().sort().alias(name))
     return facts.join(ids, on="encounter_id", how="left").with_columns(
         pl.col(name).fill_null(EMPTY_IDS)
@@ -183,6 +215,7 @@ def _coded_encounters(
                 "date",
                 pl.col(column).alias("practitioner_id"),
                 pl.col("encounter_id").alias("source_id"),
+                biller_id=pl.coalesce("billing_practitioner_id", "performer_id"),
             )
             for column in ("performer_id", "billing_practitioner_id")
         ]
@@ -198,15 +231,27 @@ def _coded_claims(ctx: EvalContext, codes: list[str], bundle_only: bool) -> pl.D
         pl.col("date_of_service").alias("date"),
         pl.col("claim_practitioner_id").alias("practitioner_id"),
         pl.col("claim_id").alias("source_id"),
+        pl.col("claim_practitioner_id").alias("biller_id"),
+    )
+
+
+def _same_day_em(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
+    """``same_day_em_ids``: the higher E/Ms the same day (E11-2) by the visit's billing
+    practitioner (performed or billed by, or a claim under that NPI) and, with the
+    ``group`` scope, by any practitioner of the bundle of the billing practitioner's
+    specialty (the E/M's biller: its billing practitioner, else its performer)."""
+    p = ctx.params
+    codes = p.as_strs("nurse_visit.same_day_em.codes")
+    em = pl.concat([_coded_encounters(ctx, codes), _coded_claims(ctx, codes, True)])
+    group = p.as_str("nurse_visit.same_day_em.scope") == SCOPE_GROUP
+    return _same_day(
+        facts, _with_biller_specialty(ctx, em), "same_day_em_ids", _own_or_same_specialty(group)
     )
 
 
 def _with_same_day_services(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     p = ctx.params
-    em_codes = p.as_strs("nurse_visit.same_day_em.codes")
-    own = p.as_str("nurse_visit.same_day_em.scope") != SCOPE_GROUP
-    em = pl.concat([_coded_encounters(ctx, em_codes), _coded_claims(ctx, em_codes, True)])
-    facts = _same_day(facts, em, "same_day_em_ids", own)
+    facts = _same_day_em(ctx, facts)
     drug_codes = p.as_strs("nurse_visit.drug_administration.codes")
     drugs = pl.concat([_coded_encounters(ctx, drug_codes), _coded_claims(ctx, drug_codes, False)])
     own_cpt = (
@@ -214,7 +259,7 @@ def _with_same_day_services(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFra
         .filter(pl.col("cpt").list.eval(pl.element().is_in(drug_codes)).list.any())
         .select("encounter_id", own_drug=pl.lit(True))
     )
-    facts = _same_day(facts, drugs, "drug_administration_ids", False)
+    facts = _same_day(facts, drugs, "drug_administration_ids")
     return (
         facts.join(own_cpt, on="encounter_id", how="left")
         .with_columns(
@@ -262,7 +307,7 @@ def visit_facts(ctx: EvalContext) -> pl.DataFrame:
     facts = _with_established(ctx, facts)
     facts = _with_same_day_services(ctx, facts)
     facts = _with_claims_of_code(ctx, facts, code)
-    facts = _same_day(facts, _coded_encounters(ctx, [code], True), "same_day_coded_ids", False)
+    facts = _same_day(facts, _coded_encounters(ctx, [code], True), "same_day_coded_ids")
     facts = _with_diagnoses(ctx, facts)
     facts = nz.primary_coverage(ctx, facts, "date")
     frame = facts.with_columns(_code=pl.lit(code))
@@ -279,7 +324,11 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
     performers = [*p.as_strs("common.clinical_staff_credentials"), *billers]
     years = p.as_int("nurse_visit.established.lookback_years")
     scope = p.as_str("nurse_visit.established.scope")
-    em_scope = p.as_str("nurse_visit.same_day_em.scope")
+    em_by = (
+        "billing practitioner or a practitioner of the group in the same specialty"
+        if p.as_str("nurse_visit.same_day_em.scope") == SCOPE_GROUP
+        else "billing practitioner"
+    )
     return [
         Criterion(
             "billing_practitioner_known",
@@ -326,8 +375,7 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
         ),
         Criterion(
             "no_same_day_em",
-            f"no higher office E/M the same day by the "
-            f"{em_scope.replace('_', ' ')} (bill the higher E/M only)",
+            f"no higher office E/M the same day by the {em_by} (bill the higher E/M only)",
             pl.col("same_day_em_ids").list.len() == 0,
             "same_day_service",
             ("E11-2",),

@@ -123,10 +123,10 @@ def _requests(ctx: EvalContext) -> pl.DataFrame:
 
 def _with_practitioner_and_payer(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     p = ctx.params
-    facts = facts.with_columns(
-        billing_practitioner_id=pl.coalesce("billing_practitioner_id", "performer_id"),
-        place_of_service=pl.col("place_of_service").fill_null(
-            p.as_str("common.monthly_place_of_service")
+    facts = nz.with_visit_place_of_service(
+        ctx,
+        facts.with_columns(
+            billing_practitioner_id=pl.coalesce("billing_practitioner_id", "performer_id")
         ),
     )
     facts = nz.with_practitioner(ctx, facts, "billing_practitioner_id", "bp").drop("bp_npi")
