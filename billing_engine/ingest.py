@@ -728,6 +728,10 @@ class _Stored:
             self._cache[key] = self._source(table, list(columns))
         return self._cache[key]
 
+    @property
+    def replaced(self) -> frozenset[str]:
+        return self._replaced
+
     def holds(self, table: str) -> bool:
         spec = TABLES[table]
         return self.rows(table, spec.identity[:1]).height > 0
@@ -767,6 +771,8 @@ def _cross_table_checks(
                 _Check(unknown, labels[name], ref.column, pl.lit(True), problem, pl.col(ref.column))
             )
     checks.extend(_billing_npi_checks(work, labels))
+    if known is not None:
+        checks.extend(_snapshot_orphan_checks(work, labels, known))
     if "coverages" in work:
         checks.extend(_coverage_overlap_checks(work["coverages"], labels["coverages"], known))
     return checks
@@ -780,6 +786,40 @@ def _not_stored(
         return unknown.lazy()
     stored = known.rows(table, [target]).lazy().select(pl.col(target).alias("target"))
     return unknown.lazy().join(stored, left_on=column + _TYPED, right_on="target", how="anti")
+
+
+def _snapshot_orphan_checks(
+    work: Mapping[str, pl.DataFrame], labels: Mapping[str, str], known: _Stored
+) -> list[_Check]:
+    """A snapshot may not retire a row that stored rows of a table it leaves alone still
+    name (a snapshot of patients alone would leave their stored encounters billing)."""
+    checks: list[_Check] = []
+    for name, spec in TABLES.items():
+        if name in known.replaced:
+            continue
+        for ref in spec.references:
+            if ref.table not in known.replaced or ref.table not in work:
+                continue
+            named = known.rows(name, [ref.column]).lazy().select(pl.col(ref.column)).drop_nulls()
+            targets = _target_values(work, ref.table, ref.target)
+            orphans = (
+                named.join(targets, left_on=ref.column, right_on="target", how="anti")
+                .unique()
+                .sort(ref.column)
+                .with_columns(pl.lit(None, dtype=pl.Int64).alias(ROW))
+            )
+            problem = pl.concat_str(
+                pl.lit(f"this snapshot no longer holds {ref.target} '"),
+                pl.col(ref.column),
+                pl.lit(
+                    f"' that stored {name} rows still name ({name} is not in the bundle):"
+                    f" include {name} in the snapshot, or keep the row"
+                ),
+            )
+            checks.append(
+                _Check(orphans, labels[ref.table], ref.target, pl.lit(True), problem, pl.lit(None))
+            )
+    return checks
 
 
 _COVERAGE = ("patient_id", "payer_id", "start_date", "end_date")

@@ -330,6 +330,20 @@ def test_a_snapshot_of_patients_does_not_count_the_stored_ones(
     assert "unknown patient_id 'P1'" in refused.output
 
 
+def test_a_snapshot_may_not_retire_a_patient_that_stored_rows_still_name(
+    store_url: str, tmp_path: Path
+) -> None:
+    import_ok(write(tmp_path / "first", base_tables(E1)), "--db", store_url)
+    patients = {"patients": [{"patient_id": "P2", "birth_date": "1951-01-01"}]}
+    refused = invoke("import", write(tmp_path / "snap", patients), "--snapshot", "--db", store_url)
+    assert refused.exit_code == 2
+    assert (
+        "patients.csv, column patient_id: this snapshot no longer holds patient_id 'P1'"
+        " that stored encounters rows still name"
+    ) in refused.output
+    assert billed_codes(store_url) == ["99490"]  # nothing was retired
+
+
 def test_a_refused_incremental_bundle_does_not_create_a_sqlite_store(tmp_path: Path) -> None:
     db = tmp_path / "new.db"
     late = {"encounters": [encounter(**E1)]}
