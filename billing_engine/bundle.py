@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -15,11 +15,19 @@ class Bundle:
     """Every interchange table as a polars frame typed per ``billing_engine.schema``.
 
     A table absent from the source is present here as an empty frame with the right
-    schema. Extra columns found in the source are kept after the spec's columns.
+    schema; ``given`` names the tables the source did hold (a snapshot import replaces
+    those only). Extra columns found in the source are kept after the spec's columns.
     """
 
     tables: Mapping[str, pl.DataFrame]
     source: str = "<memory>"
+    # the tables the source held (None: every table in ``tables``)
+    given_tables: frozenset[str] | None = None
+
+    @property
+    def given(self) -> frozenset[str]:
+        """The tables the source held, even when empty (absent ones are empty frames)."""
+        return frozenset(self.tables) if self.given_tables is None else self.given_tables
 
     def __getitem__(self, name: str) -> pl.DataFrame:
         return self.tables[name]
@@ -29,15 +37,28 @@ class Bundle:
 
     def for_patients(self, patient_ids: list[str]) -> Bundle:
         """The same bundle with only these patients' rows in patient-keyed tables."""
-        return Bundle(
-            {
+        return replace(
+            self,
+            tables={
                 name: frame.filter(pl.col("patient_id").is_in(patient_ids))
                 if "patient_id" in frame.columns
                 else frame
                 for name, frame in self.tables.items()
             },
-            self.source,
         )
+
+    def without_entered_in_error(self) -> Bundle:
+        """The bundle as evaluated: encounters with ``status=entered_in_error`` removed.
+
+        Such a row is kept in the store and in the bundle read, but counts nowhere
+        (minutes, visits, same-day checks, initiating visits); ``evaluate`` applies
+        this once, before any family reads the bundle.
+        """
+        encounters = self.tables["encounters"]
+        voided = entered_in_error()
+        if not encounters.select(voided.any()).item():
+            return self
+        return replace(self, tables={**self.tables, "encounters": encounters.filter(~voided)})
 
     @classmethod
     def from_frames(cls, frames: Mapping[str, pl.DataFrame], source: str = "<memory>") -> Bundle:
@@ -66,4 +87,12 @@ class Bundle:
             extra = [c for c in frame.columns if c not in spec_cols]
             casts = [pl.col(c.name).cast(c.dtype) for c in table.columns]
             out[name] = frame.select([*casts, *[pl.col(c) for c in extra]])
-        return cls(out, source)
+        return cls(out, source, frozenset(frames))
+
+
+ENTERED_IN_ERROR = "entered_in_error"
+
+
+def entered_in_error() -> pl.Expr:
+    """True for encounters whose ``status`` is ``entered_in_error`` (null means completed)."""
+    return pl.col("status").eq_missing(ENTERED_IN_ERROR)

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from billing_engine import conflicts
-from billing_engine.bundle import Bundle
+from billing_engine.bundle import ENTERED_IN_ERROR, Bundle, entered_in_error
 from billing_engine.calendar import Month
 from billing_engine.family import RuleSetResult
 from billing_engine.fees import FeeLibrary, shipped
@@ -68,12 +68,18 @@ def evaluate(
     `short` (work dated on or after it can close the gap) or `blocked`. `fees` is the
     fee library (default: the shipped one); `apply_deductible` charges the Part B
     deductible to the patient in the estimate (FEE-2).
+
+    Encounters entered in error are removed here, once, before anything reads the
+    bundle: they count nowhere. The month's care-management ones stay visible in
+    ``time_entries`` as excluded ``entered_in_error`` (``billing explain`` shows them).
     """
     from code_rules.registry import FAMILIES
 
     params = params or default_parameters()
     as_of = as_of or month.end
     period = params.for_period(month.start, month.end, settings)
+    voided = bundle["encounters"].filter(entered_in_error())
+    full_bundle, bundle = bundle, bundle.without_entered_in_error()
     ctx = EvalContext(bundle=bundle, month=month, as_of=as_of, params=period)
     rule_sets: list[RuleSetResult] = []
     for evaluate_family in (families or FAMILIES).values():
@@ -104,9 +110,21 @@ def evaluate(
         priced_lines=shared,
         outcomes=outcomes,
         rule_sets=tuple(rule_sets),
-        time_entries=time_entries(ctx),
+        time_entries=_with_voided_entries(time_entries(ctx), voided, month),
         parameters_used=dict(period.used),
-        input_row_counts=bundle.row_counts(),
+        input_row_counts=full_bundle.row_counts(),
         source=bundle.source,
         settings=dict(settings or {}),
     )
+
+
+def _with_voided_entries(entries: pl.DataFrame, voided: pl.DataFrame, month: Month) -> pl.DataFrame:
+    """The time entries plus the month's care-management encounters entered in error,
+    excluded as ``entered_in_error`` (they never reach the rules)."""
+    shown = voided.filter(
+        (pl.col("kind") == "care_management") & pl.col("date").is_between(month.start, month.end)
+    )
+    if shown.height == 0:
+        return entries
+    marked = shown.with_columns(excluded=pl.lit(ENTERED_IN_ERROR))
+    return pl.concat([entries, marked], how="diagonal_relaxed")

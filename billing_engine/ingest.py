@@ -22,6 +22,7 @@ import polars as pl
 
 from billing_engine.bundle import Bundle
 from billing_engine.errors import BundleInvalid, InputIssue
+from billing_engine.overlap import OTHER, overlapping_coverages
 from billing_engine.schema import DECIMAL_DTYPE, TABLES, ColType, Column, Table
 
 ROW = "__row__"
@@ -66,7 +67,17 @@ BILLING_PRACTITIONER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("consents", "billing_practitioner_id"),
 )
 
+# Tables where two rows of the same identity (natural key, plus the optional key columns
+# where given) must agree: rows that differ are refused, naming both (a denied claim and
+# its paid resubmission are two claims: they need their claim_ids). Exact repeats collapse.
+CONFLICTING_DUPLICATES: tuple[str, ...] = ("claims_history",)
+
 _READ_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile, pl.exceptions.PolarsError)
+
+StoredRows = Callable[[str, Sequence[str]], pl.DataFrame]
+"""The current stored rows of a table, ``columns`` only, typed per the schema (list
+columns excepted): what an incremental bundle is checked against besides itself. Given
+by the caller (``billing import`` reads the store), so ingest never imports the store."""
 
 
 class RawTable(NamedTuple):
@@ -92,12 +103,21 @@ def _csv_file(table: str) -> str:
 # --------------------------------------------------------------------------- public API
 
 
-def read_bundle(path: Path) -> Bundle:
-    """Read and validate the bundle at ``path``; raise ``BundleInvalid`` on any problem."""
+def read_bundle(path: Path, *, stored: StoredRows | None = None, snapshot: bool = False) -> Bundle:
+    """Read and validate the bundle at ``path``; raise ``BundleInvalid`` on any problem.
+
+    ``stored`` makes it an incremental bundle for a store (see ``validate_frames``);
+    ``snapshot``: the tables the bundle holds replace the stored ones, so their stored
+    rows satisfy nothing.
+    """
     path = Path(path)
     raw = read_raw(path)
     frames, problems = validate_frames(
-        raw.tables, missing_file=raw.file_for, unreadable=raw.unreadable
+        raw.tables,
+        missing_file=raw.file_for,
+        unreadable=raw.unreadable,
+        stored=stored,
+        replaced=frozenset(raw.tables) | raw.unreadable if snapshot else frozenset(),
     )
     issues = sort_issues([*raw.issues, *problems])
     if issues:
@@ -126,6 +146,8 @@ def validate_frames(
     raw: Mapping[str, tuple[str, pl.DataFrame]],
     missing_file: Callable[[str], str] = _csv_file,
     unreadable: Collection[str] = (),
+    stored: StoredRows | None = None,
+    replaced: Collection[str] = (),
 ) -> tuple[dict[str, pl.DataFrame], list[InputIssue]]:
     """Validate text frames and return them typed per the schema, with every issue found.
 
@@ -138,12 +160,24 @@ def validate_frames(
     A required table absent from ``raw`` is reported under ``missing_file(name)`` unless
     it is in ``unreadable`` (its file exists and its problem is reported already); no
     reference into an unreadable table is checked.
+
+    With ``stored`` (an incremental bundle for a store) the store's current rows count
+    too, except those of the ``replaced`` tables (a snapshot replaces them): a reference
+    the bundle does not satisfy may name a stored row, a required table may be absent
+    when the store holds rows of it, and a coverage may not overlap a stored coverage of
+    the same patient and payer that the bundle leaves in place. ``stored`` is asked only
+    for what the bundle itself cannot answer, and never when ``raw`` holds no table.
     """
-    issues: list[InputIssue] = [
-        InputIssue(missing_file(name), None, None, "required table is missing")
+    known = _Stored(stored, replaced) if stored is not None and raw else None
+    missing = [
+        missing_file(name)
         for name, table in TABLES.items()
-        if table.required_table and name not in raw and name not in unreadable
+        if table.required_table
+        and name not in raw
+        and name not in unreadable
+        and (known is None or not known.holds(name))
     ]
+    issues = [InputIssue(file, None, None, "required table is missing") for file in missing]
     work: dict[str, pl.DataFrame] = {}
     present: dict[str, set[str]] = {}
     labels: dict[str, str] = {}
@@ -162,7 +196,8 @@ def validate_frames(
         for name, frame in work.items()
         for check in _table_checks(TABLES[name], labels[name], frame.lazy(), present[name])
     ]
-    checks.extend(_cross_table_checks(work, labels, unreadable))
+    skip = {name for name in TABLES if missing_file(name) in missing} | set(unreadable)
+    checks.extend(_cross_table_checks(work, labels, skip, known))
     issues.extend(_collect_issues(checks))
     typed = {name: _typed_output(TABLES[name], frame) for name, frame in work.items()}
     return typed, sort_issues(issues)
@@ -560,6 +595,7 @@ def _table_checks(table: Table, label: str, frame: pl.LazyFrame, present: set[st
             _Check(frame, label, column.name, problem.is_not_null(), problem, pl.col(column.name))
         )
     checks.extend(_duplicate_key_checks(table, label, frame))
+    checks.extend(_conflicting_duplicate_checks(table, label, frame))
     checks.extend(_date_order_checks(table, label, frame))
     return checks
 
@@ -653,29 +689,175 @@ def _date_order_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[_C
     ]
 
 
+def _conflicting_duplicate_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[_Check]:
+    """Rows of a ``CONFLICTING_DUPLICATES`` table whose identity repeats an earlier row's
+    with other values, reported on the later row naming the first."""
+    if table.name not in CONFLICTING_DUPLICATES:
+        return []
+    identity = [_typed(c).alias(c) for c in table.identity]
+    content = pl.struct([_typed(c) for c in table.column_names]).hash()
+    first = pl.col(ROW).sort_by(ROW).first().over(identity)
+    first_content = content.sort_by(ROW).first().over(identity)
+    repeated = frame.filter(pl.all_horizontal(_typed(k).is_not_null() for k in table.natural_key))
+    repeated = repeated.with_columns(__first__=first, __differs__=content != first_content)
+    named = "/".join(table.natural_key)
+    optional = " or ".join(table.optional_key)
+    problem = pl.concat_str(
+        pl.lit(f"same {named} as row "),
+        pl.col("__first__").cast(pl.String),
+        pl.lit(f" but other values: two different records need their own {optional}"),
+    )
+    value = pl.concat_str([_typed(k).cast(pl.String) for k in table.natural_key], separator="/")
+    return [_Check(repeated, label, table.natural_key[0], pl.col("__differs__"), problem, value)]
+
+
+class _Stored:
+    """The caller's stored rows, asked once per table and columns, minus replaced tables."""
+
+    def __init__(self, source: StoredRows, replaced: Collection[str]) -> None:
+        self._source = source
+        self._replaced = frozenset(replaced)
+        self._cache: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = {}
+
+    def rows(self, table: str, columns: Sequence[str]) -> pl.DataFrame:
+        spec = TABLES[table]
+        if table in self._replaced:
+            return pl.DataFrame(schema={c: spec.column(c).dtype for c in columns})
+        key = (table, tuple(columns))
+        if key not in self._cache:
+            self._cache[key] = self._source(table, list(columns))
+        return self._cache[key]
+
+    @property
+    def replaced(self) -> frozenset[str]:
+        return self._replaced
+
+    def holds(self, table: str) -> bool:
+        spec = TABLES[table]
+        return self.rows(table, spec.identity[:1]).height > 0
+
+
 def _cross_table_checks(
-    work: Mapping[str, pl.DataFrame], labels: Mapping[str, str], unreadable: Collection[str]
+    work: Mapping[str, pl.DataFrame],
+    labels: Mapping[str, str],
+    skip: Collection[str],
+    known: _Stored | None = None,
 ) -> list[_Check]:
+    """References (against the bundle, then the store), billing NPIs, coverage overlaps.
+
+    ``skip``: tables whose absence or unreadability is reported already (no reference
+    into them is checked).
+    """
     checks: list[_Check] = []
     for name, frame in work.items():
         for ref in TABLES[name].references:
-            absent = ref.table not in work
-            if absent and (TABLES[ref.table].required_table or ref.table in unreadable):
-                continue  # the missing or unreadable table is reported already
+            if ref.table in skip:
+                continue
             targets = _target_values(work, ref.table, ref.target)
             referencing = frame.lazy().filter(_typed(ref.column).is_not_null())
             unknown = referencing.join(
                 targets, left_on=ref.column + _TYPED, right_on="target", how="anti"
             )
+            where = f"not in {ref.table}"
+            if known is not None:
+                unknown = _not_stored(unknown.collect(), known, ref.column, ref.table, ref.target)
+                where += " nor in the store"
             problem = pl.concat_str(
                 pl.lit(f"unknown {ref.column} '"),
                 pl.col(ref.column),
-                pl.lit(f"' (not in {ref.table})"),
+                pl.lit(f"' ({where})"),
             )
             checks.append(
                 _Check(unknown, labels[name], ref.column, pl.lit(True), problem, pl.col(ref.column))
             )
     checks.extend(_billing_npi_checks(work, labels))
+    if known is not None:
+        checks.extend(_snapshot_orphan_checks(work, labels, known))
+    if "coverages" in work:
+        checks.extend(_coverage_overlap_checks(work["coverages"], labels["coverages"], known))
+    return checks
+
+
+def _not_stored(
+    unknown: pl.DataFrame, known: _Stored, column: str, table: str, target: str
+) -> pl.LazyFrame:
+    """The rows of ``unknown`` whose reference no current stored row satisfies either."""
+    if unknown.height == 0:
+        return unknown.lazy()
+    stored = known.rows(table, [target]).lazy().select(pl.col(target).alias("target"))
+    return unknown.lazy().join(stored, left_on=column + _TYPED, right_on="target", how="anti")
+
+
+def _snapshot_orphan_checks(
+    work: Mapping[str, pl.DataFrame], labels: Mapping[str, str], known: _Stored
+) -> list[_Check]:
+    """A snapshot may not retire a row that stored rows of a table it leaves alone still
+    name (a snapshot of patients alone would leave their stored encounters billing)."""
+    checks: list[_Check] = []
+    for name, spec in TABLES.items():
+        if name in known.replaced:
+            continue
+        for ref in spec.references:
+            if ref.table not in known.replaced or ref.table not in work:
+                continue
+            named = known.rows(name, [ref.column]).lazy().select(pl.col(ref.column)).drop_nulls()
+            targets = _target_values(work, ref.table, ref.target)
+            orphans = (
+                named.join(targets, left_on=ref.column, right_on="target", how="anti")
+                .unique()
+                .sort(ref.column)
+                .with_columns(pl.lit(None, dtype=pl.Int64).alias(ROW))
+            )
+            problem = pl.concat_str(
+                pl.lit(f"this snapshot no longer holds {ref.target} '"),
+                pl.col(ref.column),
+                pl.lit(
+                    f"' that stored {name} rows still name ({name} is not in the bundle):"
+                    f" include {name} in the snapshot, or keep the row"
+                ),
+            )
+            checks.append(
+                _Check(orphans, labels[ref.table], ref.target, pl.lit(True), problem, pl.lit(None))
+            )
+    return checks
+
+
+_COVERAGE = ("patient_id", "payer_id", "start_date", "end_date")
+
+
+def _coverage_overlap_checks(
+    frame: pl.DataFrame, label: str, known: _Stored | None
+) -> list[_Check]:
+    """Coverages of one patient and payer that overlap another row of the bundle (reported
+    on the later row) or a stored coverage the bundle leaves in place."""
+    typed = frame.select(pl.col(ROW), *(_typed(c).alias(c) for c in _COVERAGE))
+    ends = pl.col(OTHER + "end_date").cast(pl.String).fill_null("open")
+    period = pl.concat_str(pl.col(OTHER + "start_date").cast(pl.String), pl.lit(" to "), ends)
+    within = overlapping_coverages(typed, typed).filter(pl.col(ROW) > pl.col(OTHER + ROW))
+    problem = pl.concat_str(
+        pl.lit("overlaps the coverage at row "),
+        pl.col(OTHER + ROW).cast(pl.String),
+        pl.lit(" ("),
+        period,
+        pl.lit(") of the same patient_id and payer_id"),
+    )
+    value = pl.col("start_date").cast(pl.String)
+    checks = [_Check(within.lazy(), label, "start_date", pl.lit(True), problem, value)]
+    if known is None or typed.height == 0:
+        return checks
+    stored = known.rows("coverages", _COVERAGE)
+    # a stored coverage the bundle holds again (same key) is replaced by the bundle's row
+    kept = stored.join(typed, on=["patient_id", "payer_id", "start_date"], how="anti")
+    against = overlapping_coverages(typed, kept)
+    problem = pl.concat_str(
+        pl.lit("overlaps the stored coverage "),
+        period,
+        pl.lit(
+            " of the same patient_id and payer_id: give that coverage its end_date in this"
+            " bundle, or import the bundle as a snapshot (billing import --snapshot)"
+        ),
+    )
+    checks.append(_Check(against.lazy(), label, "start_date", pl.lit(True), problem, value))
     return checks
 
 

@@ -85,6 +85,9 @@ class Table:
     key: tuple[str, ...] = ()
     # columns that identify "the same record" for re-imports when the table has no id
     natural_key: tuple[str, ...] = ()
+    # columns that join the natural key when they hold a value: a row without them keeps
+    # the natural key alone (so stores written before such a column existed do not change)
+    optional_key: tuple[str, ...] = ()
     required_table: bool = False
     references: tuple[Reference, ...] = field(default_factory=tuple)
 
@@ -100,8 +103,9 @@ class Table:
 
     @property
     def identity(self) -> tuple[str, ...]:
-        """Columns that identify a record: the id when there is one, else the natural key."""
-        return self.key or self.natural_key
+        """Columns that identify a record: the id when there is one, else the natural key
+        (with the optional key columns, which count where they hold a value)."""
+        return self.key or (*self.natural_key, *self.optional_key)
 
     def polars_schema(self) -> dict[str, pl.DataType]:
         return {c.name: c.dtype for c in self.columns}
@@ -404,6 +408,7 @@ TABLES: dict[str, Table] = {
                 _c("claim_id"),
             ),
             natural_key=("patient_id", "code", "date_of_service", "billing_npi"),
+            optional_key=("claim_id",),
             references=(
                 Reference("patient_id", "patients", "patient_id"),
                 Reference("payer_id", "payers", "payer_id"),

@@ -51,9 +51,21 @@ def _key_part(column: Column) -> pl.Expr:
 
 
 def row_key_expr(spec: SpecTable) -> pl.Expr:
-    """``row_key`` of a table without an id: natural-key values joined with ``|``."""
+    """``row_key`` of a table without an id: natural-key values joined with ``|``.
+
+    Each optional key column (``claims_history.claim_id``) is appended, after another
+    ``|``, only where it holds a value: a row without it keeps the key it always had.
+    """
     parts = [_key_part(spec.column(name)) for name in spec.natural_key]
-    return pl.concat_str(parts, separator=ROW_KEY_SEPARATOR).alias(ROW_KEY)
+    key = pl.concat_str(parts, separator=ROW_KEY_SEPARATOR)
+    for name in spec.optional_key:
+        value = _as_text(spec.column(name))
+        key = (
+            pl.when(value.is_not_null())
+            .then(pl.concat_str([key, value], separator=ROW_KEY_SEPARATOR))
+            .otherwise(key)
+        )
+    return key.alias(ROW_KEY)
 
 
 def _digest(texts: Sequence[str]) -> list[str]:
@@ -123,7 +135,7 @@ def from_rows(spec: SpecTable, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
     frame = frame.drop(EXTRA)
     if extras.width:
         frame = pl.concat([frame, extras], how="horizontal")
-    identity = list(primary_key_columns(spec) if spec.key else spec.natural_key)
+    identity = list(primary_key_columns(spec) if spec.key else spec.identity)
     return frame.sort(identity, nulls_last=True, maintain_order=True)
 
 

@@ -18,8 +18,18 @@ Imports
     nothing. A row is identified by its table's id or natural key (see ``models``); a
     row already stored with the same values is left alone ("unchanged"), a row with the
     same identity and other values is replaced ("updated") and a new identity is
-    inserted. Rows absent from a later export are kept. Writes are batched dialect
-    upserts (``INSERT ... ON CONFLICT DO UPDATE``).
+    inserted. Rows absent from a later export are kept, unless the import is a
+    snapshot (``snapshot=True``, ``billing import --snapshot``): then each table the
+    bundle holds is the full truth and its stored rows the bundle lacks are retired
+    (``retired_at`` set: kept for history, never loaded for evaluation); tables the
+    bundle does not hold are untouched. A retired row that a later import holds again
+    becomes current ("updated", counted as restored). Writes are batched dialect
+    upserts (``INSERT ... ON CONFLICT DO UPDATE``). No import leaves two current
+    coverages of one patient and payer whose dates overlap: such an import is refused.
+
+Migrations on PostgreSQL take a transaction-scoped advisory lock first, so two
+processes opening a fresh database at once migrate it one after the other (the second
+finds it at head); SQLite serializes writers itself.
 
 Fee files
     ``Store.import_pfs`` / ``Store.import_gpci`` store the normalized CMS frames of
@@ -34,6 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +64,7 @@ from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.cms_files import GPCI_COLUMNS, GPCI_SCHEMA, PFS_COLUMNS, PFS_SCHEMA
 from billing_engine.errors import BillingError, ConfigError, StoreMissing
+from billing_engine.overlap import overlapping_coverages
 from billing_engine.schema import TABLES
 from billing_engine.schema import Table as SpecTable
 from billing_engine.store import codec
@@ -62,6 +74,7 @@ from billing_engine.store.models import (
     FEE_RVU_TABLE,
     IMPORTED_AT,
     INTERCHANGE_TABLES,
+    RETIRED_AT,
     ROW_HASH,
     EvaluationRun,
     ImportRecord,
@@ -72,6 +85,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 BATCH_ROWS = 10_000  # rows per executemany call
 _STORED_HASH = "__stored_hash"
+_STORED_RETIRED = "__stored_retired"
+# pg_advisory_xact_lock key space of the store's migrations (one lock per schema)
+_MIGRATION_LOCK = "billing_engine.store.migrate:"
 PFS_RELEASE_KEY = ("year", "effective_from", "qp")
 GPCI_RELEASE_KEY = ("year",)
 
@@ -146,8 +162,19 @@ def create_store_engine(url: str) -> Engine:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the database schema to the newest migration."""
+    """Bring the database schema to the newest migration.
+
+    On PostgreSQL the migration runs under a transaction-scoped advisory lock keyed by
+    the current schema: a second process opening the same fresh database waits, then
+    alembic reads the version table again and finds it at head (no duplicate
+    ``alembic_version`` row, no half-created tables). The lock ends with the transaction.
+    """
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:prefix || current_schema()))"),
+                {"prefix": _MIGRATION_LOCK},
+            )
         command.upgrade(alembic_config(connection=connection), "head")
 
 
@@ -158,6 +185,10 @@ class TableImportCounts:
     unchanged: int = 0
     # input rows whose key repeated an earlier row of the same import (the last one is kept)
     duplicates: int = 0
+    # stored rows a snapshot no longer holds, retired by this import
+    retired: int = 0
+    # retired rows this import holds again (current again; counted in ``updated`` too)
+    restored: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -165,6 +196,8 @@ class TableImportCounts:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "duplicates": self.duplicates,
+            "retired": self.retired,
+            "restored": self.restored,
         }
 
 
@@ -176,6 +209,7 @@ class ImportSummary:
     source: str
     created_at: dt.datetime
     tables: dict[str, TableImportCounts] = field(default_factory=dict)
+    snapshot: bool = False  # the bundle's tables replaced the stored ones (rows retired)
 
     @property
     def inserted(self) -> int:
@@ -192,6 +226,10 @@ class ImportSummary:
     @property
     def duplicates(self) -> int:
         return sum(c.duplicates for c in self.tables.values())
+
+    @property
+    def retired(self) -> int:
+        return sum(c.retired for c in self.tables.values())
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -254,6 +292,63 @@ def _upsert(connection: Connection, table: sa.Table, key: tuple[str, ...]) -> sa
     return lite_stmt.on_conflict_do_update(index_elements=list(key), set_=lite_set)
 
 
+def _current_rows(engine: Engine, name: str, columns: Sequence[str]) -> pl.DataFrame:
+    spec, table = TABLES[name], INTERCHANGE_TABLES[name]
+    dtypes = codec.store_dtypes(spec)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None))
+        ).all()
+    return pl.DataFrame(rows, schema={c: dtypes[c] for c in columns}, orient="row")
+
+
+def _retire(connection: Connection, table: sa.Table, keys: pl.DataFrame, now: dt.datetime) -> None:
+    """Set ``retired_at`` on the stored rows with these primary keys."""
+    if keys.height == 0:
+        return
+    statement = (
+        sa.update(table)
+        .where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in keys.columns))
+        .values({RETIRED_AT: now})
+    )
+    renamed = keys.rename({k: f"k_{k}" for k in keys.columns})
+    for batch in renamed.iter_slices(BATCH_ROWS):
+        connection.execute(statement, batch.to_dicts())
+
+
+_COVERAGE_COLUMNS = ("patient_id", "payer_id", "start_date", "end_date")
+
+
+def _refuse_overlapping_coverages(connection: Connection, now: dt.datetime) -> None:
+    """Raise ``StoreError`` when a coverage written at ``now`` overlaps another current one
+    of the same patient and payer (the import is then rolled back)."""
+    table = INTERCHANGE_TABLES["coverages"]
+    written = table.c[IMPORTED_AT] == now
+    patients = sa.select(table.c.patient_id).where(written, table.c[RETIRED_AT].is_(None))
+    rows = connection.execute(
+        sa.select(*(table.c[c] for c in _COVERAGE_COLUMNS), written.label("written")).where(
+            table.c[RETIRED_AT].is_(None), table.c.patient_id.in_(patients)
+        )
+    ).all()
+    if not rows:
+        return
+    dtypes = codec.store_dtypes(TABLES["coverages"])
+    frame = pl.DataFrame(
+        rows,
+        schema={**{c: dtypes[c] for c in _COVERAGE_COLUMNS}, "written": pl.Boolean()},
+        orient="row",
+    )
+    pairs = overlapping_coverages(frame.filter("written"), frame)
+    if pairs.height:
+        first = pairs.row(0, named=True)
+        raise StoreError(
+            f"coverages: the coverage of patient {first['patient_id']} with payer "
+            f"{first['payer_id']} from {first['start_date']} overlaps the one from "
+            f"{first['other_start_date']} ({pairs.height} such pair(s)); end the stored "
+            "coverage (end_date) or import the coverages as a snapshot"
+        )
+
+
 class Store:
     """A database holding imported bundles and the record of evaluation runs."""
 
@@ -310,28 +405,33 @@ class Store:
 
     # -- bundles ---------------------------------------------------------------------
 
-    def import_bundle(self, bundle: Bundle) -> ImportSummary:
+    def import_bundle(self, bundle: Bundle, *, snapshot: bool = False) -> ImportSummary:
         """Insert or update every row of the bundle, all tables in one transaction.
 
         On any error the transaction is rolled back: the store is as it was before.
-        Rows already stored with the same values are not written again; stored rows
-        that the bundle lacks are kept. Database errors are raised as ``StoreError``.
+        Rows already stored with the same values are not written again. Stored rows
+        that the bundle lacks are kept, or with ``snapshot`` retired in every table the
+        bundle holds (``Bundle.given``). Database errors, and an import that would leave
+        two overlapping current coverages of one patient and payer, are raised as
+        ``StoreError``.
         """
         try:
-            return self._import_bundle(bundle)
+            return self._import_bundle(bundle, snapshot)
         except SQLAlchemyError as exc:  # rolled back already
             raise StoreError(f"import into {self.url} failed: {_reason(exc)}") from exc
 
-    def _import_bundle(self, bundle: Bundle) -> ImportSummary:
+    def _import_bundle(self, bundle: Bundle, snapshot: bool) -> ImportSummary:
         now = dt.datetime.now(dt.UTC)
         counts: dict[str, TableImportCounts] = {}
+        replaced = bundle.given if snapshot else frozenset()
         with self._engine.begin() as connection:
             for name, spec in TABLES.items():
                 frame = bundle.tables.get(name)
                 if frame is None:
                     frame = spec.empty_frame()
-                counts[name] = self._import_table(connection, spec, frame, now)
-            summary = ImportSummary(str(uuid.uuid4()), bundle.source, now, counts)
+                counts[name] = self._import_table(connection, spec, frame, now, name in replaced)
+            _refuse_overlapping_coverages(connection, now)
+            summary = ImportSummary(str(uuid.uuid4()), bundle.source, now, counts, snapshot)
             connection.execute(
                 sa.insert(ImportRecord),
                 [
@@ -350,47 +450,70 @@ class Store:
         return summary
 
     def _import_table(
-        self, connection: Connection, spec: SpecTable, frame: pl.DataFrame, now: dt.datetime
+        self,
+        connection: Connection,
+        spec: SpecTable,
+        frame: pl.DataFrame,
+        now: dt.datetime,
+        replace: bool = False,
     ) -> TableImportCounts:
-        if frame.height == 0:
+        """Write one table; with ``replace`` retire the current stored rows it lacks."""
+        if frame.height == 0 and not replace:
             return TableImportCounts()
         table = INTERCHANGE_TABLES[spec.name]
         key = primary_key_columns(spec)
         rows, duplicates = codec.to_store_frame(spec, frame)
 
         key_dtypes = {k: rows.schema[k] for k in key}
+        retired_flag = sa.case((table.c[RETIRED_AT].is_(None), 0), else_=1)
         stored = pl.DataFrame(
-            connection.execute(sa.select(*(table.c[k] for k in key), table.c[ROW_HASH])).all(),
-            schema={**key_dtypes, _STORED_HASH: pl.String()},
+            connection.execute(
+                sa.select(*(table.c[k] for k in key), table.c[ROW_HASH], retired_flag)
+            ).all(),
+            schema={**key_dtypes, _STORED_HASH: pl.String(), _STORED_RETIRED: pl.Int8()},
             orient="row",
         )
         rows = rows.join(stored, on=list(key), how="left", maintain_order="left")
         is_new = pl.col(_STORED_HASH).is_null()
-        is_changed = is_new.not_() & (pl.col(_STORED_HASH) != pl.col(ROW_HASH))
-        inserted, updated = rows.select(
-            is_new.sum().alias("inserted"), is_changed.sum().alias("updated")
+        was_retired = pl.col(_STORED_RETIRED) == 1
+        is_changed = is_new.not_() & ((pl.col(_STORED_HASH) != pl.col(ROW_HASH)) | was_retired)
+        inserted, updated, restored = rows.select(
+            is_new.sum().alias("inserted"),
+            is_changed.sum().alias("updated"),
+            (is_new.not_() & was_retired).sum().alias("restored"),
         ).row(0)
 
         to_write = rows.filter(is_new | is_changed).select(
-            pl.exclude(_STORED_HASH),
+            pl.exclude(_STORED_HASH, _STORED_RETIRED),
             pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT),
+            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(RETIRED_AT),
         )
         if to_write.height:
             statement = _upsert(connection, table, key)
             for batch in to_write.iter_slices(BATCH_ROWS):
                 connection.execute(statement, batch.to_dicts())
+        retired = 0
+        if replace:
+            gone = stored.filter(pl.col(_STORED_RETIRED) == 0).join(
+                rows.select(key), on=list(key), how="anti"
+            )
+            retired = gone.height
+            _retire(connection, table, gone.select(key), now)
         return TableImportCounts(
             inserted=inserted,
             updated=updated,
             unchanged=rows.height - inserted - updated,
             duplicates=duplicates,
+            retired=retired,
+            restored=restored,
         )
 
     def load_bundle(self) -> Bundle:
-        """Every stored row as a typed bundle (extra columns restored from ``extra``).
+        """Every current stored row as a typed bundle (extra columns restored from ``extra``).
 
-        Rows come sorted by their id or natural key. Extra columns come back with JSON
-        types (text, integer, float, boolean); dates and the like in them as text.
+        Retired rows (a snapshot import no longer held them) are left out. Rows come
+        sorted by their id or natural key. Extra columns come back with JSON types
+        (text, integer, float, boolean); dates and the like in them as text.
         """
         frames: dict[str, pl.DataFrame] = {}
         with self._engine.connect() as connection:
@@ -400,9 +523,35 @@ class Store:
             for name, spec in TABLES.items():
                 table = INTERCHANGE_TABLES[name]
                 columns = [table.c[c] for c in spec.column_names]
-                rows = connection.execute(sa.select(*columns, table.c[EXTRA])).all()
+                rows = connection.execute(
+                    sa.select(*columns, table.c[EXTRA]).where(table.c[RETIRED_AT].is_(None))
+                ).all()
                 frames[name] = codec.from_rows(spec, rows)
         return Bundle.from_frames(frames, source=self.url)
+
+    def current_rows(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
+        """``columns`` of the current (not retired) stored rows of one interchange table.
+
+        Typed as the bundle types them (list columns as their ``;``-joined text). What
+        ``billing import`` checks an incremental bundle's references against.
+        """
+        return _current_rows(self._engine, name, columns)
+
+    def retired_rows(self, name: str) -> pl.DataFrame:
+        """The retired rows of one interchange table: spec columns (as ``current_rows``
+        types them) and ``retired_at`` (UTC)."""
+        spec, table = TABLES[name], INTERCHANGE_TABLES[name]
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(*(table.c[c] for c in spec.column_names), table.c[RETIRED_AT]).where(
+                    table.c[RETIRED_AT].is_not(None)
+                )
+            ).all()
+        frame = pl.DataFrame(
+            [row[:-1] for row in rows], schema=codec.store_dtypes(spec), orient="row"
+        )
+        stamps = pl.Series(RETIRED_AT, [_utc(row[-1]) for row in rows], pl.Datetime("us", "UTC"))
+        return frame.with_columns(stamps)
 
     def imports(self) -> list[dict[str, Any]]:
         """Every import, oldest first."""
