@@ -85,7 +85,7 @@ def evaluate(
     fees = fees or shipped()
     priced = price_lines(outcomes.filter(pl.col("is_line")), bundle, params, period, fees)
     shared = split_shares(priced.lines, bundle, params, period, apply_deductible=apply_deductible)
-    outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns)])
+    outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns, priced.estimated)])
     lines = claim_lines_frame(shared, bundle)
     gap_rows = outcomes.filter(~pl.col("is_line"))
     gaps = gaps_frame(
