@@ -563,13 +563,17 @@ def _cost_sharing(period: PeriodParameters) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def waived_families(params: ParameterSet, families: list[str], on: dt.date) -> list[str]:
-    """Families whose ``<family>.cost_sharing_waived`` parameter is true on `on`."""
+def waived_families(
+    params: ParameterSet, families: list[str], on: dt.date, *, carry: bool = False
+) -> list[str]:
+    """Families whose ``<family>.cost_sharing_waived`` parameter is true on `on` (with
+    `carry`, past its verified date: its last verified value)."""
     waived = []
     for family in families:
         name = f"{family}.cost_sharing_waived"
         try:
-            value = params.get(name).at(on).value
+            param = params.get(name)
+            value = (param.carried(on) if carry else param.at(on)).value
         except (ConfigError, ParameterNotVerified):
             continue
         if value is True:
@@ -624,19 +628,21 @@ def split_shares(
     first = lines["date_of_service"].min()
     assert isinstance(first, dt.date)
     families = lines["family"].unique().drop_nulls().to_list()
-    waived = waived_families(params, families, first)
+    carry = period.allow_unverified
+    waived = waived_families(params, families, first, carry=carry)
     kinds = bundle["payers"].select("payer_id", "kind")
     frame = (
         lines.with_row_index(_ROW)
         .join(kinds, on="payer_id", how="left")
         .join(_cost_sharing(period), on="kind", how="left")
     )
-    frame = _as_of_date(
-        frame, "date_of_service", params.get("pricing.sequestration_rate"), "_seq_rate"
-    )
-    frame = _as_of_date(
-        frame, "date_of_service", params.get("pricing.part_b_deductible"), "_deductible"
-    )
+    for name, column in (
+        ("pricing.sequestration_rate", "_seq_rate"),
+        ("pricing.part_b_deductible", "_deductible"),
+    ):
+        frame = _as_of_date(
+            frame, "date_of_service", params.get(name), column, carry=carry, period=period
+        )
     is_waived = pl.col("family").is_in(waived)
     allowed = exact(pl.col("allowed_amount"))
     frame = frame.with_columns(

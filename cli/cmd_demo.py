@@ -21,7 +21,7 @@ import polars as pl
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
 from billing_engine.money import MONEY
-from cli.options import db_option
+from cli.options import allow_unverified_option, db_option, with_allow_unverified
 
 DEFAULT_END_MONTH = "2025-12"
 DEMO_PATIENTS = 2000
@@ -244,6 +244,7 @@ def synth_command(patients: int, out: Path, seed: int, end_month: Month, months:
     default=None,
     help="Folder for the outputs (default: demo-output next to the bundle).",
 )
+@allow_unverified_option
 def demo_command(
     db_url: str | None,
     patients: int,
@@ -251,6 +252,7 @@ def demo_command(
     end_month: Month,
     bundle_dir: Path | None,
     out_dir: Path | None,
+    allow_unverified: bool,
 ) -> None:
     """Run the whole pipeline on a deterministic demo practice.
 
@@ -288,7 +290,12 @@ def demo_command(
                 "all of them are evaluated"
             )
         rvus, gpcis = store.fee_tables()
-        result = evaluate(stored, end_month, fees=shipped().overlay(FeeLibrary(rvus, gpcis)))
+        result = evaluate(
+            stored,
+            end_month,
+            settings=with_allow_unverified({}, allow_unverified),
+            fees=shipped().overlay(FeeLibrary(rvus, gpcis)),
+        )
         paths = write_outputs(result, out_dir)
         run_id = store.record_run(
             month=str(end_month),
@@ -298,6 +305,8 @@ def demo_command(
             line_count=result.claim_lines.height,
             gap_count=result.gaps.height,
             source=str(bundle_dir),
+            allow_unverified=result.allow_unverified,
+            unverified_parameters=list(result.unverified_parameters),
         )
     click.echo(
         f"evaluated {end_month} (rule set {result.rule_set_version}, run {run_id}); "

@@ -11,7 +11,13 @@ import click
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from cli.options import apply_deductible_option, db_option, fee_library
+from cli.options import (
+    allow_unverified_option,
+    apply_deductible_option,
+    db_option,
+    fee_library,
+    with_allow_unverified,
+)
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
@@ -84,6 +90,7 @@ settings_option = click.option(
 )
 @as_of_option
 @settings_option
+@allow_unverified_option
 @apply_deductible_option
 @db_option
 def evaluate_command(
@@ -93,6 +100,7 @@ def evaluate_command(
     fmt: str,
     as_of: dt.date | None,
     settings_path: Path | None,
+    allow_unverified: bool,
     apply_deductible: bool,
     db_url: str | None,
 ) -> None:
@@ -109,7 +117,7 @@ def evaluate_command(
         data,
         month,
         as_of,
-        settings=_settings(settings_path),
+        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
         fees=fee_library(store_url or db_url),
         apply_deductible=apply_deductible,
     )
@@ -126,14 +134,28 @@ def evaluate_command(
                 line_count=result.claim_lines.height,
                 gap_count=result.gaps.height,
                 source=result.source,
+                allow_unverified=result.allow_unverified,
+                unverified_parameters=list(result.unverified_parameters),
             )
         click.echo(f"run {run_id} recorded")
+    _warn_unverified(result)
     click.echo(
         f"{month}: {result.claim_lines.height} claim line(s), {result.gaps.height} gap(s) "
         f"(rule set {result.rule_set_version})"
     )
     for path in paths:
         click.echo(f"  wrote {path}")
+
+
+def _warn_unverified(result: Any) -> None:
+    """One line on stderr when the run carried unverified values forward."""
+    if result.unverified_parameters:
+        click.echo(
+            f"warning: {len(result.unverified_parameters)} parameter(s) used past their "
+            "verified date (--allow-unverified); the lines carry info gaps "
+            "parameters_unverified",
+            err=True,
+        )
 
 
 @click.command("explain")
@@ -143,6 +165,7 @@ def evaluate_command(
 @click.option("--code", help="Only this code.")
 @as_of_option
 @settings_option
+@allow_unverified_option
 @db_option
 def explain_command(
     bundle: Path | None,
@@ -151,6 +174,7 @@ def explain_command(
     code: str | None,
     as_of: dt.date | None,
     settings_path: Path | None,
+    allow_unverified: bool,
     db_url: str | None,
 ) -> None:
     """Why a patient's month bills what it bills: every criterion, value, parameter and row.
@@ -165,7 +189,10 @@ def explain_command(
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
     result = evaluate(
-        data.for_patients([patient_id]), month, as_of, settings=_settings(settings_path)
+        data.for_patients([patient_id]),
+        month,
+        as_of,
+        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
     )
     view = explain.build(result, default_parameters(), patient_id, code)
     click.echo(render("explain.txt.j2", x=view), nl=False)

@@ -10,7 +10,13 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from cli.cmd_evaluate import _date, _month, _settings, bundle_argument, load_bundle, settings_option
-from cli.options import apply_deductible_option, db_option, fee_library
+from cli.options import (
+    allow_unverified_option,
+    apply_deductible_option,
+    db_option,
+    fee_library,
+    with_allow_unverified,
+)
 
 _TABLE_FILES = {
     "by_payer": "revenue_by_payer_range.csv",
@@ -52,6 +58,7 @@ def _render(frame: pl.DataFrame, columns: list[str]) -> list[str]:
     help="Evaluate every month as of this date (default: each month's last day).",
 )
 @settings_option
+@allow_unverified_option
 @apply_deductible_option
 @db_option
 def revenue_command(
@@ -61,6 +68,7 @@ def revenue_command(
     out: Path | None,
     as_of: dt.date | None,
     settings_path: Path | None,
+    allow_unverified: bool,
     apply_deductible: bool,
     db_url: str | None,
 ) -> None:
@@ -78,7 +86,7 @@ def revenue_command(
         data,
         months_between(first, last),
         as_of=as_of,
-        settings=_settings(settings_path),
+        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
         fees=fee_library(store_url or db_url),
         apply_deductible=apply_deductible,
     )

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -388,8 +389,15 @@ class Store:
         line_count: int,
         gap_count: int,
         source: str,
+        *,
+        allow_unverified: bool = False,
+        unverified_parameters: Iterable[str] | None = None,
     ) -> str:
-        """Record one evaluation run; returns its ``run_id`` (a UUID)."""
+        """Record one evaluation run; returns its ``run_id`` (a UUID).
+
+        ``allow_unverified`` records a run made with ``--allow-unverified`` and
+        ``unverified_parameters`` the parameters it used past their verified date.
+        """
         try:
             canonical = str(Month.parse(month)) == month
         except ConfigError:
@@ -406,6 +414,10 @@ class Store:
             line_count=line_count,
             gap_count=gap_count,
             source=source,
+            allow_unverified=allow_unverified,
+            unverified_parameters=(
+                sorted(unverified_parameters) if unverified_parameters is not None else None
+            ),
         )
         with Session(self._engine) as session, session.begin():
             session.add(run)
@@ -429,6 +441,8 @@ class Store:
                     "line_count": r.line_count,
                     "gap_count": r.gap_count,
                     "source": r.source,
+                    "allow_unverified": bool(r.allow_unverified),
+                    "unverified_parameters": list(r.unverified_parameters or []),
                 }
                 for r in records
             ]
