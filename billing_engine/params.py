@@ -265,13 +265,6 @@ class ParameterSet:
         allow = allow_unverified or overrides.pop(ALLOW_UNVERIFIED, False) is True
         return PeriodParameters(self, start, end, overrides, allow_unverified=allow)
 
-    def unverified_in(self, start: dt.date, end: dt.date) -> list[Parameter]:
-        """The parameters not verified for some day of [start, end], by name."""
-        return sorted(
-            (p for p in self if not (p.verified_on(start) and p.verified_on(end))),
-            key=lambda p: p.name,
-        )
-
     def version(self) -> str:
         """A short fingerprint of every value and date: the rule-set version of a run."""
         import hashlib

@@ -37,8 +37,9 @@ class PeriodNotVerified(ParameterNotVerified):
         since = sorted({through + dt.timedelta(days=1) for through in past.values()})
         names = ", ".join(sorted(past))
         message = (
-            f"{start.isoformat()}..{end.isoformat()} is past the verified date of "
-            f"{len(past)} parameter(s), unverified since {', '.join(map(str, since))}. "
+            f"{len(past)} parameter(s) not verified for {start.isoformat()}.."
+            f"{end.isoformat()}: past their verified_through, unverified since "
+            f"{', '.join(map(str, since))}. "
             f"Run with {FLAG} (setting {ALLOW_UNVERIFIED}: true) to carry the last "
             "verified values forward (each line is marked parameters_unverified), or add "
             "their values for the new dates with sources in code_rules/**/parameters.yaml "

@@ -69,7 +69,7 @@ def test_the_cli_refusal_is_one_line_with_exit_code_1(january: Path, tmp_path: P
     result = invoke("evaluate", january, "--month", "2027-01", "--out", tmp_path / "out")
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: 2027-01-01..2027-01-31 is past the verified date of")
+    assert "parameter(s) not verified for 2027-01-01..2027-01-31" in line
     assert "--allow-unverified" in line and "ccm.staff.base_code" in line
     assert not (tmp_path / "out").exists()
 
