@@ -131,7 +131,9 @@ GPCI_SOURCE_COLUMNS: dict[str, tuple[str, Callable[[str], bool]]] = {
     "state": ("State", lambda h: h == "STATE"),
     "locality_number": ("Locality Number", lambda h: h == "LOCALITY NUMBER"),
     "locality_name": ("Locality Name", lambda h: h == "LOCALITY NAME"),
-    "pw_gpci": ("PW GPCI", lambda h: "PW GPCI" in h),
+    # the unfloored work GPCI when the file has both (2026: "... (without 1.0 Floor)" and
+    # "... (with 1.0 Floor)"); pricing applies pricing.work_gpci_floor by date of service
+    "pw_gpci": ("PW GPCI", lambda h: "PW GPCI" in h and "WITH 1.0 FLOOR" not in h),
     "pe_gpci": ("PE GPCI", lambda h: "PE GPCI" in h),
     "mp_gpci": ("MP GPCI", lambda h: "MP GPCI" in h),
 }
@@ -250,15 +252,15 @@ def _title(cells: _Cells, before: int) -> tuple[str, int, int]:
     )
 
 
-def _check_year(cells: _Cells, title: str, line: int, year: int) -> None:
+def _check_year(cells: _Cells, title: str, line: int, year: int, column: str = "title") -> None:
     found = _YEAR.search(title)
     if found is None:
-        raise FeeFileError(cells.name, line, "title", "the title line names no year", title)
+        raise FeeFileError(cells.name, line, column, f"the {column} names no year", title)
     if int(found.group(1)) != year:
         raise FeeFileError(
             cells.name,
             line,
-            "title",
+            column,
             f"the file is for {found.group(1)}, not {year} (--year)",
             title,
         )
@@ -492,16 +494,28 @@ def read_gpci(path: Path, year: int) -> pl.DataFrame:
     shown: dict[str, str] = {}
     for column, (label, matches) in GPCI_SOURCE_COLUMNS.items():
         index = next((j for j, name in enumerate(names) if matches(name)), None)
+        if index is None and column == "pw_gpci":  # a file with the floored column only
+            index = next((j for j, name in enumerate(names) if "PW GPCI" in name), None)
         if index is None:
             raise FeeFileError(cells.name, cells.lines[header], label, "required column is missing")
         positions[column] = index
         shown[column] = " ".join(header_cells[index].split())
 
-    title, _, title_line = _title(cells, header)
-    _check_year(cells, title, title_line, year)
+    has_title = any(not _is_blank(row) for row in cells.rows[:header])
+    if has_title:
+        title, _, title_line = _title(cells, header)
+        _check_year(cells, title, title_line, year)
+    else:  # a re-export without the title line: the year is in the column names
+        title = (
+            f"CY {year} GPCIs by Medicare locality (no title line; work GPCI column: "
+            f"{shown['pw_gpci']})"
+        )
+        _check_year(cells, shown["pw_gpci"], cells.lines[header], year, shown["pw_gpci"])
 
     frame = _data_frame(cells, header + 1, positions)
     frame = frame.filter(~pl.all_horizontal(pl.col(c) == "" for c in positions))
+    # MAC numbers with or without leading zeros (01182 / 1182) key the same locality
+    frame = frame.with_columns(pl.col("mac").str.replace(r"^0+(\d)", "$1"))
     # lines with text in the first column only are notes: "MAC Assignments as of ...",
     # "*Work GPCI reflects a 1.5 floor in Alaska ..."
     others = [c for c in positions if positions[c] != min(positions.values())]
@@ -546,7 +560,8 @@ def read_gpci(path: Path, year: int) -> pl.DataFrame:
         ),
         _first(
             frame,
-            (pl.col("__marker") != "") & pl.col("__footnote").is_null(),
+            # a re-export without the title and footnote lines keeps bare markers
+            pl.lit(has_title) & (pl.col("__marker") != "") & pl.col("__footnote").is_null(),
             "locality_name",
             shown["locality_name"],
             "footnote marker has no footnote below the table",

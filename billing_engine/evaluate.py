@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -24,6 +24,7 @@ from billing_engine.outputs import capitation_frame, claim_lines_frame, gaps_fra
 from billing_engine.params import ParameterSet, UsedValue
 from billing_engine.pricing import fee_gaps, potential_amounts, price_lines, split_shares
 from billing_engine.rules import empty_outcomes
+from billing_engine.unverified import CONFLICTS, check_period, unverified_gaps
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class EvaluationResult:
     input_row_counts: Mapping[str, int]
     source: str
     settings: Mapping[str, Any]  # the overrides given for this run
+    allow_unverified: bool = False  # --allow-unverified: values carried forward
+    # name -> verified_through of each parameter used past it (and "conflicts")
+    unverified_parameters: Mapping[str, dt.date] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -80,25 +84,35 @@ def evaluate(
     period = params.for_period(month.start, month.end, settings)
     voided = bundle["encounters"].filter(entered_in_error())
     full_bundle, bundle = bundle, bundle.without_entered_in_error()
+    table = conflicts.load_table()
+    if not period.allow_unverified:
+        check_period(params, month.start, month.end, table.verified_through)
+    elif month.end > table.verified_through:  # the conflict table, carried forward
+        period.unverified[CONFLICTS] = table.verified_through
+        table = replace(table, verified_through=month.end)
     ctx = EvalContext(bundle=bundle, month=month, as_of=as_of, params=period)
     rule_sets: list[RuleSetResult] = []
     for evaluate_family in (families or FAMILIES).values():
         rule_sets.extend(evaluate_family(ctx))
     outcomes = pl.concat([r.outcomes for r in rule_sets]) if rule_sets else empty_outcomes()
-    table = conflicts.load_table()
     history = billed_claims(ctx, table.history_codes(), through=dt.date.max)
     outcomes = conflicts.resolve(outcomes, month.start, month.end, table, history)
     fees = fees or shipped()
     priced = price_lines(outcomes.filter(pl.col("is_line")), bundle, params, period, fees)
     shared = split_shares(priced.lines, bundle, params, period, apply_deductible=apply_deductible)
-    outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns)])
+    outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns, priced.estimated)])
     lines = claim_lines_frame(shared, bundle)
     gap_rows = outcomes.filter(~pl.col("is_line"))
-    gaps = gaps_frame(
-        gap_rows.with_columns(
-            potential_amount=potential_amounts(gap_rows, bundle, params, period, fees)
-        )
+    potential = potential_amounts(gap_rows, bundle, params, period, fees)
+    marked = unverified_gaps(outcomes.filter(pl.col("is_line")), period, outcomes.columns)
+    outcomes = pl.concat([outcomes, marked])
+    gap_rows = pl.concat(
+        [
+            gap_rows.with_columns(potential_amount=potential),
+            marked.with_columns(potential_amount=pl.lit(None, dtype=potential.dtype)),
+        ]
     )
+    gaps = gaps_frame(gap_rows)
     return EvaluationResult(
         month=month,
         as_of=as_of,
@@ -115,6 +129,8 @@ def evaluate(
         input_row_counts=full_bundle.row_counts(),
         source=bundle.source,
         settings=dict(settings or {}),
+        allow_unverified=period.allow_unverified,
+        unverified_parameters=dict(sorted(period.unverified.items())),
     )
 
 

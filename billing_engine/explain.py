@@ -109,7 +109,7 @@ def _parameters(
     views = []
     for name in names:
         used = result.parameters_used.get(name)
-        dated = params.get(name).at(result.month.start)
+        dated = params.get(name).carried(result.month.start)  # as used (--allow-unverified)
         value = used.value if used else dated.value
         views.append(
             ParameterView(
@@ -177,7 +177,7 @@ def build(
     ]
     settings = []
     for setting in sorted(params.settings(), key=lambda p: p.name):
-        dated = setting.at(result.month.start)
+        dated = setting.carried(result.month.start)
         overridden = setting.name in result.settings
         value = result.settings[setting.name] if overridden else dated.value
         settings.append(

@@ -34,6 +34,8 @@ import yaml
 from billing_engine.errors import ConfigError, ParameterNotVerified
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# the setting of --allow-unverified (code_rules/common/parameters.yaml)
+ALLOW_UNVERIFIED = "common.allow_unverified"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ class Parameter:
     setting: bool = False
     choices: tuple[Any, ...] = ()
     file: str = ""
+
+    def verified_on(self, on: dt.date) -> bool:
+        return bool(self.values) and self.values[0].start <= on <= self.verified_through
+
+    def carried(self, on: dt.date) -> DatedValue:
+        """The value on `on`, or past ``verified_through`` the last verified value."""
+        return self.at(min(on, self.verified_through))
 
     def at(self, on: dt.date) -> DatedValue:
         if not self.values or on < self.values[0].start or on > self.verified_through:
@@ -149,17 +158,32 @@ class PeriodParameters:
     end: dt.date
     overrides: Mapping[str, Any] = field(default_factory=dict)
     used: dict[str, UsedValue] = field(default_factory=dict)
+    # --allow-unverified: a parameter past its verified date keeps its last verified
+    # value; `unverified` records each one so used (name -> its verified_through)
+    allow_unverified: bool = False
+    unverified: dict[str, dt.date] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         param = self.params.get(name)
-        dated = param.at(self.start)
-        param.at(self.end)  # the whole period must be verified
+        if self.allow_unverified and not param.verified_on(self.end):
+            dated = param.carried(self.start)
+            param.carried(self.end)  # still refused before the first value
+            self.note_unverified(name, self.end)
+        else:
+            dated = param.at(self.start)
+            param.at(self.end)  # the whole period must be verified
         value = dated.value
         overridden = name in self.overrides
         if overridden:
             value = self.overrides[name]
         self.used[name] = UsedValue(name, value, dated.sources, overridden)
         return value
+
+    def note_unverified(self, name: str, last_day: object) -> None:
+        """Record `name` as carried forward if `last_day` is past its verified date."""
+        param = self.params.get(name)
+        if isinstance(last_day, dt.date) and last_day > param.verified_through:
+            self.unverified[name] = param.verified_through
 
     def as_int(self, name: str) -> int:
         value = self[name]
@@ -218,7 +242,12 @@ class ParameterSet:
         return [p for p in self._by_name.values() if p.setting]
 
     def for_period(
-        self, start: dt.date, end: dt.date, overrides: Mapping[str, Any] | None = None
+        self,
+        start: dt.date,
+        end: dt.date,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        allow_unverified: bool = False,
     ) -> PeriodParameters:
         overrides = dict(overrides or {})
         for name, value in overrides.items():
@@ -231,7 +260,10 @@ class ParameterSet:
                 raise ConfigError(
                     f"setting {name!r} must be one of {list(param.choices)}, got {value!r}"
                 )
-        return PeriodParameters(self, start, end, overrides)
+        # the setting means the same as the flag; it is a choice of the run, not a value
+        # the rules read
+        allow = allow_unverified or overrides.pop(ALLOW_UNVERIFIED, False) is True
+        return PeriodParameters(self, start, end, overrides, allow_unverified=allow)
 
     def version(self) -> str:
         """A short fingerprint of every value and date: the rule-set version of a run."""

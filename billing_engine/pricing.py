@@ -35,7 +35,7 @@ from billing_engine.bundle import Bundle
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.fees import FeeLibrary
 from billing_engine.money import CALC, MONEY, dec, exact, round_cents
-from billing_engine.params import Parameter, ParameterSet, PeriodParameters
+from billing_engine.params import Parameter, ParameterSet, PeriodParameters, UsedValue
 
 BASIS_PFS = "medicare_pfs"
 BASIS_SCHEDULE = "schedule"
@@ -43,6 +43,7 @@ PERCENT_PREFIX = "percent_of_medicare:"
 PFS_DEFAULT_KINDS = ("medicare", "medicare_advantage")
 FEE_RULE = "FEE-1"
 FEE_NOT_FOUND = "fee_not_found"
+FEE_ESTIMATED = "fee_estimated"
 
 PRICE_COLUMNS: dict[str, pl.DataType] = {
     "allowed_amount": MONEY,
@@ -64,8 +65,10 @@ _NATIONAL = "national"
 
 @dataclass(frozen=True)
 class Priced:
-    lines: pl.DataFrame  # the input lines with allowed_amount, fee_source and _fee_missing
+    lines: pl.DataFrame  # the input lines with allowed_amount, fee_source, _fee_missing
+    # and _fee_estimated
     missing: pl.DataFrame  # the lines left unpriced, with the reason in `_fee_missing`
+    estimated: pl.DataFrame  # lines priced by estimate, the derivation in `_fee_estimated`
 
 
 def fee_basis(payers: pl.DataFrame) -> pl.DataFrame:
@@ -101,13 +104,29 @@ def _timeline(param: Parameter, name: str) -> pl.DataFrame:
     ).with_columns(**{f"{name}_through": pl.lit(param.verified_through, dtype=pl.Date)})
 
 
-def _as_of_date(frame: pl.DataFrame, date_col: str, param: Parameter, name: str) -> pl.DataFrame:
-    """`frame` with column `name`: the parameter's value on `date_col` (null outside it)."""
+def _as_of_date(
+    frame: pl.DataFrame,
+    date_col: str,
+    param: Parameter,
+    name: str,
+    *,
+    carry: bool = False,
+    period: PeriodParameters | None = None,
+) -> pl.DataFrame:
+    """`frame` with column `name`: the parameter's value on `date_col` (null outside it).
+
+    With `carry` (``--allow-unverified``) a date past the verified date keeps the last
+    value, and `period` records the parameter as used unverified.
+    """
     timeline = _timeline(param, name)
     joined = frame.sort(date_col).join_asof(
         timeline, left_on=date_col, right_on="_start", strategy="backward"
     )
     inside = pl.col(date_col) <= pl.col(f"{name}_through")
+    if carry:
+        if period is not None and not frame.is_empty():
+            period.note_unverified(param.name, frame[date_col].max())
+        return joined.drop("_start", f"{name}_through")
     return joined.with_columns(pl.when(inside).then(pl.col(name))).drop("_start", f"{name}_through")
 
 
@@ -161,25 +180,40 @@ def _pfs_amounts(
         _year=pl.col("date_of_service").dt.year().cast(pl.Int32),
         _facility=pl.col("place_of_service").is_in(facility_pos).fill_null(False),
     )  # fmt: skip
-    rvus = fees.rvus.rename({"hcpcs": "code", "modifier": "_modifier", "year": "_year"})
+    # a year without any RVU (GPCI) release is priced from the latest one: an estimate
+    rvu_years = fees.rvus["year"].unique().to_list()
+    gpci_years = fees.gpcis["year"].unique().to_list()
+    base = base.with_columns(
+        _rvu_year=_data_year(rvu_years),
+        _gpci_year=_data_year(gpci_years),
+    )
+    rvus = fees.rvus.rename({"hcpcs": "code", "modifier": "_modifier", "year": "_rvu_year"})
     rvu = (
-        base.select(_ROW, "code", "_modifier", "_year", "date_of_service", "_qp")
-        .join(rvus, on=["code", "_modifier", "_year"], how="inner")
-        .filter(pl.col("effective_from") <= pl.col("date_of_service"))
+        base.select(_ROW, "code", "_modifier", "_year", "_rvu_year", "date_of_service", "_qp")
+        .join(rvus, on=["code", "_modifier", "_rvu_year"], how="inner")
+        .filter(
+            (pl.col("effective_from") <= pl.col("date_of_service"))
+            | (pl.col("_rvu_year") != pl.col("_year"))
+        )
         .sort((pl.col("qp") == pl.col("_qp")), "effective_from")
         .group_by(_ROW)
-        .agg(pl.all().exclude(_ROW, "code", "_modifier", "_year", "date_of_service", "_qp").last())
+        .agg(
+            pl.all()
+            .exclude(_ROW, "code", "_modifier", "_year", "_rvu_year", "date_of_service", "_qp")
+            .last()
+        )
     )
     gpcis = fees.gpcis.select(
-        pl.col("year").alias("_year"),
+        pl.col("year").alias("_gpci_year"),
         pl.col("locality").alias("_locality"),
         "pw_gpci",
         "pe_gpci",
         "mp_gpci",
+        pl.col("release").alias("_gpci_release"),
     )
     priced = (
         base.join(rvu, on=_ROW, how="left")
-        .join(gpcis, on=["_year", "_locality"], how="left")
+        .join(gpcis, on=["_gpci_year", "_locality"], how="left")
         .with_columns(
             pl.when(pl.col("_locality").is_null())
             .then(dec(1))
@@ -188,13 +222,60 @@ def _pfs_amounts(
             for c in ("pw_gpci", "pe_gpci", "mp_gpci")
         )
     )
-    priced = _as_of_date(priced, "date_of_service", params.get("pricing.conversion_factor"), "_cf")
-    priced = _as_of_date(
-        priced, "date_of_service", params.get("pricing.conversion_factor_qp"), "_cf_qp"
+    carry = period.allow_unverified
+    for name, column in (
+        ("pricing.conversion_factor", "_cf"),
+        ("pricing.conversion_factor_qp", "_cf_qp"),
+    ):
+        priced = _as_of_date(priced, "date_of_service", params.get(name), column)
+        if carry:  # the carried-forward value, where no CMS file gives the year's factor
+            priced = priced.join(
+                _as_of_date(
+                    priced.select(_ROW, "date_of_service"),
+                    "date_of_service",
+                    params.get(name),
+                    f"{column}_carried",
+                    carry=True,
+                    period=period,
+                ).drop("date_of_service"),
+                on=_ROW,
+                how="left",
+            )
+        else:
+            priced = priced.with_columns(pl.lit(None, dtype=CALC).alias(f"{column}_carried"))
+    floor_param = params.get("pricing.work_gpci_floor")
+    priced = _floor_timeline(priced, floor_param, period)
+    estimated = pl.col("_rvu_year") != pl.col("_year")
+    gpci_estimated = pl.col("_locality").is_not_null() & (pl.col("_gpci_year") != pl.col("_year"))
+    is_qp = pl.col("_qp")
+    verified_cf = pl.when(is_qp).then(pl.col("_cf_qp")).otherwise(pl.col("_cf"))
+    carried_cf = pl.when(is_qp).then(pl.col("_cf_qp_carried")).otherwise(pl.col("_cf_carried"))
+    file_cf = pl.col("conv_factor").cast(CALC)
+    # the year's parameter value; past it the year's own CMS file; for an estimate the
+    # carried-forward value (--allow-unverified) or else the latest file's factor
+    cf = (
+        pl.when(verified_cf.is_not_null())
+        .then(verified_cf)
+        .when(~estimated)
+        .then(file_cf)
+        .otherwise(pl.coalesce(carried_cf, file_cf))
     )
-    cf = (pl.when(pl.col("_qp")).then(pl.col("_cf_qp")).otherwise(pl.col("_cf"))).fill_null(
-        pl.col("conv_factor").cast(CALC)
+    cf_origin = (
+        pl.when(verified_cf.is_not_null())
+        .then(pl.format("the {} conversion factor", pl.col("_year").cast(pl.String)))
+        .when(~estimated)
+        .then(pl.format("the CONV FACTOR of {}", pl.col("release")))
+        .when(carried_cf.is_not_null())
+        .then(pl.lit("the last verified conversion factor, carried forward"))
+        .otherwise(pl.format("the CONV FACTOR of {}", pl.col("release")))
     )
+    floor = pl.col("_work_floor")
+    pw = (
+        pl.when(floor.is_not_null() & (pl.col("pw_gpci") < floor))
+        .then(floor)
+        .otherwise(pl.col("pw_gpci"))
+    )
+    priced = priced.with_columns(pw_gpci=pw)
     pe = pl.when(pl.col("_facility")).then(pl.col("f_pe_rvu")).otherwise(pl.col("nf_pe_rvu"))
     rvu_total = (
         exact(pl.col("work_rvu")) * pl.col("pw_gpci")
@@ -238,8 +319,20 @@ def _pfs_amounts(
         .then(pl.format("no conversion factor for {}", pl.col("date_of_service").cast(pl.String)))
     )
     source = pl.format(
-        "PFS {} {} RVU {}/{}/{} x GPCI {} {}/{}/{} x CF {}{} [{}]",
+        "PFS {}{} {} RVU {}/{}/{} x GPCI {} {}/{}/{} x CF {}{} [{}]",
         year_text,
+        pl.when(estimated | gpci_estimated)
+        .then(
+            pl.format(
+                " estimate (no {} CMS file: {} RVUs, {} GPCIs)",
+                year_text,
+                pl.col("_rvu_year").cast(pl.String),
+                pl.when(pl.col("_locality").is_null())
+                .then(pl.lit("national"))
+                .otherwise(pl.col("_gpci_year").cast(pl.String)),
+            )
+        )
+        .otherwise(pl.lit("")),
         pl.when(pl.col("_facility")).then(pl.lit("facility")).otherwise(pl.lit("non-facility")),
         _num(pl.col("work_rvu")),
         _num(pe),
@@ -252,12 +345,70 @@ def _pfs_amounts(
         pl.when(pl.col("_qp")).then(pl.lit(" (QP)")).otherwise(pl.lit("")),
         pl.col("release"),
     )
+    estimate = pl.format(
+        "no {} CMS fee file: estimated from the {} RVUs of {}{} x {} ({})",
+        year_text,
+        pl.col("_rvu_year").cast(pl.String),
+        pl.col("release"),
+        pl.when(gpci_estimated)
+        .then(pl.format(", the {} GPCIs of {}", pl.col("_gpci_year"), pl.col("_gpci_release")))
+        .otherwise(pl.lit("")),
+        cf_origin,
+        _num(cf),
+    )
     return priced.select(
         _ROW,
         pfs_unit=pl.when(missing.is_null()).then(rvu_total * cf),
         pfs_source=pl.when(missing.is_null()).then(source),
         pfs_missing=missing,
+        pfs_estimate=pl.when(missing.is_null() & (estimated | gpci_estimated)).then(estimate),
     )
+
+
+def _data_year(years: list[int]) -> pl.Expr:
+    """The year whose fee data prices a line: its own, else the latest loaded (or null)."""
+    year = pl.col("_year")
+    if not years:
+        return pl.lit(None, dtype=pl.Int32)
+    return (
+        pl.when(year.is_in(years)).then(year).otherwise(pl.lit(max(years), dtype=pl.Int32))
+    ).cast(pl.Int32)
+
+
+def _floor_timeline(
+    frame: pl.DataFrame, param: Parameter, period: PeriodParameters
+) -> pl.DataFrame:
+    """`frame` with `_work_floor`: the work GPCI floor on the date of service (or null).
+
+    A settings override (``pricing.work_gpci_floor``) replaces it for the whole run;
+    null or 0 means no floor.
+    """
+    if param.name in period.overrides:
+        raw = period.overrides[param.name]
+        value = None if raw in (None, "", 0, "0") else Decimal(str(raw))
+        period.used[param.name] = UsedValue(param.name, raw, (), True)
+        return frame.with_columns(_work_floor=pl.lit(value, dtype=CALC))
+    timeline = pl.DataFrame(
+        {
+            "_start": [v.start for v in param.values],
+            "_work_floor": [
+                None if v.value in (None, "", 0, "0") else Decimal(str(v.value))
+                for v in param.values
+            ],
+        },
+        schema={"_start": pl.Date(), "_work_floor": CALC},
+    )
+    joined = frame.sort("date_of_service").join_asof(
+        timeline, left_on="date_of_service", right_on="_start", strategy="backward"
+    )
+    past = pl.col("date_of_service") > param.verified_through
+    if period.allow_unverified:
+        period.note_unverified(param.name, frame["date_of_service"].max())
+    else:
+        joined = joined.with_columns(
+            _work_floor=pl.when(~past).then(pl.col("_work_floor"))  # unverified: as published
+        )
+    return joined.drop("_start")
 
 
 def _num(expr: pl.Expr) -> pl.Expr:
@@ -289,7 +440,7 @@ def price_lines(
     if needs_pfs.is_empty():
         pfs = pl.DataFrame(
             schema={_ROW: pl.UInt32(), "pfs_unit": CALC, "pfs_source": pl.String(),
-                    "pfs_missing": pl.String()}
+                    "pfs_missing": pl.String(), "pfs_estimate": pl.String()}
         )  # fmt: skip
     else:
         pfs = _pfs_amounts(needs_pfs, bundle, fees, params, period)
@@ -339,21 +490,46 @@ def price_lines(
     ).with_columns(
         allowed_amount=pl.when(pl.col("_fee_missing").is_null()).then(allowed),
         fee_source=pl.when(pl.col("_fee_missing").is_null()).then(source),
+        _fee_estimated=pl.when(
+            pl.col("_fee_missing").is_null() & pl.col("sched_amount").is_null()
+        ).then(pl.col("pfs_estimate")),
     )
     priced = frame.sort(_ROW).drop(
         _ROW, "_modifier", "basis", "percent", "sched_amount", "sched_from", "pfs_unit",
-        "pfs_source", "pfs_missing",
+        "pfs_source", "pfs_missing", "pfs_estimate",
     )  # fmt: skip
-    return Priced(priced, priced.filter(pl.col("_fee_missing").is_not_null()))
+    return Priced(
+        priced,
+        priced.filter(pl.col("_fee_missing").is_not_null()),
+        priced.filter(pl.col("_fee_estimated").is_not_null()),
+    )
 
 
-def fee_gaps(missing: pl.DataFrame, outcome_columns: list[str]) -> pl.DataFrame:
-    """One ``info`` gap ``fee_not_found`` per unpriced line (the line itself stays)."""
-    return missing.with_columns(
+def fee_gaps(
+    missing: pl.DataFrame, outcome_columns: list[str], estimated: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """One ``info`` gap per unpriced line (``fee_not_found``) and per line priced by
+    estimate (``fee_estimated``, no CMS file for the year); the line itself stays."""
+    frames = [
+        _info_gap(missing, FEE_NOT_FOUND, "_fee_missing", outcome_columns),
+        _info_gap(
+            estimated if estimated is not None else missing.head(0),
+            FEE_ESTIMATED,
+            "_fee_estimated",
+            outcome_columns,
+        ),
+    ]
+    return pl.concat(frames, how="vertical")
+
+
+def _info_gap(
+    frame: pl.DataFrame, reason: str, detail: str, outcome_columns: list[str]
+) -> pl.DataFrame:
+    return frame.with_columns(
         is_line=pl.lit(False),
         status=pl.lit("info"),
-        reason=pl.lit(FEE_NOT_FOUND),
-        detail=pl.col("_fee_missing"),
+        reason=pl.lit(reason),
+        detail=pl.col(detail),
         minutes_logged=pl.lit(None, dtype=pl.Int64),
         minutes_needed=pl.lit(None, dtype=pl.Int64),
         deadline=pl.lit(None, dtype=pl.Date),
@@ -387,13 +563,17 @@ def _cost_sharing(period: PeriodParameters) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def waived_families(params: ParameterSet, families: list[str], on: dt.date) -> list[str]:
-    """Families whose ``<family>.cost_sharing_waived`` parameter is true on `on`."""
+def waived_families(
+    params: ParameterSet, families: list[str], on: dt.date, *, carry: bool = False
+) -> list[str]:
+    """Families whose ``<family>.cost_sharing_waived`` parameter is true on `on` (with
+    `carry`, past its verified date: its last verified value)."""
     waived = []
     for family in families:
         name = f"{family}.cost_sharing_waived"
         try:
-            value = params.get(name).at(on).value
+            param = params.get(name)
+            value = (param.carried(on) if carry else param.at(on)).value
         except (ConfigError, ParameterNotVerified):
             continue
         if value is True:
@@ -448,19 +628,21 @@ def split_shares(
     first = lines["date_of_service"].min()
     assert isinstance(first, dt.date)
     families = lines["family"].unique().drop_nulls().to_list()
-    waived = waived_families(params, families, first)
+    carry = period.allow_unverified
+    waived = waived_families(params, families, first, carry=carry)
     kinds = bundle["payers"].select("payer_id", "kind")
     frame = (
         lines.with_row_index(_ROW)
         .join(kinds, on="payer_id", how="left")
         .join(_cost_sharing(period), on="kind", how="left")
     )
-    frame = _as_of_date(
-        frame, "date_of_service", params.get("pricing.sequestration_rate"), "_seq_rate"
-    )
-    frame = _as_of_date(
-        frame, "date_of_service", params.get("pricing.part_b_deductible"), "_deductible"
-    )
+    for name, column in (
+        ("pricing.sequestration_rate", "_seq_rate"),
+        ("pricing.part_b_deductible", "_deductible"),
+    ):
+        frame = _as_of_date(
+            frame, "date_of_service", params.get(name), column, carry=carry, period=period
+        )
     is_waived = pl.col("family").is_in(waived)
     allowed = exact(pl.col("allowed_amount"))
     frame = frame.with_columns(

@@ -23,7 +23,7 @@ import polars as pl
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
 from billing_engine.money import MONEY
-from cli.options import db_option
+from cli.options import allow_unverified_option, db_option, with_allow_unverified
 
 DEFAULT_END_MONTH = "2025-12"
 SYNTH_MARKER = ".billing-synth"  # marks a folder billing synth wrote
@@ -263,6 +263,7 @@ def synth_command(
     help="Folder for the outputs (default: demo-output next to the bundle).",
 )
 @force_option
+@allow_unverified_option
 def demo_command(
     db_url: str | None,
     patients: int,
@@ -271,6 +272,7 @@ def demo_command(
     bundle_dir: Path | None,
     out_dir: Path | None,
     force: bool,
+    allow_unverified: bool,
 ) -> None:
     """Run the whole pipeline on a deterministic demo practice.
 
@@ -314,7 +316,12 @@ def demo_command(
                 "all of them are evaluated"
             )
         rvus, gpcis = store.fee_tables()
-        result = evaluate(stored, end_month, fees=shipped().overlay(FeeLibrary(rvus, gpcis)))
+        result = evaluate(
+            stored,
+            end_month,
+            settings=with_allow_unverified({}, allow_unverified),
+            fees=shipped().overlay(FeeLibrary(rvus, gpcis)),
+        )
         run_id = str(uuid.uuid4())
         paths = write_outputs(
             result, out_dir, run_id=run_id, created_at=dt.datetime.now(dt.UTC), store=store.url
@@ -328,6 +335,8 @@ def demo_command(
             gap_count=result.gaps.height,
             source=str(bundle_dir),
             run_id=run_id,
+            allow_unverified=result.allow_unverified,
+            unverified_parameters=list(result.unverified_parameters),
         )
     click.echo(
         f"evaluated {end_month} (rule set {result.rule_set_version}, run {run_id}); "

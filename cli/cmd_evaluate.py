@@ -12,7 +12,13 @@ import click
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import BillingError, ConfigError, StoreMissing
-from cli.options import apply_deductible_option, db_option, fee_library
+from cli.options import (
+    allow_unverified_option,
+    apply_deductible_option,
+    db_option,
+    fee_library,
+    with_allow_unverified,
+)
 
 if TYPE_CHECKING:
     from billing_engine.evaluate import EvaluationResult
@@ -97,6 +103,7 @@ settings_option = click.option(
 )
 @as_of_option
 @settings_option
+@allow_unverified_option
 @apply_deductible_option
 @db_option
 def evaluate_command(
@@ -106,6 +113,7 @@ def evaluate_command(
     fmt: str,
     as_of: dt.date | None,
     settings_path: Path | None,
+    allow_unverified: bool,
     apply_deductible: bool,
     db_url: str | None,
 ) -> None:
@@ -124,7 +132,7 @@ def evaluate_command(
         data,
         month,
         as_of,
-        settings=_settings(settings_path),
+        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
         fees=fee_library(db_url),
         apply_deductible=apply_deductible,
     )
@@ -134,6 +142,7 @@ def evaluate_command(
     if store_url is not None:
         record_run(db_url, result, run_id, out)
         click.echo(f"run {run_id} recorded")
+    _warn_unverified(result)
     click.echo(
         f"{month}: {result.claim_lines.height} claim line(s), {result.gaps.height} gap(s) "
         f"(rule set {result.rule_set_version}, run {run_id})"
@@ -162,11 +171,24 @@ def record_run(db_url: str | None, result: EvaluationResult, run_id: str, out: P
                 gap_count=result.gaps.height,
                 source=result.source,
                 run_id=run_id,
+                allow_unverified=result.allow_unverified,
+                unverified_parameters=list(result.unverified_parameters),
             )
     except BillingError as exc:
         raise BillingError(
             f"the outputs of run {run_id} are in {out}, but the run was not recorded: {exc}"
         ) from exc
+
+
+def _warn_unverified(result: Any) -> None:
+    """One line on stderr when the run carried unverified values forward."""
+    if result.unverified_parameters:
+        click.echo(
+            f"warning: {len(result.unverified_parameters)} parameter(s) used past their "
+            "verified date (--allow-unverified); the lines carry info gaps "
+            "parameters_unverified",
+            err=True,
+        )
 
 
 @click.command("explain")
@@ -176,6 +198,7 @@ def record_run(db_url: str | None, result: EvaluationResult, run_id: str, out: P
 @click.option("--code", help="Only this code.")
 @as_of_option
 @settings_option
+@allow_unverified_option
 @db_option
 def explain_command(
     bundle: Path | None,
@@ -184,6 +207,7 @@ def explain_command(
     code: str | None,
     as_of: dt.date | None,
     settings_path: Path | None,
+    allow_unverified: bool,
     db_url: str | None,
 ) -> None:
     """Why a patient's month bills what it bills: every criterion, value, parameter and row.
@@ -198,7 +222,10 @@ def explain_command(
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
     result = evaluate(
-        data.for_patients([patient_id]), month, as_of, settings=_settings(settings_path)
+        data.for_patients([patient_id]),
+        month,
+        as_of,
+        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
     )
     view = explain.build(result, default_parameters(), patient_id, code)
     click.echo(render("explain.txt.j2", x=view), nl=False)

@@ -12,7 +12,13 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from cli.cmd_evaluate import _date, _month, _settings, bundle_argument, load_bundle, settings_option
-from cli.options import apply_deductible_option, db_option, fee_library
+from cli.options import (
+    allow_unverified_option,
+    apply_deductible_option,
+    db_option,
+    fee_library,
+    with_allow_unverified,
+)
 
 if TYPE_CHECKING:
     from billing_engine.revenue import RevenueReport
@@ -57,6 +63,7 @@ def _render(frame: pl.DataFrame, columns: list[str]) -> list[str]:
     help="Evaluate every month as of this date (default: each month's last day).",
 )
 @settings_option
+@allow_unverified_option
 @apply_deductible_option
 @db_option
 def revenue_command(
@@ -66,6 +73,7 @@ def revenue_command(
     out: Path | None,
     as_of: dt.date | None,
     settings_path: Path | None,
+    allow_unverified: bool,
     apply_deductible: bool,
     db_url: str | None,
 ) -> None:
@@ -86,7 +94,7 @@ def revenue_command(
         data,
         months_between(first, last),
         as_of=as_of,
-        settings=_settings(settings_path),
+        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
         fees=fee_library(db_url),
         apply_deductible=apply_deductible,
     )

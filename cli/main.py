@@ -42,9 +42,9 @@ def billing(debug: bool) -> None:
 
 
 def _register() -> None:
-    from cli import cmd_demo, cmd_evaluate, cmd_fees, cmd_import, cmd_revenue
+    from cli import cmd_demo, cmd_evaluate, cmd_fees, cmd_import, cmd_params, cmd_revenue
 
-    for module in (cmd_import, cmd_evaluate, cmd_revenue, cmd_demo, cmd_fees):
+    for module in (cmd_import, cmd_evaluate, cmd_revenue, cmd_demo, cmd_fees, cmd_params):
         for command in module.COMMANDS:
             billing.add_command(command)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -62,3 +62,24 @@ apply_deductible_option = click.option(
     is_flag=True,
     help="Charge the yearly Part B deductible to the patient in the estimate (FEE-2).",
 )
+
+
+allow_unverified_option = click.option(
+    "--allow-unverified",
+    "allow_unverified",
+    is_flag=True,
+    help=(
+        "Evaluate dates past the parameters' verified_through by carrying the last verified "
+        "values forward; each affected line gets an info gap parameters_unverified "
+        "(same as the setting common.allow_unverified: true)."
+    ),
+)
+
+
+def with_allow_unverified(settings: dict[str, Any], allow_unverified: bool) -> dict[str, Any]:
+    """The settings with ``common.allow_unverified`` set when the flag is given."""
+    from billing_engine.params import ALLOW_UNVERIFIED
+
+    if allow_unverified:
+        return {**settings, ALLOW_UNVERIFIED: True}
+    return settings

@@ -627,3 +627,82 @@ def test_billing_fees_import_of_a_malformed_file_exits_1_with_one_line(tmp_path:
     wrong = _invoke("fees", "import-gpci", str(PFS_EXCERPT), "--year", "2025", "--db", url)
     assert wrong.exit_code == 1
     assert "Locality Number" in wrong.output
+
+
+# --------------------------------------------------------------------------- 2026 files
+
+PFS_2026 = DATA / "cms_pprrvu_2026_jul_subset_nodesc.csv"
+GPCI_2026 = DATA / "cms_gpci_2026.csv"
+RELEASE_2026 = (
+    "2026 National Physician Fee Schedule Relative Value File July Release; RELEASED 06/30/2026"
+)
+
+
+def test_the_2026_gpci_re_export_reads_with_the_2025_locality_keys() -> None:
+    frame = read_gpci(GPCI_2026, 2026)
+    assert frame.height == 109
+    alabama = _row(frame, locality="10112-0")
+    los_angeles = _row(frame, locality="1182-18")  # MAC 01182 in the file
+    assert (alabama["pw_gpci"], alabama["pe_gpci"], alabama["mp_gpci"]) == (
+        Decimal("0.988"),  # the work GPCI without the floor; pricing applies it
+        Decimal("0.875"),
+        Decimal("0.566"),
+    )
+    assert (los_angeles["mac"], los_angeles["pw_gpci"]) == ("1182", Decimal("1.041"))
+    assert _row(frame, state="AK")["locality_name"] == "ALASKA"
+    assert "2026 PW GPCI (without 1.0 Floor)" in alabama["release"]
+    keys_2025 = set(read_gpci_table(SHIPPED / "gpci_2025.csv")["locality"])
+    assert keys_2025 & set(frame["locality"]) >= {"10112-0", "1182-18", "2102-1"}
+
+
+def test_the_2026_gpci_file_without_a_title_takes_its_year_from_the_column_names() -> None:
+    error = _refused(GPCI_2026, lambda: read_gpci(GPCI_2026, 2027))
+    assert error.line == 1
+    assert "the file is for 2026, not 2027" in str(error)
+
+
+def test_the_2026_rvu_file_gives_99490_its_2026_values_and_release() -> None:
+    frame = read_pfs(PFS_2026, 2026)
+    assert frame.height == 76
+    row = _row(frame, hcpcs="99490")
+    assert (row["work_rvu"], row["nf_pe_rvu"], row["mp_rvu"], row["conv_factor"]) == (
+        Decimal("1.00"),
+        Decimal("0.91"),
+        Decimal("0.07"),
+        Decimal("33.4009"),
+    )
+    assert row["release"] == RELEASE_2026
+
+
+def test_the_shipped_2026_files_are_rebuilt_byte_for_byte_from_the_repo_copies(
+    tmp_path: Path,
+) -> None:
+    from code_rules.pricing.build_fee_data import write
+
+    write(PFS_2026, GPCI_2026, 2026, out=tmp_path)
+    for name in ("pfs_rvu_2026.csv", "gpci_2026.csv"):
+        assert (tmp_path / name).read_bytes() == (SHIPPED / name).read_bytes(), name
+    built = yaml.safe_load((tmp_path / "sources.yaml").read_text(encoding="utf-8"))["files"]
+    shipped = yaml.safe_load((SHIPPED / "sources.yaml").read_text(encoding="utf-8"))["files"]
+    for name in ("pfs_rvu_2026.csv", "gpci_2026.csv"):
+        assert built[name] == shipped[name], name
+    assert shipped["pfs_rvu_2026.csv"]["release"] == RELEASE_2026
+    assert (
+        shipped["pfs_rvu_2026.csv"]["source_sha256"]
+        == hashlib.sha256(PFS_2026.read_bytes()).hexdigest()
+    )
+
+
+def test_the_repo_copies_of_the_2026_cms_files_match_shared_when_present() -> None:
+    for name in (PFS_2026.name, GPCI_2026.name):
+        original = SHARED / name
+        if not original.is_file():
+            pytest.skip("../shared not present")
+        assert (DATA / name).read_bytes() == original.read_bytes(), name
+
+
+def test_billing_fees_import_gpci_takes_the_2026_re_export(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fees.db'}"
+    result = _invoke("fees", "import-gpci", str(GPCI_2026), "--year", "2026", "--db", url)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"imported 109 GPCI localities for 2026 from {GPCI_2026}")

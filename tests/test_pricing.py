@@ -195,9 +195,12 @@ def test_a_year_past_the_parameters_uses_the_conversion_factor_of_the_cms_file()
 
 
 def test_a_year_without_loaded_fees_leaves_the_amount_empty_with_a_reason() -> None:
+    # no fee data at all (no year to estimate from); see the fee_estimated tests for a
+    # year missing beside others
     data = bundle()
     period = PARAMS.for_period(dt.date(2024, 5, 1), dt.date(2024, 5, 31))
-    result = price_lines(lines(line(day=dt.date(2024, 5, 10))), data, PARAMS, period, shipped())
+    empty = FeeLibrary.empty()
+    result = price_lines(lines(line(day=dt.date(2024, 5, 10))), data, PARAMS, period, empty)
     assert amounts(result.lines) == [None]
     assert result.missing["_fee_missing"].to_list() == [
         "no 2024 PFS relative values loaded for 99490"
@@ -213,7 +216,7 @@ def test_an_unpriced_line_becomes_an_info_gap_fee_not_found() -> None:
         if c not in ("patient_id", "payer_id", "billing_practitioner_id", "code", "family",
                      "units", "date_of_service", "place_of_service")
     )  # fmt: skip
-    result = price_lines(frame, data, PARAMS, period, shipped())
+    result = price_lines(frame, data, PARAMS, period, FeeLibrary.empty())
     gaps = fee_gaps(result.missing, list(OUTCOME_SCHEMA))
     assert gaps.select("status", "reason", "rule").rows() == [("info", "fee_not_found", "FEE-1")]
 
@@ -405,3 +408,110 @@ def test_payer_patient_secondary_and_sequestration_add_up_to_the_allowed_amount(
         assert sum(parts) == row["allowed_amount"], row
         assert row["allowed_amount"].as_tuple().exponent == -2
     assert frame.schema["allowed_amount"] == MONEY
+
+
+# ------------------------------------------------------------------ 2026 fees, estimates
+
+LOCALITIES = [
+    practitioner(practitioner_id="DR_N"),
+    practitioner(practitioner_id="DR_AL", medicare_locality="10112-0"),
+    practitioner(practitioner_id="DR_LA", medicare_locality="1182-18"),
+    practitioner(practitioner_id="DR_QP", qp=True),
+]
+
+
+def by_practitioner(
+    day: dt.date,
+    fees: FeeLibrary | None = None,
+    settings: dict[str, Any] | None = None,
+    *,
+    allow_unverified: bool = False,
+) -> tuple[pl.DataFrame, Any]:
+    data = bundle(practitioners=LOCALITIES)
+    frame = pl.concat(
+        lines(line(day=day)).with_columns(billing_practitioner_id=pl.lit(p["practitioner_id"]))
+        for p in LOCALITIES
+    )
+    period = PARAMS.for_period(day.replace(day=1), day, settings, allow_unverified=allow_unverified)
+    return price_lines(frame, data, PARAMS, period, fees or shipped()), period
+
+
+def test_99490_in_2026_is_priced_from_the_shipped_2026_cms_values() -> None:
+    result, _ = by_practitioner(dt.date(2026, 3, 15))
+    # national, Alabama (work GPCI 0.988 floored to 1.0), Los Angeles, QP national
+    assert amounts(result.lines) == ["66.13", "61.32", "72.28", "66.46"]
+    assert result.estimated.is_empty() and result.missing.is_empty()
+    sources = result.lines["fee_source"].to_list()
+    assert all("2026 National Physician Fee Schedule Relative Value File July Release" in s
+               for s in sources)  # fmt: skip
+    assert "GPCI 10112-0 1/0.875/0.566 x CF 33.4009" in sources[1]
+    assert "CF 33.5675 (QP)" in sources[3]
+
+
+def test_the_2025_checks_still_hold_beside_the_2026_data() -> None:
+    result, _ = by_practitioner(dt.date(2025, 3, 15))
+    assert amounts(result.lines)[:2] == ["60.49", "56.23"]
+
+
+def test_turning_the_work_gpci_floor_off_prices_alabama_2026_with_its_own_work_gpci() -> None:
+    result, _ = by_practitioner(dt.date(2026, 3, 15), settings={"pricing.work_gpci_floor": None})
+    # (0.988 + 0.91 x 0.875 + 0.07 x 0.566) x 33.4009 = 60.92; Los Angeles is above 1.0
+    assert amounts(result.lines) == ["66.13", "60.92", "72.28", "66.46"]
+
+
+def test_the_floor_parameter_reproduces_the_floored_column_of_the_2026_gpci_file() -> None:
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "data" / "cms" / "cms_gpci_2026.csv"
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    floor = D(str(PARAMS.get("pricing.work_gpci_floor").at(dt.date(2026, 1, 1)).value))
+    assert len(rows) == 109
+    for row in rows:
+        without = D(row["2026 PW GPCI (without 1.0 Floor)"])
+        assert max(without, floor) == D(row["2026 PW GPCI (with 1.0 Floor)"]), row
+
+
+def test_a_year_without_a_cms_file_is_an_estimate_from_the_latest_rvus() -> None:
+    result, _ = by_practitioner(dt.date(2024, 5, 10))
+    # 2026 RVUs (1.98 national) x the 2024 conversion factor from March 9 (33.2875)
+    assert amounts(result.lines)[0] == "65.91"
+    assert result.estimated.height == 4
+    detail = str(result.estimated["_fee_estimated"][0])
+    assert "no 2024 CMS fee file" in detail
+    assert "2026 National Physician Fee Schedule Relative Value File July Release" in detail
+    assert "the 2024 conversion factor (33.2875)" in detail
+    assert "estimate" in str(result.lines["fee_source"][0])
+
+
+def test_a_2027_line_is_estimated_with_the_carried_forward_conversion_factor() -> None:
+    result, period = by_practitioner(dt.date(2027, 1, 15), allow_unverified=True)
+    assert amounts(result.lines) == ["66.13", "61.32", "72.28", "66.46"]
+    detail = str(result.estimated["_fee_estimated"][0])
+    assert "no 2027 CMS fee file: estimated from the 2026 RVUs" in detail
+    assert "last verified conversion factor, carried forward (33.4009)" in detail
+    assert "pricing.conversion_factor" in period.unverified
+
+
+def test_real_cms_data_for_the_year_wins_over_an_estimate() -> None:
+    # the 2027 row of the test library carries its own CONV FACTOR (34.0000)
+    fees = library_2026_and_2024()
+    result, _ = by_practitioner(dt.date(2027, 1, 5), fees, allow_unverified=True)
+    assert amounts(result.lines)[0] == "67.32"
+    assert result.estimated["billing_practitioner_id"].to_list() == ["DR_AL", "DR_LA"]
+    assert "the 2026 GPCIs of" in str(result.estimated["_fee_estimated"][0])
+
+
+def test_an_estimated_line_becomes_an_info_gap_fee_estimated() -> None:
+    result, _ = by_practitioner(dt.date(2024, 5, 10))
+    frame = result.estimated.with_columns(
+        pl.lit(None, dtype=t).alias(c)
+        for c, t in OUTCOME_SCHEMA.items()
+        if c not in result.estimated.columns
+    )
+    gaps = fee_gaps(frame.head(0), list(OUTCOME_SCHEMA), frame)
+    assert set(gaps.select("status", "reason", "rule").rows()) == {
+        ("info", "fee_estimated", "FEE-1")
+    }
+    assert gaps.height == 4

@@ -377,6 +377,8 @@ def test_evaluation_runs_are_recorded_and_listed(store_url: str) -> None:
         "line_count": 4,
         "gap_count": 2,
         "source": "a",
+        "allow_unverified": False,
+        "unverified_parameters": [],
     }
     assert runs[0]["created_at"].tzinfo is not None
     assert runs[0]["created_at"] <= runs[1]["created_at"]

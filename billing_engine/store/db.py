@@ -44,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -585,6 +585,9 @@ class Store:
         gap_count: int,
         source: str,
         run_id: str | None = None,
+        *,
+        allow_unverified: bool = False,
+        unverified_parameters: Iterable[str] | None = None,
     ) -> str:
         """Record one evaluation run; returns its ``run_id`` (a UUID).
 
@@ -593,6 +596,8 @@ class Store:
         only after its outputs are in place, so a recorded run always has outputs; a
         run killed in between leaves outputs whose manifest names a run id and store
         that the store does not list, which is visible, never silent.
+        ``allow_unverified`` records a run made with ``--allow-unverified`` and
+        ``unverified_parameters`` the parameters it used past their verified date.
         """
         try:
             canonical = str(Month.parse(month)) == month
@@ -614,6 +619,10 @@ class Store:
             line_count=line_count,
             gap_count=gap_count,
             source=source,
+            allow_unverified=allow_unverified,
+            unverified_parameters=(
+                sorted(unverified_parameters) if unverified_parameters is not None else None
+            ),
         )
         try:
             with Session(self._engine) as session, session.begin():
@@ -640,6 +649,8 @@ class Store:
                     "line_count": r.line_count,
                     "gap_count": r.gap_count,
                     "source": r.source,
+                    "allow_unverified": bool(r.allow_unverified),
+                    "unverified_parameters": list(r.unverified_parameters or []),
                 }
                 for r in records
             ]
