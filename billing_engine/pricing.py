@@ -514,6 +514,21 @@ def split_shares(
                                                     if c not in lines.columns])  # fmt: skip
 
 
+def within_reach() -> pl.Expr:
+    """A ``short`` gap that work already logged in the period has started.
+
+    Time-based gaps (``minutes_needed`` set) are within reach once minutes were logged
+    toward them (``minutes_logged`` > 0): "started, N minutes short". A short gap
+    without a minute count (TCM: the contact or the face-to-face visit still open before
+    its deadline) is within reach: its qualifying discharge and every earlier criterion
+    are met. A time-based gap with nothing logged is "not started": it is not money
+    left on the table, whatever the code would pay.
+    """
+    timed = pl.col("minutes_needed").is_not_null()
+    started = pl.col("minutes_logged").fill_null(0) > 0
+    return (pl.col("status") == "short") & (~timed | started)
+
+
 def potential_amounts(
     gaps: pl.DataFrame,
     bundle: Bundle,
@@ -523,13 +538,15 @@ def potential_amounts(
 ) -> pl.Series:
     """Per gap row: the allowed amount of one unit of its code if it were closed.
 
-    Only ``short`` gaps with a payer are valued (what more work this period would
-    still earn); the date of service is the gap's deadline or period end and the place
-    of service the monthly default. Other gaps, and codes without a fee, get null.
+    Only ``short`` gaps ``within_reach`` with a payer are valued: the money left on the
+    table, what more work this period would still earn on work already started. The
+    date of service is the gap's deadline (a TCM gap: the contact or visit deadline),
+    else the period end; the place of service the monthly default. Other gaps (blocked,
+    suppressed, info, short but not started) and codes without a fee get null.
     """
     pos = period.as_str("common.monthly_place_of_service")
     candidates = gaps.with_row_index("_gap").filter(
-        (pl.col("status") == "short") & pl.col("payer_id").is_not_null()
+        within_reach() & pl.col("payer_id").is_not_null()
     )
     if candidates.is_empty():
         return pl.Series("potential_amount", [None] * gaps.height, dtype=MONEY)

@@ -58,7 +58,10 @@ def format_counts(counts: dict[str, int]) -> list[str]:
 
 
 def summarize(result: EvaluationFrames) -> str:
-    """Claim lines by code, gaps by reason and the patients close to a time threshold."""
+    """Claim lines by code, gaps by reason and the patients close to a time threshold
+    (minutes logged, a few short: ``pricing.within_reach``)."""
+    from billing_engine.pricing import within_reach
+
     lines_frame = result.claim_lines
     gaps = result.gaps
     out: list[str] = []
@@ -91,10 +94,12 @@ def summarize(result: EvaluationFrames) -> str:
         for reason, count in by_reason.iter_rows():
             out.append(f"  {reason!s:<{width}} {count:>6}")
 
+    if "minutes_logged" not in gaps.columns:
+        gaps = gaps.with_columns(minutes_logged=pl.lit(None, dtype=pl.Int64))
     close = (
-        gaps.with_columns(pl.col("minutes_needed").cast(pl.Int64, strict=False))
+        gaps.with_columns(pl.col("minutes_needed", "minutes_logged").cast(pl.Int64, strict=False))
         .filter(
-            (pl.col("status") == "short")
+            within_reach()
             & pl.col("minutes_needed").is_not_null()
             & (pl.col("minutes_needed") > 0)
             & (pl.col("minutes_needed") <= CLOSE_MINUTES)
@@ -107,7 +112,8 @@ def summarize(result: EvaluationFrames) -> str:
         )
     )
     out.append(
-        f"Patients close to a threshold (short by {CLOSE_MINUTES} minutes or less): {close.height}"
+        f"Patients close to a threshold (started, short by {CLOSE_MINUTES} minutes or less): "
+        f"{close.height}"
     )
     for patient_id, code, needed in (
         close.head(CLOSE_SHOWN).select("patient_id", "code", "minutes_needed").iter_rows()
@@ -120,12 +126,25 @@ def summarize(result: EvaluationFrames) -> str:
 
 
 def _revenue_lines(result: EvaluationFrames) -> list[str]:
-    """Revenue by payer (the TOTAL rows) and the money left on the table."""
-    totals = result.revenue_by_payer.filter(pl.col("code") == "TOTAL")
+    """Revenue by payer (the TOTAL rows, then the GRAND TOTAL) and the money left on the
+    table: only short gaps that logged work has started (``pricing.within_reach``)."""
+    from billing_engine.outputs import GRAND_TOTAL, TOTAL
+    from billing_engine.pricing import within_reach
+
+    revenue = result.revenue_by_payer
+    totals = revenue.filter(pl.col("code") == TOTAL)
     out = ["Revenue by payer (allowed / payer / patient, dollars):"]
     if totals.is_empty():
         return [*out, "  (none)"]
-    width = max(8, *(len(str(n or p)) for p, n in totals.select("payer_id", "payer_name").rows()))
+    grand = revenue.filter(pl.col("code") == GRAND_TOTAL)
+    if grand.is_empty():  # a table written before grand totals: add them up here
+        grand = totals.select(
+            pl.col("lines").sum(),
+            *[pl.col(c).cast(MONEY).sum() for c in ("allowed_amount", "payer_amount",
+                                                    "patient_amount")],
+        )  # fmt: skip
+    names = totals.select("payer_id", "payer_name").rows()
+    width = max(len(GRAND_TOTAL), *(len(str(n or p)) for p, n in names))
     shown = totals.with_columns(pl.col("^.*_amount$").cast(pl.String).fill_null(""))
     for payer, name, lines, allowed, paid, patient, unpriced in shown.select(
         "payer_id", "payer_name", "lines", "allowed_amount", "payer_amount", "patient_amount",
@@ -134,15 +153,31 @@ def _revenue_lines(result: EvaluationFrames) -> list[str]:
         text = f"  {name or payer!s:<{width}} {lines:>5} lines {allowed:>11} {paid:>11} "
         text += f"{patient:>10}"
         out.append(text + (f"  ({unpriced} without a fee)" if unpriced else ""))
-    money = [pl.col(c).cast(MONEY).sum() for c in ("allowed_amount", "payer_amount")]
-    allowed_all, paid_all = totals.select(money).row(0)
-    out.append(f"  {'total':<{width}} {totals['lines'].sum():>5} lines {allowed_all!s:>11} "
-               f"{paid_all!s:>11}")  # fmt: skip
-    short = result.gaps.filter(pl.col("status") == "short")
-    left = short["potential_amount"].cast(MONEY).sum()
+    lines_all, allowed_all, paid_all, patient_all = (
+        grand.with_columns(pl.col("^.*_amount$").cast(pl.String).fill_null(""))
+        .select("lines", "allowed_amount", "payer_amount", "patient_amount")
+        .row(0)
+    )
+    out.append(f"  {'GRAND TOTAL':<{width}} {lines_all:>5} lines {allowed_all!s:>11} "
+               f"{paid_all!s:>11} {patient_all!s:>10}")  # fmt: skip
+    gaps = result.gaps
+    if "minutes_logged" not in gaps.columns:
+        gaps = gaps.with_columns(minutes_logged=pl.lit(None, dtype=pl.Int64))
+    short = gaps.filter(pl.col("status") == "short").with_columns(
+        pl.col("minutes_needed", "minutes_logged").cast(pl.Int64, strict=False),
+        pl.col("potential_amount").cast(MONEY),
+    )
+    reach = short.filter(within_reach())
+    left = reach["potential_amount"].sum()
+    unvalued = reach["potential_amount"].null_count()
     out.append(
-        f"Money left on the table (allowed amount of the {short.height} short gaps if closed): "
-        f"{left}"
+        f"Money left on the table (allowed amount, if closed, of the {reach.height} short "
+        f"gaps already started): {left}"
+        + (f" ({unvalued} of them without a fee, not counted)" if unvalued else "")
+    )
+    out.append(
+        f"  not counted: {short.height - reach.height} short gaps with nothing logged yet "
+        "(not started)"
     )
     return out
 
