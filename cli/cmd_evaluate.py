@@ -161,13 +161,13 @@ def explain_command(
     from billing_engine.evaluate import default_parameters, evaluate
     from reports import render
 
-    data, _ = load_bundle(bundle, db_url)
+    data, store_url = load_bundle(bundle, db_url)
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
-    result = evaluate(
-        data.for_patients([patient_id]), month, as_of, settings=_settings(settings_path)
-    )
-    view = explain.build(result, default_parameters(), patient_id, code)
+    mine = data.for_patients([patient_id])
+    fees = fee_library(store_url or db_url)  # the fees `billing evaluate` would use
+    result = evaluate(mine, month, as_of, settings=_settings(settings_path), fees=fees)
+    view = explain.build(result, default_parameters(), patient_id, code, bundle=mine, fees=fees)
     click.echo(render("explain.txt.j2", x=view), nl=False)
 
 
