@@ -90,7 +90,9 @@ def evaluate(
     gap_rows = outcomes.filter(~pl.col("is_line"))
     gaps = gaps_frame(
         gap_rows.with_columns(
-            potential_amount=potential_amounts(gap_rows, bundle, params, period, fees)
+            potential_amount=potential_amounts(
+                gap_rows, bundle, params, period, fees, lines=outcomes.filter(pl.col("is_line"))
+            )
         )
     )
     return EvaluationResult(

@@ -4,13 +4,15 @@ Each month is evaluated as ``billing evaluate`` would (same fees, settings and a
 rule); the yearly Part B deductible, when asked for, is then charged across the whole
 range in date-of-service order, so January's lines use it up before February's.
 
-The "money left on the table" of a month is the allowed amount, if closed, of every
-``short`` gap that work logged in the month has started (``pricing.within_reach``:
-"started, N minutes short", or a TCM period whose contact or visit is still due): the
-sum of ``gaps.potential_amount``. A short gap with nothing logged toward it is counted
-apart, as ``not_started_gaps``, and never valued. PMPM capitation is reported beside
-fee-for-service, never added into it. ``RevenueReport.table`` gives each table with
-its ``GRAND TOTAL`` row, as ``billing revenue`` prints and writes it.
+The "money left on the table" of a month is the sum of ``gaps.potential_amount``: the
+allowed amount, if closed, of every ``short`` gap within reach (work logged in the
+month has started it, ``pricing.short_and_started``: "started, N minutes short", or a
+TCM period whose contact or visit is still due; one per group of alternative codes and
+none beside a billed alternative, ``pricing.potential_amounts``). A short gap with
+nothing logged toward it is counted apart, as ``not_started_gaps``, and never valued.
+PMPM capitation is reported beside fee-for-service, never added into it.
+``RevenueReport.table`` gives each table with its ``GRAND TOTAL`` row, as
+``billing revenue`` prints and writes it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from billing_engine.evaluate import EvaluationResult, default_parameters, evalua
 from billing_engine.fees import FeeLibrary
 from billing_engine.money import MONEY
 from billing_engine.outputs import ALL_PAYERS, AMOUNT_COLUMNS, grand_total, line_totals
-from billing_engine.pricing import SHARE_COLUMNS, split_shares, within_reach
+from billing_engine.pricing import SHARE_COLUMNS, short_and_started, split_shares
 
 MONTHS_PER_YEAR = 12
 METRICS = AMOUNT_COLUMNS
@@ -107,6 +109,7 @@ def revenue(
             "left_on_table",
             "within_reach_gaps",
             "not_started_gaps",
+            "short_gaps",
         )
         .sort("month")
     )
@@ -124,12 +127,14 @@ def revenue(
 
 
 def _left_on_table(result: EvaluationResult) -> pl.DataFrame:
-    """month, left_on_table, within_reach_gaps, not_started_gaps of one evaluation."""
+    """month, left_on_table and the counts of short gaps within reach (valued), not
+    started, and in all, of one evaluation."""
     short = result.gaps.filter(pl.col("status") == "short")
-    reach = within_reach()
+    valued = pl.col("potential_amount").is_not_null()
     return short.select(
         month=pl.lit(str(result.month)),
-        left_on_table=pl.col("potential_amount").filter(reach).sum().cast(MONEY),
-        within_reach_gaps=reach.sum().cast(pl.Int64),
-        not_started_gaps=(~reach).sum().cast(pl.Int64),
+        left_on_table=pl.col("potential_amount").sum().cast(MONEY),
+        within_reach_gaps=valued.sum().cast(pl.Int64),
+        not_started_gaps=(~short_and_started()).sum().cast(pl.Int64),
+        short_gaps=pl.len().cast(pl.Int64),
     )

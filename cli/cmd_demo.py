@@ -59,8 +59,8 @@ def format_counts(counts: dict[str, int]) -> list[str]:
 
 def summarize(result: EvaluationFrames) -> str:
     """Claim lines by code, gaps by reason and the patients close to a time threshold
-    (minutes logged, a few short: ``pricing.within_reach``)."""
-    from billing_engine.pricing import within_reach
+    (minutes logged, a few short: ``pricing.short_and_started``)."""
+    from billing_engine.pricing import short_and_started
 
     lines_frame = result.claim_lines
     gaps = result.gaps
@@ -99,7 +99,7 @@ def summarize(result: EvaluationFrames) -> str:
     close = (
         gaps.with_columns(pl.col("minutes_needed", "minutes_logged").cast(pl.Int64, strict=False))
         .filter(
-            within_reach()
+            short_and_started()
             & pl.col("minutes_needed").is_not_null()
             & (pl.col("minutes_needed") > 0)
             & (pl.col("minutes_needed") <= CLOSE_MINUTES)
@@ -127,9 +127,10 @@ def summarize(result: EvaluationFrames) -> str:
 
 def _revenue_lines(result: EvaluationFrames) -> list[str]:
     """Revenue by payer (the TOTAL rows, then the GRAND TOTAL) and the money left on the
-    table: only short gaps that logged work has started (``pricing.within_reach``)."""
+    table: the short gaps within reach (``gaps.potential_amount``, set only on short
+    gaps that logged work has started: ``pricing.potential_amounts``)."""
     from billing_engine.outputs import GRAND_TOTAL, TOTAL
-    from billing_engine.pricing import within_reach
+    from billing_engine.pricing import short_and_started
 
     revenue = result.revenue_by_payer
     totals = revenue.filter(pl.col("code") == TOTAL)
@@ -167,17 +168,16 @@ def _revenue_lines(result: EvaluationFrames) -> list[str]:
         pl.col("minutes_needed", "minutes_logged").cast(pl.Int64, strict=False),
         pl.col("potential_amount").cast(MONEY),
     )
-    reach = short.filter(within_reach())
-    left = reach["potential_amount"].sum()
-    unvalued = reach["potential_amount"].null_count()
+    valued = short.filter(pl.col("potential_amount").is_not_null())
+    not_started = short.filter(~short_and_started()).height
     out.append(
-        f"Money left on the table (allowed amount, if closed, of the {reach.height} short "
-        f"gaps already started): {left}"
-        + (f" ({unvalued} of them without a fee, not counted)" if unvalued else "")
+        f"Money left on the table (allowed amount, if closed, of the {valued.height} short "
+        f"gaps within reach: work started): {valued['potential_amount'].sum()}"
     )
+    others = short.height - valued.height - not_started
     out.append(
-        f"  not counted: {short.height - reach.height} short gaps with nothing logged yet "
-        "(not started)"
+        f"  not counted: {not_started} short gaps with nothing logged yet (not started)"
+        + (f"; {others} started but without a fee or only an alternative" if others else "")
     )
     return out
 

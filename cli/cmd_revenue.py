@@ -67,9 +67,9 @@ def revenue_command(
     """Revenue from --from to --to: totals by payer, code and month.
 
     Each month is evaluated as `billing evaluate` does. The month table adds the money
-    left on the table (the allowed amount, if closed, of every `short` gap that work
-    logged in the month has started; short gaps with nothing logged are counted apart
-    as not started) and PMPM capitation, which is reported beside fee-for-service,
+    left on the table (the allowed amount, if closed, of every `short` gap within reach:
+    started by work logged in the month; short gaps with nothing logged are counted
+    apart as not started) and PMPM capitation, which is reported beside fee-for-service,
     never added into it. Every table ends with a GRAND TOTAL row. Reads BUNDLE when
     given, else the store (--db).
     """
@@ -97,12 +97,13 @@ def revenue_command(
     for line in _render(
         report.table("by_month"),
         ["month", "lines", "allowed_amount", "payer_amount", "patient_amount",
-         "capitation", "left_on_table", "within_reach_gaps", "not_started_gaps"],
+         "capitation", "left_on_table", "within_reach_gaps", "not_started_gaps", "short_gaps"],
     ):  # fmt: skip
         click.echo(line)
     click.echo(
-        "  left_on_table: allowed amount, if closed, of the short gaps already started "
-        "(within_reach_gaps); not_started_gaps have nothing logged and are not counted"
+        "  left_on_table: allowed amount, if closed, of the short gaps within reach (started,\n"
+        "  one per set of alternative codes); not_started_gaps have nothing logged and are\n"
+        "  not counted; short_gaps counts every short gap"
     )
     if not report.capitation.is_empty():
         click.echo("Capitation (PMPM, beside fee-for-service):")

@@ -283,3 +283,30 @@ def test_every_revenue_table_ends_with_a_grand_total_row(tmp_path: Path) -> None
     assert by_payer.select("payer_id", "code").rows()[-2:] == [
         ("MCR", "TOTAL"), ("GRAND TOTAL", "GRAND TOTAL"),
     ]  # fmt: skip
+
+
+def test_only_the_closest_of_two_alternative_codes_is_money_left_on_the_table(
+    tmp_path: Path,
+) -> None:
+    # DR_A personally logs 18 minutes: staff CCM is 2 short, the practitioner's CCM 12
+    # short. Only one of them can bill: the closer one (60.49) is counted, not both.
+    folder = write_bundle(tmp_path / "b", [{"encounter_id": "E1", "date": "2025-03-04",
+                                            "minutes": 18, "performer_id": "DR_A"}])  # fmt: skip
+    result = evaluate(read_bundle(folder), Month.parse("2025-03"))
+    short = result.gaps.filter(result.gaps["status"] == "short").sort("code")
+    assert short.select("code", "minutes_needed", "potential_amount").rows() == [
+        ("99490", 2, D("60.49")), ("99491", 12, None),
+    ]  # fmt: skip
+
+
+def test_a_gap_that_would_only_replace_a_billed_alternative_is_not_left_on_the_table(
+    tmp_path: Path,
+) -> None:
+    # 25 minutes by DR_A personally: staff CCM bills; the practitioner's CCM is 5 short,
+    # but closing it would replace the staff line, not add a second one.
+    folder = write_bundle(tmp_path / "b", [{"encounter_id": "E1", "date": "2025-03-04",
+                                            "minutes": 25, "performer_id": "DR_A"}])  # fmt: skip
+    result = evaluate(read_bundle(folder), Month.parse("2025-03"))
+    assert result.claim_lines["code"].to_list() == ["99490"]
+    gap = result.gaps.filter(result.gaps["code"] == "99491")
+    assert gap.select("status", "minutes_needed", "potential_amount").rows() == [("short", 5, None)]

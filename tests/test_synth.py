@@ -358,8 +358,8 @@ def test_summarize_lists_lines_by_code_gaps_by_reason_and_patients_close_to_a_th
         "  Medicare        3 lines      166.91      130.86      33.38",
         "  MCD             1 lines                                     (1 without a fee)",
         "  GRAND TOTAL     4 lines      166.91      130.86      33.38",
-        "Money left on the table (allowed amount, if closed, of the 3 short gaps already "
-        "started): 166.91",
+        "Money left on the table (allowed amount, if closed, of the 3 short gaps within "
+        "reach: work started): 166.91",
         "  not counted: 1 short gaps with nothing logged yet (not started)",
     ]
 
