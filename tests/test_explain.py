@@ -97,3 +97,21 @@ def test_explain_prints_only_the_settings_the_explained_codes_read(tmp_path: Pat
     assert "pricing.cost_sharing_by_payer_kind" in settings  # the line was priced
     for other in ("tobacco.window", "tcm.death_policy", "mnt.unit_rounding", "obesity."):
         assert other not in settings, other
+
+
+def test_explain_says_when_a_program_earlier_in_the_priority_took_the_minutes(
+    tmp_path: Path,
+) -> None:
+    # The same 10:00-10:10 logged to CCM and to Medicaid case management: CCM comes
+    # first in common.program_minute_priority and keeps the minutes.
+    folder = write_bundle(
+        tmp_path / "b",
+        [
+            {"encounter_id": "E1", "date": "2025-03-04", "start_time": "10:00", "minutes": 25},
+            {"encounter_id": "E2", "date": "2025-03-04", "start_time": "10:00", "minutes": 10,
+             "program": "case_management"},
+        ],
+    )  # fmt: skip
+    text = explain(folder).output
+    assert entry_line(text, "E1").endswith("25 of 25 counted")
+    assert entry_line(text, "E2").endswith("0 of 10 counted (10 min counted toward ccm (E1))")
