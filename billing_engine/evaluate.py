@@ -103,8 +103,9 @@ def evaluate(
     outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns, priced.estimated)])
     lines = claim_lines_frame(shared, bundle)
     gap_rows = outcomes.filter(~pl.col("is_line"))
-    potential = potential_amounts(gap_rows, bundle, params, period, fees)
-    marked = unverified_gaps(outcomes.filter(pl.col("is_line")), period, outcomes.columns)
+    line_rows = outcomes.filter(pl.col("is_line"))
+    potential = potential_amounts(gap_rows, bundle, params, period, fees, lines=line_rows)
+    marked = unverified_gaps(line_rows, period, outcomes.columns)
     outcomes = pl.concat([outcomes, marked])
     gap_rows = pl.concat(
         [

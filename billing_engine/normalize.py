@@ -318,6 +318,7 @@ def visit_intervals(ctx: EvalContext) -> pl.DataFrame:
             "date",
             start_min=start,
             end_min=start + pl.col("minutes").cast(pl.Int32),
+            visit_id=pl.col("encounter_id"),  # shown by `billing explain`
         )
     )
 

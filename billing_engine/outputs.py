@@ -4,10 +4,13 @@ Columns are the contract's, in its order; columns this project adds come after t
 claim lines add ``parameters`` (the parameter values the line used),
 ``secondary_payer_id``, ``secondary_amount`` (the patient's share a secondary coverage
 picks up), ``sequestration_amount`` and ``fee_source`` (how the allowed amount was
-found); gaps add ``billing_practitioner_id``, ``payer_id``, ``rule`` and
-``potential_amount`` (a short gap's allowed amount if it were closed); revenue adds
-``secondary_amount``, ``sequestration_amount`` and ``unpriced_lines``. A line without a
-fee keeps empty amount columns (never zero) and has a ``fee_not_found`` gap.
+found; ``secondary_*`` empty without secondary coverage); gaps add
+``billing_practitioner_id``, ``payer_id``, ``rule`` and ``potential_amount`` (a short
+gap's allowed amount if it were closed, only when it is within reach:
+``pricing.potential_amounts``);
+revenue adds ``secondary_amount``, ``sequestration_amount`` and ``unpriced_lines``, a
+``TOTAL`` row per payer and a last ``GRAND TOTAL`` row. A line without a fee keeps
+empty amount columns (never zero) and has a ``fee_not_found`` gap.
 ``capitation`` lists PMPM contracts beside fee-for-service.
 """
 
@@ -53,6 +56,9 @@ AMOUNT_COLUMNS = (
     "sequestration_amount",
 )  # fmt: skip
 FORMATS = ("csv", "json")
+TOTAL = "TOTAL"  # a payer's subtotal row in revenue_by_payer (code column)
+GRAND_TOTAL = "GRAND TOTAL"  # the last row of every revenue table
+ALL_PAYERS = "all payers"
 
 
 def claim_lines_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
@@ -85,31 +91,75 @@ def gaps_frame(gaps: pl.DataFrame) -> pl.DataFrame:
 def line_totals(lines: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Lines, units, the amount sums and the unpriced lines of each group of `keys`.
 
-    A money sum is empty (not zero) when no line of the group is priced.
+    A money sum is empty (not zero) when no line of the group is priced; otherwise an
+    empty amount of a priced line counts as 0 (a line without secondary coverage has an
+    empty ``secondary_amount``), so the sums add up as the lines do. No keys: one row.
     """
-    return lines.group_by(*keys).agg(
+    priced = pl.col("allowed_amount").is_not_null()
+    aggregations = [
         pl.len().cast(pl.Int64).alias("lines"),
         pl.col("units").sum().cast(pl.Int64),
         *[
-            pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).cast(MONEY).sum()).alias(c)
+            pl.when(priced.any()).then(pl.col(c).cast(MONEY).fill_null(0).sum()).alias(c)
             for c in AMOUNT_COLUMNS
         ],
         pl.col("allowed_amount").is_null().sum().cast(pl.Int64).alias("unpriced_lines"),
-    )
+    ]
+    if not keys:
+        return lines.select(aggregations)
+    return lines.group_by(*keys).agg(aggregations)
+
+
+def grand_total(
+    frame: pl.DataFrame,
+    label_column: str,
+    labels: dict[str, str] | None = None,
+    blank: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """`frame` with one last row labelled ``GRAND TOTAL`` in `label_column`.
+
+    Numbers are summed (a money column stays empty when every row is empty), except the
+    `blank` columns (rates such as a PMPM); text columns are empty unless given in
+    `labels`. Rows that are already subtotals (``TOTAL`` in `label_column`) are left
+    out of the sum.
+    """
+    labels = labels or {}
+    rows = frame.filter(pl.col(label_column).ne_missing(TOTAL))
+    sums = []
+    for name, dtype in frame.schema.items():
+        if name == label_column:
+            sums.append(pl.lit(GRAND_TOTAL, dtype=dtype).alias(name))
+        elif name in labels:
+            sums.append(pl.lit(labels[name], dtype=dtype).alias(name))
+        elif dtype.is_numeric() and name not in blank:
+            total = pl.col(name).sum()
+            if isinstance(dtype, pl.Decimal):
+                total = pl.when(pl.col(name).is_not_null().any()).then(total)
+            sums.append(total.cast(dtype).alias(name))
+        else:
+            sums.append(pl.lit(None, dtype=dtype).alias(name))
+    return pl.concat([frame, rows.select(sums)], how="vertical")
 
 
 def revenue_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
-    """Lines, units and amounts by payer and code, plus one TOTAL row per payer."""
+    """Lines, units and amounts by payer and code, one TOTAL row per payer (code
+    ``TOTAL``) and, last, the ``GRAND TOTAL`` of every payer (payer_id and code
+    ``GRAND TOTAL``, payer_name ``all payers``)."""
     names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
     per_code = line_totals(lines, ["payer_id", "code"])
-    totals = line_totals(lines, ["payer_id"]).with_columns(code=pl.lit("TOTAL"))
-    return (
+    totals = line_totals(lines, ["payer_id"]).with_columns(code=pl.lit(TOTAL))
+    everything = line_totals(lines, []).with_columns(
+        payer_id=pl.lit(GRAND_TOTAL), code=pl.lit(GRAND_TOTAL)
+    )
+    table = (
         pl.concat([per_code, totals.select(per_code.columns)])
         .join(names, on="payer_id", how="left")
-        .with_columns(_total=pl.col("code") == "TOTAL")
+        .with_columns(_total=pl.col("code") == TOTAL)
         .sort("payer_id", "_total", "code", nulls_last=True)
         .select(REVENUE_COLUMNS)
     )
+    grand = everything.with_columns(payer_name=pl.lit(ALL_PAYERS)).select(REVENUE_COLUMNS)
+    return pl.concat([table, grand.cast(table.schema)], how="vertical")
 
 
 def capitation_frame(bundle: Bundle, month: Month) -> pl.DataFrame:

@@ -2,10 +2,17 @@
 
 Each month is evaluated as ``billing evaluate`` would (same fees, settings and as-of
 rule); the yearly Part B deductible, when asked for, is then charged across the whole
-range in date-of-service order, so January's lines use it up before February's. The
-"money left on the table" of a month is the allowed amount of every ``short`` gap of
-that month if it were closed (``gaps.potential_amount``). PMPM capitation is reported
-beside fee-for-service, never added into it.
+range in date-of-service order, so January's lines use it up before February's.
+
+The "money left on the table" of a month is the sum of ``gaps.potential_amount``: the
+allowed amount, if closed, of every ``short`` gap within reach (work logged in the
+month has started it, ``pricing.short_and_started``: "started, N minutes short", or a
+TCM period whose contact or visit is still due; one per group of alternative codes and
+none beside a billed alternative, ``pricing.potential_amounts``). A short gap with
+nothing logged toward it is counted apart, as ``not_started_gaps``, and never valued.
+PMPM capitation is reported beside fee-for-service, never added into it.
+``RevenueReport.table`` gives each table with its ``GRAND TOTAL`` row, as
+``billing revenue`` prints and writes it.
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ from billing_engine.errors import ConfigError
 from billing_engine.evaluate import EvaluationResult, default_parameters, evaluate
 from billing_engine.fees import FeeLibrary
 from billing_engine.money import MONEY
-from billing_engine.outputs import AMOUNT_COLUMNS, line_totals
-from billing_engine.pricing import SHARE_COLUMNS, split_shares
+from billing_engine.outputs import ALL_PAYERS, AMOUNT_COLUMNS, grand_total, line_totals
+from billing_engine.pricing import SHARE_COLUMNS, short_and_started, split_shares
 
 MONTHS_PER_YEAR = 12
 METRICS = AMOUNT_COLUMNS
@@ -38,6 +45,18 @@ class RevenueReport:
     by_month: pl.DataFrame
     capitation: pl.DataFrame
     lines: pl.DataFrame  # every priced line of the range, with its month
+
+    def table(self, name: str) -> pl.DataFrame:
+        """One of by_payer, by_code, by_month, capitation, ending with its grand total."""
+        frame: pl.DataFrame = getattr(self, name)
+        label = TABLE_LABELS[name]
+        labels = {"payer_name": ALL_PAYERS} if name == "by_payer" else {}
+        blank = ("pmpm",) if name == "capitation" else ()
+        return grand_total(frame.with_columns(pl.col(label).cast(pl.String)), label, labels, blank)
+
+
+TABLE_LABELS = {"by_payer": "payer_id", "by_code": "code", "by_month": "month",
+                "capitation": "month"}  # fmt: skip
 
 
 def months_between(first: Month, last: Month) -> list[Month]:
@@ -71,17 +90,7 @@ def revenue(
             lines.drop(*SHARE_COLUMNS), bundle, params, period, apply_deductible=True
         )
     names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
-    left = pl.DataFrame(
-        {
-            "month": [str(r.month) for r in results],
-            "left_on_table": [
-                r.gaps.filter(pl.col("status") == "short")["potential_amount"].sum()
-                for r in results
-            ],
-            "short_gaps": [r.gaps.filter(pl.col("status") == "short").height for r in results],
-        },
-        schema={"month": pl.String(), "left_on_table": MONEY, "short_gaps": pl.Int64()},
-    )
+    left = pl.concat([_left_on_table(r) for r in results], how="vertical")
     capitation = pl.concat([r.capitation for r in results], how="vertical")
     cap_by_month = capitation.group_by("month").agg(
         pl.col("amount").sum().cast(MONEY).alias("capitation")
@@ -98,6 +107,8 @@ def revenue(
             "unpriced_lines",
             "capitation",
             "left_on_table",
+            "within_reach_gaps",
+            "not_started_gaps",
             "short_gaps",
         )
         .sort("month")
@@ -112,4 +123,18 @@ def revenue(
         by_month=by_month,
         capitation=capitation,
         lines=lines,
+    )
+
+
+def _left_on_table(result: EvaluationResult) -> pl.DataFrame:
+    """month, left_on_table and the counts of short gaps within reach (valued), not
+    started, and in all, of one evaluation."""
+    short = result.gaps.filter(pl.col("status") == "short")
+    valued = pl.col("potential_amount").is_not_null()
+    return short.select(
+        month=pl.lit(str(result.month)),
+        left_on_table=pl.col("potential_amount").sum().cast(MONEY),
+        within_reach_gaps=valued.sum().cast(pl.Int64),
+        not_started_gaps=(~short_and_started()).sum().cast(pl.Int64),
+        short_gaps=pl.len().cast(pl.Int64),
     )

@@ -62,7 +62,10 @@ def format_counts(counts: dict[str, int]) -> list[str]:
 
 
 def summarize(result: EvaluationFrames) -> str:
-    """Claim lines by code, gaps by reason and the patients close to a time threshold."""
+    """Claim lines by code, gaps by reason and the patients close to a time threshold
+    (minutes logged, a few short: ``pricing.short_and_started``)."""
+    from billing_engine.pricing import short_and_started
+
     lines_frame = result.claim_lines
     gaps = result.gaps
     out: list[str] = []
@@ -95,10 +98,12 @@ def summarize(result: EvaluationFrames) -> str:
         for reason, count in by_reason.iter_rows():
             out.append(f"  {reason!s:<{width}} {count:>6}")
 
+    if "minutes_logged" not in gaps.columns:
+        gaps = gaps.with_columns(minutes_logged=pl.lit(None, dtype=pl.Int64))
     close = (
-        gaps.with_columns(pl.col("minutes_needed").cast(pl.Int64, strict=False))
+        gaps.with_columns(pl.col("minutes_needed", "minutes_logged").cast(pl.Int64, strict=False))
         .filter(
-            (pl.col("status") == "short")
+            short_and_started()
             & pl.col("minutes_needed").is_not_null()
             & (pl.col("minutes_needed") > 0)
             & (pl.col("minutes_needed") <= CLOSE_MINUTES)
@@ -111,7 +116,8 @@ def summarize(result: EvaluationFrames) -> str:
         )
     )
     out.append(
-        f"Patients close to a threshold (short by {CLOSE_MINUTES} minutes or less): {close.height}"
+        f"Patients close to a threshold (started, short by {CLOSE_MINUTES} minutes or less): "
+        f"{close.height}"
     )
     for patient_id, code, needed in (
         close.head(CLOSE_SHOWN).select("patient_id", "code", "minutes_needed").iter_rows()
@@ -124,12 +130,26 @@ def summarize(result: EvaluationFrames) -> str:
 
 
 def _revenue_lines(result: EvaluationFrames) -> list[str]:
-    """Revenue by payer (the TOTAL rows) and the money left on the table."""
-    totals = result.revenue_by_payer.filter(pl.col("code") == "TOTAL")
+    """Revenue by payer (the TOTAL rows, then the GRAND TOTAL) and the money left on the
+    table: the short gaps within reach (``gaps.potential_amount``, set only on short
+    gaps that logged work has started: ``pricing.potential_amounts``)."""
+    from billing_engine.outputs import GRAND_TOTAL, TOTAL
+    from billing_engine.pricing import short_and_started
+
+    revenue = result.revenue_by_payer
+    totals = revenue.filter(pl.col("code") == TOTAL)
     out = ["Revenue by payer (allowed / payer / patient, dollars):"]
     if totals.is_empty():
         return [*out, "  (none)"]
-    width = max(8, *(len(str(n or p)) for p, n in totals.select("payer_id", "payer_name").rows()))
+    grand = revenue.filter(pl.col("code") == GRAND_TOTAL)
+    if grand.is_empty():  # a table written before grand totals: add them up here
+        grand = totals.select(
+            pl.col("lines").sum(),
+            *[pl.col(c).cast(MONEY).sum() for c in ("allowed_amount", "payer_amount",
+                                                    "patient_amount")],
+        )  # fmt: skip
+    names = totals.select("payer_id", "payer_name").rows()
+    width = max(len(GRAND_TOTAL), *(len(str(n or p)) for p, n in names))
     shown = totals.with_columns(pl.col("^.*_amount$").cast(pl.String).fill_null(""))
     for payer, name, lines, allowed, paid, patient, unpriced in shown.select(
         "payer_id", "payer_name", "lines", "allowed_amount", "payer_amount", "patient_amount",
@@ -138,15 +158,30 @@ def _revenue_lines(result: EvaluationFrames) -> list[str]:
         text = f"  {name or payer!s:<{width}} {lines:>5} lines {allowed:>11} {paid:>11} "
         text += f"{patient:>10}"
         out.append(text + (f"  ({unpriced} without a fee)" if unpriced else ""))
-    money = [pl.col(c).cast(MONEY).sum() for c in ("allowed_amount", "payer_amount")]
-    allowed_all, paid_all = totals.select(money).row(0)
-    out.append(f"  {'total':<{width}} {totals['lines'].sum():>5} lines {allowed_all!s:>11} "
-               f"{paid_all!s:>11}")  # fmt: skip
-    short = result.gaps.filter(pl.col("status") == "short")
-    left = short["potential_amount"].cast(MONEY).sum()
+    lines_all, allowed_all, paid_all, patient_all = (
+        grand.with_columns(pl.col("^.*_amount$").cast(pl.String).fill_null(""))
+        .select("lines", "allowed_amount", "payer_amount", "patient_amount")
+        .row(0)
+    )
+    out.append(f"  {'GRAND TOTAL':<{width}} {lines_all:>5} lines {allowed_all!s:>11} "
+               f"{paid_all!s:>11} {patient_all!s:>10}")  # fmt: skip
+    gaps = result.gaps
+    if "minutes_logged" not in gaps.columns:
+        gaps = gaps.with_columns(minutes_logged=pl.lit(None, dtype=pl.Int64))
+    short = gaps.filter(pl.col("status") == "short").with_columns(
+        pl.col("minutes_needed", "minutes_logged").cast(pl.Int64, strict=False),
+        pl.col("potential_amount").cast(MONEY),
+    )
+    valued = short.filter(pl.col("potential_amount").is_not_null())
+    not_started = short.filter(~short_and_started()).height
     out.append(
-        f"Money left on the table (allowed amount of the {short.height} short gaps if closed): "
-        f"{left}"
+        f"Money left on the table (allowed amount, if closed, of the {valued.height} short "
+        f"gaps within reach: work started): {valued['potential_amount'].sum()}"
+    )
+    others = short.height - valued.height - not_started
+    out.append(
+        f"  not counted: {not_started} short gaps with nothing logged yet (not started)"
+        + (f"; {others} started but without a fee or only an alternative" if others else "")
     )
     return out
 

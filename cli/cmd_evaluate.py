@@ -221,13 +221,16 @@ def explain_command(
     data, _ = load_bundle(bundle, db_url)
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
+    mine = data.for_patients([patient_id])
+    fees = fee_library(db_url)  # the fees `billing evaluate` would use
     result = evaluate(
-        data.for_patients([patient_id]),
+        mine,
         month,
         as_of,
         settings=with_allow_unverified(_settings(settings_path), allow_unverified),
+        fees=fees,
     )
-    view = explain.build(result, default_parameters(), patient_id, code)
+    view = explain.build(result, default_parameters(), patient_id, code, bundle=mine, fees=fees)
     click.echo(render("explain.txt.j2", x=view), nl=False)
 
 

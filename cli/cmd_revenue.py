@@ -80,9 +80,11 @@ def revenue_command(
     """Revenue from --from to --to: totals by payer, code and month.
 
     Each month is evaluated as `billing evaluate` does. The month table adds the money
-    left on the table (the allowed amount of every `short` gap if it were closed) and
-    PMPM capitation, which is reported beside fee-for-service, never added into it.
-    Reads BUNDLE when given, else the store (--db).
+    left on the table (the allowed amount, if closed, of every `short` gap within reach:
+    started by work logged in the month; short gaps with nothing logged are counted
+    apart as not started) and PMPM capitation, which is reported beside fee-for-service,
+    never added into it. Every table ends with a GRAND TOTAL row. Reads BUNDLE when
+    given, else the store (--db).
     """
     from billing_engine.revenue import METRICS, months_between, revenue
     from billing_engine.safe_files import check_output_folder
@@ -101,22 +103,28 @@ def revenue_command(
     money = list(METRICS)
     click.echo(f"Revenue {first} to {last} (fee-for-service; amounts in dollars)")
     click.echo("By payer:")
-    for line in _render(report.by_payer, ["payer_id", "payer_name", "lines", "units", *money]):
+    by_payer = report.table("by_payer")
+    for line in _render(by_payer, ["payer_id", "payer_name", "lines", "units", *money]):
         click.echo(line)
     click.echo("By code:")
-    for line in _render(report.by_code, ["code", "lines", "units", *money]):
+    for line in _render(report.table("by_code"), ["code", "lines", "units", *money]):
         click.echo(line)
     click.echo("By month:")
     for line in _render(
-        report.by_month,
+        report.table("by_month"),
         ["month", "lines", "allowed_amount", "payer_amount", "patient_amount",
-         "capitation", "left_on_table", "short_gaps"],
+         "capitation", "left_on_table", "within_reach_gaps", "not_started_gaps", "short_gaps"],
     ):  # fmt: skip
         click.echo(line)
+    click.echo(
+        "  left_on_table: allowed amount, if closed, of the short gaps within reach (started,\n"
+        "  one per set of alternative codes); not_started_gaps have nothing logged and are\n"
+        "  not counted; short_gaps counts every short gap"
+    )
     if not report.capitation.is_empty():
         click.echo("Capitation (PMPM, beside fee-for-service):")
         for line in _render(
-            report.capitation, ["month", "payer_id", "name", "members", "pmpm", "amount"]
+            report.table("capitation"), ["month", "payer_id", "name", "members", "pmpm", "amount"]
         ):
             click.echo(line)
     unpriced = int(report.by_month["unpriced_lines"].sum())
@@ -147,7 +155,7 @@ def write_revenue(
 
     run_id = str(uuid.uuid4())
     files = [
-        csv_output(filename, with_run_id(getattr(report, name), run_id))
+        csv_output(filename, with_run_id(report.table(name), run_id))
         for name, filename in _TABLE_FILES.items()
     ]
     manifest = {

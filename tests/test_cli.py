@@ -153,7 +153,9 @@ def test_a_priced_line_carries_its_amounts_and_revenue_totals_them(
     assert [(r["code"], r["lines"], r["units"], r["allowed_amount"]) for r in revenue] == [
         ("99490", "1", "1", "60.49"),
         ("TOTAL", "1", "1", "60.49"),
+        ("GRAND TOTAL", "1", "1", "60.49"),
     ]
+    assert (revenue[-1]["payer_id"], revenue[-1]["payer_name"]) == ("GRAND TOTAL", "all payers")
 
 
 def test_a_line_without_a_fee_keeps_empty_amounts_never_zero_and_says_why(
@@ -175,7 +177,7 @@ def test_a_line_without_a_fee_keeps_empty_amounts_never_zero_and_says_why(
     assert [(g["code"], g["status"]) for g in fee_gaps] == [("99490", "info")]
     assert "no fee_schedule row of payer MCR for 99490" in fee_gaps[0]["detail"]
     _, revenue = read_csv(out / "revenue_by_payer.csv")
-    assert [r["unpriced_lines"] for r in revenue] == ["1", "1"]
+    assert [r["unpriced_lines"] for r in revenue] == ["1", "1", "1"]
 
 
 def test_json_format_writes_one_document_with_the_three_tables(

@@ -4,7 +4,7 @@
   number in the rule modules (codes and thresholds live in parameters.yaml);
 - every parameter has a description, a unit, a source on every dated value and a
   ``verified_through`` date, and cites rule ids and source keys that exist in the team's
-  rules reference (../shared/reference/medicare_rules.md, when present);
+  rules reference (the in-repo copy of ../shared/reference/medicare_rules.md);
 - every reason code the engine can emit is in the reason table of docs/interchange.md;
 - every CLI command and every documented setting is in README.md;
 - every conflict group cites rules and sources;
@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from cli.main import billing
+from tests.shared_data import RULES_REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "billing_engine"
@@ -33,7 +34,7 @@ RULES = ROOT / "code_rules"
 README = ROOT / "README.md"
 INTERCHANGE = ROOT / "docs" / "interchange.md"
 CONFLICTS = RULES / "conflicts.yaml"
-REFERENCE = ROOT.parent / "shared" / "reference" / "medicare_rules.md"
+REFERENCE = RULES_REFERENCE
 
 # 5 digits (CPT, e.g. 99490) or a letter and 4 digits (HCPCS, e.g. G0506, T1016), alone.
 CODE_RE = re.compile(r"(?<![\w.-])(\d{5}|[A-Z]\d{4})(?![\w.-])")
@@ -111,8 +112,8 @@ def load_yaml(path: Path) -> Any:
 # --------------------------------------------------------------------------- reference
 
 
-def reference_text() -> str | None:
-    return REFERENCE.read_text(encoding="utf-8") if REFERENCE.exists() else None
+def reference_text() -> str:
+    return REFERENCE.read_text(encoding="utf-8")
 
 
 def reference_rule_ids(text: str) -> set[str]:
@@ -130,10 +131,8 @@ def reference_source_keys(text: str) -> set[str]:
 
 
 def citation_problems(where: str, rules: Iterable[str], sources: Iterable[str]) -> list[str]:
-    """Rule ids and source keys that the reference does not know (none without it)."""
+    """Rule ids and source keys that the reference does not know."""
     text = reference_text()
-    if text is None:
-        return []
     known_rules, known_sources = reference_rule_ids(text), reference_source_keys(text)
     problems = [
         f"{where}: rule {rule} is not in {REFERENCE.name}"
@@ -151,8 +150,6 @@ def citation_problems(where: str, rules: Iterable[str], sources: Iterable[str]) 
 
 def test_the_reference_readers_find_rule_ids_and_sources() -> None:
     text = reference_text()
-    if text is None:
-        pytest.skip(f"{REFERENCE} is not present")
     assert {"CCM-T1", "TIME-2", "G0506-1"} <= reference_rule_ids(text)
     assert "SRC-CCM-MLN-2015" in reference_source_keys(text)
 
@@ -250,8 +247,6 @@ def test_every_parameter_has_a_description_a_unit_sources_and_verified_through(
 
 @pytest.mark.parametrize("path", file_params(parameter_files(), {}))
 def test_every_parameter_cites_rules_and_sources_that_the_reference_knows(path: Path) -> None:
-    if reference_text() is None:
-        pytest.skip(f"{REFERENCE} is not present")
     doc = load_yaml(path)
     problems = []
     for key, spec in (doc.get("parameters") or {}).items():

@@ -2,8 +2,8 @@
 
 The excerpts under ``tests/data/cms/`` keep the CMS layout (title lines, the RVU file's
 multi-row header, CRLF line ends and its closing end-of-file mark; the GPCI file's notes
-and footnotes). Tests that need the full CMS files read them from ``../shared/reference``
-and are skipped when it is absent.
+and footnotes). Tests that need the full CMS files read the in-repo copies of
+``../shared/reference`` (``tests/data/shared/reference``).
 """
 
 from __future__ import annotations
@@ -34,17 +34,15 @@ from billing_engine.cms_files import (
 )
 from billing_engine.errors import BillingError, FeeFileError
 from billing_engine.store import Store, StoreError
+from tests.shared_data import REFERENCE
 
 DATA = Path(__file__).resolve().parent / "data" / "cms"
 PFS_EXCERPT = DATA / "pprrvu_2025_excerpt.csv"
 GPCI_EXCERPT = DATA / "gpci_2025_excerpt.csv"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+SHARED = REFERENCE
 PFS_FULL = SHARED / "cms_pprrvu_2025_jan_nodesc.csv"
 GPCI_FULL = SHARED / "cms_gpci_2025.csv"
 SHIPPED = Path(__file__).resolve().parents[1] / "code_rules" / "pricing" / "data"
-
-needs_full_pfs = pytest.mark.skipif(not PFS_FULL.is_file(), reason="../shared not present")
-needs_full_gpci = pytest.mark.skipif(not GPCI_FULL.is_file(), reason="../shared not present")
 
 RELEASE_2025 = (
     "2025 National Physician Fee Schedule Relative Value File January Release; RELEASED 12/23/2024"
@@ -264,7 +262,6 @@ def test_an_xlsx_copy_reads_like_the_csv(tmp_path: Path) -> None:
         assert_frame_equal(read(path), expected)
 
 
-@needs_full_pfs
 def test_the_full_2025_rvu_file_reads_every_code() -> None:
     frame = read_pfs(PFS_FULL, 2025)
     assert frame.height == 18865
@@ -364,7 +361,6 @@ def test_a_gpci_file_without_its_header_is_refused(tmp_path: Path) -> None:
     assert _refused(path, lambda: read_gpci(path, 2025)).column == "Locality Number"
 
 
-@needs_full_gpci
 def test_the_full_gpci_file_has_every_locality_once() -> None:
     frame = read_gpci(GPCI_FULL, 2025)
     assert frame.height == 109
@@ -431,12 +427,9 @@ def test_the_sources_file_records_each_shipped_file() -> None:
         assert len(entry["source_sha256"]) == 64
         assert entry["command"].startswith("python -m code_rules.pricing.build_fee_data")
         original = SHARED / entry["source_file"]
-        if original.is_file():
-            assert hashlib.sha256(original.read_bytes()).hexdigest() == entry["source_sha256"]
+        assert hashlib.sha256(original.read_bytes()).hexdigest() == entry["source_sha256"]
 
 
-@needs_full_pfs
-@needs_full_gpci
 def test_the_build_script_reproduces_the_shipped_files(tmp_path: Path) -> None:
     from code_rules.pricing.build_fee_data import write
 

@@ -17,13 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from scenario_io import write_scenario_bundle
+from shared_data import SCENARIOS
 
 from billing_engine.bundle import Bundle
 from billing_engine.errors import BundleInvalid, InputIssue
 from billing_engine.ingest import read_bundle, valid_npi, validate_frames
 from billing_engine.schema import TABLES, ColType
-
-SCENARIOS = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "public.yaml"
 
 Rows = list[dict[str, object]]
 
@@ -947,16 +946,13 @@ def test_an_issue_names_file_row_and_column_when_printed() -> None:
 
 
 def public_scenarios() -> list[dict[str, object]]:
-    if not SCENARIOS.exists():
-        return []
     loaded = yaml.safe_load(SCENARIOS.read_text(encoding="utf-8"))
     return list(loaded) if isinstance(loaded, list) else []
 
 
 def test_every_public_scenario_bundle_is_accepted(tmp_path: Path) -> None:
     scenarios = public_scenarios()
-    if not scenarios:
-        pytest.skip(f"no scenarios at {SCENARIOS}")
+    assert scenarios, f"no scenarios in {SCENARIOS}"
     refused: list[str] = []
     for scenario in scenarios:
         folder = tmp_path / re.sub(r"[^A-Za-z0-9_-]", "_", str(scenario["id"]))

@@ -328,6 +328,25 @@ def test_medicaid_secondary_coverage_picks_up_the_patient_share() -> None:
     assert (row["patient_amount"], row["secondary_amount"]) == (D("0.00"), D("12.10"))
 
 
+def test_secondary_amount_is_blank_without_a_secondary_and_zero_only_when_it_pays_nothing() -> None:
+    medicaid = {"payer_id": "MCD", "kind": "medicaid", "state": "MI"}
+    alone = priced(lines(line()), bundle(payers=[{"payer_id": "MCR", "kind": "medicare"},
+                                                 medicaid]))  # fmt: skip
+    assert alone.select("secondary_payer_id", "secondary_amount").row(0) == (None, None)
+    data = bundle(
+        payers=[{"payer_id": "MCR", "kind": "medicare"}, medicaid],
+        coverages=[
+            {"patient_id": "P1", "payer_id": "MCR", "start_date": dt.date(2020, 1, 1), "rank": 1},
+            {"patient_id": "P1", "payer_id": "MCD", "start_date": dt.date(2020, 1, 1), "rank": 2},
+        ],
+    )
+    # the AWV waives cost sharing: the secondary exists and picks up 0.00
+    both = priced(lines(line(), line("G0439", family="wellness")), data).sort("code")
+    assert both.select("code", "secondary_payer_id", "secondary_amount").rows() == [
+        ("99490", "MCD", D("12.10")), ("G0439", "MCD", D("0.00")),
+    ]  # fmt: skip
+
+
 def test_the_deductible_is_charged_only_when_asked_and_only_once_a_year() -> None:
     # 99495 is 201.20 in 2025; the 2025 deductible is 257.
     rows = lines(*(line("99495", dt.date(2025, m, 10), family="tcm") for m in (2, 3)))
@@ -402,8 +421,11 @@ def test_payer_patient_secondary_and_sequestration_add_up_to_the_allowed_amount(
     frame = priced(rows, data, deductible=deductible)
     assert frame["allowed_amount"].null_count() == 0
     for row in frame.iter_rows(named=True):
+        # blank secondary_amount exactly when the line has no secondary coverage
+        assert (row["secondary_amount"] is None) == (row["secondary_payer_id"] is None), row
+        assert (row["secondary_payer_id"] is not None) == secondary, row
         parts = [row["payer_amount"], row["patient_amount"], row["sequestration_amount"],
-                 row["secondary_amount"] or D(0)]  # fmt: skip
+                 row["secondary_amount"] or D(0)]  # blank counts as 0  # fmt: skip
         assert all(p >= 0 for p in parts), row
         assert sum(parts) == row["allowed_amount"], row
         assert row["allowed_amount"].as_tuple().exponent == -2

@@ -144,6 +144,7 @@ def test_the_revenue_command_prints_payer_code_and_month_totals_and_writes_csv(
     assert [(r["month"], r["allowed_amount"]) for r in rows] == [
         ("2025-02", ""),
         ("2025-03", "60.49"),
+        ("GRAND TOTAL", "60.49"),
     ]
 
 
@@ -193,3 +194,119 @@ def test_an_imported_cms_release_replaces_the_shipped_one_in_evaluate(tmp_path: 
     result = invoke("evaluate", folder, "--month", "2025-03", "--out", imported_out, "--db", db)
     assert result.exit_code == 0, result.output
     assert (allowed(shipped_out), allowed(imported_out)) == ("60.49", "92.83")
+
+
+def test_a_short_gap_with_nothing_logged_is_not_money_left_on_the_table(
+    tmp_path: Path,
+) -> None:
+    # P1 logged 15 minutes (started, 5 short); P2 has consent and conditions but nothing
+    # logged: its 99490 gap is short, not started, and carries no potential amount.
+    folder = write_bundle(
+        tmp_path / "b",
+        [{"encounter_id": "E1", "date": "2025-03-04", "minutes": 15}],
+        patients=[{"patient_id": "P2", "birth_date": "1950-04-02", "part_b_start": "2015-04-01"}],
+        coverages=[{"patient_id": "P2", "payer_id": "MCR", "start_date": "2015-04-01"}],
+        conditions=[{"patient_id": "P2", "icd10": "I50.22"},
+                    {"patient_id": "P2", "icd10": "E11.9"}],
+        consents=[{"consent_id": "C2", "patient_id": "P2", "program": "ccm",
+                   "obtained_date": "2025-01-10", "method": "verbal",
+                   "billing_practitioner_id": "DR_A"}],
+        care_plans=[{"care_plan_id": "CP2", "patient_id": "P2", "program": "ccm",
+                     "date": "2025-01-10", "action": "established"}],
+        encounters=[{"encounter_id": "V2", "patient_id": "P2", "date": "2024-11-05",
+                     "minutes": 25, "performer_id": "DR_A", "billing_practitioner_id": "DR_A",
+                     "kind": "office_visit", "cpt": "99214"}],
+    )  # fmt: skip
+    data = read_bundle(folder)
+    result = evaluate(data, Month.parse("2025-03"))
+    gaps = result.gaps.filter(result.gaps["code"] == "99490").sort("patient_id")
+    assert gaps.select("patient_id", "status", "minutes_logged").rows() == [
+        ("P1", "short", 15), ("P2", "short", 0),
+    ]  # fmt: skip
+    assert gaps["potential_amount"].to_list() == [D("60.49"), None]
+    month = revenue(data, [Month.parse("2025-03")]).by_month.row(0, named=True)
+    assert (month["left_on_table"], month["within_reach_gaps"], month["not_started_gaps"]) == (
+        D("60.49"), 1, 1,
+    )  # fmt: skip
+
+
+def test_a_pending_tcm_visit_is_valued_at_the_tcm_amount_on_its_deadline(tmp_path: Path) -> None:
+    # Discharged Tue 2025-03-25, contacted 03-26; no visit yet on 03-31: 99495 is short
+    # (visit_pending, due 2025-04-08) and worth 99495's 2025 national amount, 201.20.
+    tables: dict[str, Any] = {
+        "practitioners": [
+            {"practitioner_id": "DR_A", "npi": "1234567893", "credential": "MD"},
+            {"practitioner_id": "RN1", "credential": "RN"},
+        ],
+        "payers": [{"payer_id": "MCR", "kind": "medicare"}],
+        "patients": [{"patient_id": "P1", "birth_date": "1946-06-12"}],
+        "coverages": [{"patient_id": "P1", "payer_id": "MCR", "start_date": "2011-07-01"}],
+        "discharges": [{"discharge_id": "D1", "patient_id": "P1", "admit_date": "2025-03-20",
+                        "discharge_date": "2025-03-25", "setting": "inpatient_acute",
+                        "disposition": "home"}],
+        "encounters": [{"encounter_id": "C1", "patient_id": "P1", "date": "2025-03-26",
+                        "minutes": 10, "performer_id": "RN1", "billing_practitioner_id": "DR_A",
+                        "kind": "tcm_contact"}],
+    }  # fmt: skip
+    write_scenario_bundle(tables, tmp_path / "b")
+    result = evaluate(read_bundle(tmp_path / "b"), Month.parse("2025-03"))
+    pending = result.gaps.filter(result.gaps["reason"] == "visit_pending")
+    assert pending.select("code", "status", "deadline").rows()[0][:2] == ("99495", "short")
+    assert pending.filter(pending["code"] == "99495")["potential_amount"].to_list() == [D("201.20")]
+
+
+def test_every_revenue_table_ends_with_a_grand_total_row(tmp_path: Path) -> None:
+    folder = write_bundle(
+        tmp_path / "b",
+        [
+            {"encounter_id": "E1", "date": "2025-02-04", "minutes": 25},
+            {"encounter_id": "E2", "date": "2025-03-04", "minutes": 45},
+        ],
+    )
+    out = tmp_path / "rev"
+    result = invoke("revenue", folder, "--from", "2025-02", "--to", "2025-03", "--out", out)
+    assert result.exit_code == 0, result.output
+    for filename, label in (
+        ("revenue_by_payer_range.csv", "payer_id"),
+        ("revenue_by_code.csv", "code"),
+        ("revenue_by_month.csv", "month"),
+    ):
+        with (out / filename).open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [r[label] for r in rows].count("GRAND TOTAL") == 1, filename
+        assert rows[-1][label] == "GRAND TOTAL", filename
+        assert rows[-1]["allowed_amount"] == "166.91", filename  # 60.49 + 106.42
+        assert rows[-1]["lines"] == str(sum(int(r["lines"]) for r in rows[:-1])), filename
+    printed = [line.split() for line in result.output.splitlines()]
+    assert sum(1 for words in printed if words[:2] == ["GRAND", "TOTAL"]) == 3
+    by_payer = evaluate(read_bundle(folder), Month.parse("2025-03")).revenue_by_payer
+    assert by_payer.select("payer_id", "code").rows()[-2:] == [
+        ("MCR", "TOTAL"), ("GRAND TOTAL", "GRAND TOTAL"),
+    ]  # fmt: skip
+
+
+def test_only_the_closest_of_two_alternative_codes_is_money_left_on_the_table(
+    tmp_path: Path,
+) -> None:
+    # DR_A personally logs 18 minutes: staff CCM is 2 short, the practitioner's CCM 12
+    # short. Only one of them can bill: the closer one (60.49) is counted, not both.
+    folder = write_bundle(tmp_path / "b", [{"encounter_id": "E1", "date": "2025-03-04",
+                                            "minutes": 18, "performer_id": "DR_A"}])  # fmt: skip
+    result = evaluate(read_bundle(folder), Month.parse("2025-03"))
+    short = result.gaps.filter(result.gaps["status"] == "short").sort("code")
+    assert short.select("code", "minutes_needed", "potential_amount").rows() == [
+        ("99490", 2, D("60.49")), ("99491", 12, None),
+    ]  # fmt: skip
+
+
+def test_a_gap_that_would_only_replace_a_billed_alternative_is_not_left_on_the_table(
+    tmp_path: Path,
+) -> None:
+    # 25 minutes by DR_A personally: staff CCM bills; the practitioner's CCM is 5 short,
+    # but closing it would replace the staff line, not add a second one.
+    folder = write_bundle(tmp_path / "b", [{"encounter_id": "E1", "date": "2025-03-04",
+                                            "minutes": 25, "performer_id": "DR_A"}])  # fmt: skip
+    result = evaluate(read_bundle(folder), Month.parse("2025-03"))
+    assert result.claim_lines["code"].to_list() == ["99490"]
+    gap = result.gaps.filter(result.gaps["code"] == "99491")
+    assert gap.select("status", "minutes_needed", "potential_amount").rows() == [("short", 5, None)]

@@ -1,10 +1,11 @@
 """Every public acceptance scenario, run through the real `billing evaluate` command.
 
-The scenarios live in ../shared/scenarios/public.yaml (next to the repository) and are
-compared as ../shared/scenarios/README.md says: claim lines exactly (patient, code,
+The scenarios are the in-repo copy of ../shared/scenarios/public.yaml
+(tests/data/shared/scenarios/, checked against the original by test_shared_copies.py),
+compared as its README.md says: claim lines exactly (patient, code,
 units), each expected gap matched by at least one gap row, amounts to the cent.
-A scenario that needs a code no implemented family evaluates yet is expected to fail,
-naming the issue that covers it; it passes unchanged once that family lands.
+A scenario that needs a code no registered family evaluates is expected to fail,
+naming the code; it passes unchanged once that family lands.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from billing_engine.evaluate import default_parameters
 from cli.main import billing
 from code_rules.registry import FAMILIES
 from tests.scenario_io import write_scenario_bundle
+from tests.shared_data import SCENARIOS
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "public.yaml"
-FAMILY_ISSUE = "issue 3 (every other code family) implements code {}"
+FAMILY_MISSING = "no registered code family evaluates code {}"
 
 
 def _load() -> list[dict[str, Any]]:
-    if not SCENARIOS.exists():
-        return []
     data: list[dict[str, Any]] = yaml.safe_load(SCENARIOS.read_text(encoding="utf-8"))
     return data
 
@@ -57,7 +56,7 @@ def _params() -> list[Any]:
         marks = []
         if missing:
             marks.append(
-                pytest.mark.xfail(reason=FAMILY_ISSUE.format(", ".join(missing)), strict=True)
+                pytest.mark.xfail(reason=FAMILY_MISSING.format(", ".join(missing)), strict=True)
             )
         out.append(pytest.param(scenario, id=scenario["id"], marks=marks))
     return out
@@ -68,7 +67,6 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.skipif(not SCENARIOS.exists(), reason="../shared/scenarios/public.yaml is not present")
 @pytest.mark.parametrize("scenario", _params())
 def test_public_scenario_produces_the_expected_lines_and_gaps(
     scenario: dict[str, Any], tmp_path: Path

@@ -322,8 +322,9 @@ def test_summarize_lists_lines_by_code_gaps_by_reason_and_patients_close_to_a_th
                 "care_plan_not_revised",
                 "time_below_threshold",
             ],
-            "minutes_needed": [3, 12, 8, None, None, 15],
-            "potential_amount": ["60.49", "45.93", "60.49", None, None, "60.49"],
+            "minutes_needed": [3, 12, 8, None, None, 5],
+            "minutes_logged": [17, 28, 12, 30, None, 0],  # P8: nothing logged, not started
+            "potential_amount": ["60.49", "45.93", "60.49", None, None, None],
         }
     ).with_columns(pl.col("potential_amount").cast(pl.Decimal(18, 2)))
     revenue = pl.DataFrame(
@@ -350,14 +351,16 @@ def test_summarize_lists_lines_by_code_gaps_by_reason_and_patients_close_to_a_th
         "  time_below_threshold       4",
         "  care_plan_not_revised      1",
         "  consent_missing            1",
-        "Patients close to a threshold (short by 10 minutes or less): 2",
+        "Patients close to a threshold (started, short by 10 minutes or less): 2",
         "  P4  99490    3 min needed",
         "  P5  99490    8 min needed",
         "Revenue by payer (allowed / payer / patient, dollars):",
-        "  Medicare     3 lines      166.91      130.86      33.38",
-        "  MCD          1 lines                                     (1 without a fee)",
-        "  total        4 lines      166.91      130.86",
-        "Money left on the table (allowed amount of the 4 short gaps if closed): 227.40",
+        "  Medicare        3 lines      166.91      130.86      33.38",
+        "  MCD             1 lines                                     (1 without a fee)",
+        "  GRAND TOTAL     4 lines      166.91      130.86      33.38",
+        "Money left on the table (allowed amount, if closed, of the 3 short gaps within "
+        "reach: work started): 166.91",
+        "  not counted: 1 short gaps with nothing logged yet (not started)",
     ]
 
 
@@ -377,7 +380,7 @@ def test_summarize_says_none_for_an_empty_result_and_truncates_long_lists() -> N
     text = summarize(empty)
     assert "Claim lines by code (0 lines):\n  (none)" in text
     assert "Gaps by reason (0 gaps):\n  (none)" in text
-    assert "(short by 10 minutes or less): 0" in text
+    assert "(started, short by 10 minutes or less): 0" in text
     assert "Revenue by payer (allowed / payer / patient, dollars):\n  (none)" in text
     many = HandMadeResult(
         empty.claim_lines,
@@ -388,6 +391,7 @@ def test_summarize_says_none_for_an_empty_result_and_truncates_long_lists() -> N
                 "status": ["short"] * 14,
                 "reason": ["time_below_threshold"] * 14,
                 "minutes_needed": ["5"] * 14,  # text columns (as read from CSV) work too
+                "minutes_logged": ["15"] * 14,
             }
         ),
     )
