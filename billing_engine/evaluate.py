@@ -104,7 +104,9 @@ def evaluate(
     lines = claim_lines_frame(shared, bundle)
     gap_rows = outcomes.filter(~pl.col("is_line"))
     line_rows = outcomes.filter(pl.col("is_line"))
-    potential = potential_amounts(gap_rows, bundle, params, period, fees, lines=line_rows)
+    potential = potential_amounts(
+        gap_rows, bundle, params, period, fees, lines=line_rows, conflict_table=table
+    )
     marked = unverified_gaps(line_rows, period, outcomes.columns)
     outcomes = pl.concat([outcomes, marked])
     gap_rows = pl.concat(

@@ -28,6 +28,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -36,6 +37,9 @@ from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.fees import FeeLibrary
 from billing_engine.money import CALC, MONEY, dec, exact, round_cents
 from billing_engine.params import Parameter, ParameterSet, PeriodParameters, UsedValue
+
+if TYPE_CHECKING:
+    from billing_engine.conflicts import ConflictTable
 
 BASIS_PFS = "medicare_pfs"
 BASIS_SCHEDULE = "schedule"
@@ -712,7 +716,10 @@ def short_and_started() -> pl.Expr:
 
 
 def _one_per_alternative_group(
-    valued: pl.DataFrame, lines: pl.DataFrame | None, period: PeriodParameters
+    valued: pl.DataFrame,
+    lines: pl.DataFrame | None,
+    period: PeriodParameters,
+    table: ConflictTable | None = None,
 ) -> pl.DataFrame:
     """Null the potential of alternatives that cannot add to what the month bills.
 
@@ -721,11 +728,13 @@ def _one_per_alternative_group(
     and period: of the group's gaps only the closest (fewest minutes needed, then the
     most valuable) keeps its potential, and none
     does when a line of the group is already billed (closing the gap would replace that
-    line, not add to it). Add-ons (``base_key`` set) are left alone.
+    line, not add to it). Add-ons (``base_key`` set) are left alone. `table` is the
+    conflict table the evaluation resolved with (carried forward under
+    ``--allow-unverified``); without it the shipped one is read.
     """
     from billing_engine.conflicts import load_table
 
-    groups = load_table().in_force(period.start, period.end)
+    groups = (table or load_table()).in_force(period.start, period.end)
     alternative, group = [], []
     for g in groups:
         for alt in g.order:
@@ -769,6 +778,7 @@ def potential_amounts(
     period: PeriodParameters,
     fees: FeeLibrary,
     lines: pl.DataFrame | None = None,
+    conflict_table: ConflictTable | None = None,
 ) -> pl.Series:
     """Per gap row: the allowed amount of one unit of its code if it were closed.
 
@@ -811,6 +821,7 @@ def potential_amounts(
             ).join(valued, on="_gap"),
             lines,
             period,
+            conflict_table,
         ).select("_gap", "potential_amount")
     return (
         gaps.with_row_index("_gap")

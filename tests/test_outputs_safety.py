@@ -600,7 +600,8 @@ def test_ids_and_payer_names_that_begin_like_formulas_are_written_with_a_leading
     _, gaps = read_csv(out / "gaps.csv")
     assert gaps and all(r["patient_id"].startswith("'") for r in gaps)
     _, revenue = read_csv(out / "revenue_by_payer.csv")
-    assert {r["payer_name"] for r in revenue} == {f"'{HOSTILE_PAYER}"}
+    # every payer row neutralized; the last row is the grand total of all payers
+    assert {r["payer_name"] for r in revenue} == {f"'{HOSTILE_PAYER}", "all payers"}
     raw = (out / "claim_lines.csv").read_text(encoding="utf-8")
     for line in raw.splitlines()[1:]:
         assert line[0] in "'\"", line  # no row begins with a formula character
@@ -625,7 +626,7 @@ def test_revenue_out_neutralizes_payer_names_and_writes_a_manifest_and_run_id(
         assert header[-1] == "run_id"
         assert {r["run_id"] for r in rows} <= {document["run_id"]}
     _, by_payer = read_csv(out / "revenue_by_payer_range.csv")
-    assert [r["payer_name"] for r in by_payer] == [f"'{HOSTILE_PAYER}"]
+    assert [r["payer_name"] for r in by_payer] == [f"'{HOSTILE_PAYER}", "all payers"]
     (out / "extra.txt").write_text("mine", encoding="utf-8")
     again = invoke("revenue", tmp_path / "hostile", "--from", "2025-03", "--to", "2025-03",
                    "--out", out)  # fmt: skip

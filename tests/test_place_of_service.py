@@ -174,6 +174,7 @@ def test_a_short_gaps_potential_amount_uses_the_gaps_place_of_service() -> None:
         "patient_id": "P1", "billing_practitioner_id": "DR_A", "payer_id": "MCR",
         "code": "99490", "family": "ccm", "status": "short", "place_of_service": "22",
         "period_start": MARCH.start, "period_end": MARCH.end, "deadline": MARCH.end,
+        "minutes_logged": 18, "minutes_needed": 2,  # started: within reach
     }  # fmt: skip
     gaps = pl.DataFrame([gap, {**gap, "place_of_service": None}]).with_columns(
         pl.col(c).cast(t) for c, t in OUTCOME_SCHEMA.items() if c in gap
