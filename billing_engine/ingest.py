@@ -7,12 +7,17 @@ declares. Any problem refuses the whole bundle: ``read_bundle`` raises ``BundleI
 listing every issue found, sorted by file, row and column.
 
 Row numbers are the ones a spreadsheet shows: the header is row 1, the first data row 2.
+
+Input limits (``billing_engine.ingest_limits``: earliest and latest date, minutes per
+encounter, cell and id length) and NUL characters are checked the same way. A message
+never shows the value of a PHI column (``Column.phi``), nor a CSV file's raw content.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +27,14 @@ import polars as pl
 
 from billing_engine.bundle import Bundle
 from billing_engine.errors import BundleInvalid, InputIssue
+from billing_engine.ingest_limits import (
+    ID_SUFFIX,
+    MAX_VALUE_LIMITS,
+    OPEN_ENDED_DATES,
+    PREFIX,
+    InputLimits,
+)
+from billing_engine.ingest_limits import default_limits as default_input_limits
 from billing_engine.schema import DECIMAL_DTYPE, TABLES, ColType, Column, Table
 
 ROW = "__row__"
@@ -58,6 +71,18 @@ DATE_ORDER: tuple[tuple[str, str, str], ...] = (
     ("payer_codes", "effective_from", "effective_to"),
     ("capitation", "effective_from", "effective_to"),
     ("attributions", "start_date", "end_date"),
+    ("patients", "birth_date", "death_date"),
+)
+
+# (table, date column) of what happens to a patient: never before birth nor after death.
+PATIENT_EVENT_DATES: tuple[tuple[str, str], ...] = (
+    ("encounters", "date"),
+    ("consents", "obtained_date"),
+    ("care_plans", "date"),
+    ("discharges", "admit_date"),
+    ("discharges", "discharge_date"),
+    ("measurements", "date"),
+    ("referrals", "date"),
 )
 
 # (table, column) whose practitioner must have an NPI because it bills under it.
@@ -83,6 +108,9 @@ class RawBundle(NamedTuple):
     issues: list[InputIssue]  # files or headers that could not be read
     file_for: Callable[[str], str]  # the file (or sheet) a table would come from
     unreadable: frozenset[str]  # tables whose file exists but could not be read
+    # (file, row, column) of cells whose problem is reported already (a workbook formula
+    # without a cached value): validation's issues about them are left out
+    explained: frozenset[tuple[str, int | None, str | None]] = frozenset()
 
 
 def _csv_file(table: str) -> str:
@@ -92,13 +120,17 @@ def _csv_file(table: str) -> str:
 # --------------------------------------------------------------------------- public API
 
 
-def read_bundle(path: Path) -> Bundle:
-    """Read and validate the bundle at ``path``; raise ``BundleInvalid`` on any problem."""
+def read_bundle(path: Path, limits: InputLimits | None = None) -> Bundle:
+    """Read and validate the bundle at ``path``; raise ``BundleInvalid`` on any problem.
+
+    ``limits`` are the input limits to check (default: ``ingest_limits.yaml``'s).
+    """
     path = Path(path)
     raw = read_raw(path)
     frames, problems = validate_frames(
-        raw.tables, missing_file=raw.file_for, unreadable=raw.unreadable
+        raw.tables, missing_file=raw.file_for, unreadable=raw.unreadable, limits=limits
     )
+    problems = [i for i in problems if (i.file, i.row, i.column) not in raw.explained]
     issues = sort_issues([*raw.issues, *problems])
     if issues:
         raise BundleInvalid(str(path), issues)
@@ -126,6 +158,7 @@ def validate_frames(
     raw: Mapping[str, tuple[str, pl.DataFrame]],
     missing_file: Callable[[str], str] = _csv_file,
     unreadable: Collection[str] = (),
+    limits: InputLimits | None = None,
 ) -> tuple[dict[str, pl.DataFrame], list[InputIssue]]:
     """Validate text frames and return them typed per the schema, with every issue found.
 
@@ -137,8 +170,10 @@ def validate_frames(
 
     A required table absent from ``raw`` is reported under ``missing_file(name)`` unless
     it is in ``unreadable`` (its file exists and its problem is reported already); no
-    reference into an unreadable table is checked.
+    reference into an unreadable table is checked. ``limits`` are the input limits
+    (default: ``ingest_limits.yaml``'s).
     """
+    limits = limits or default_input_limits()
     issues: list[InputIssue] = [
         InputIssue(missing_file(name), None, None, "required table is missing")
         for name, table in TABLES.items()
@@ -155,14 +190,15 @@ def validate_frames(
         issues.extend(text_issues)
         present[name] = set(text.columns)
         issues.extend(_missing_column_issues(label, table, present[name]))
-        work[name] = _parse_table(table, text)
+        work[name] = _parse_table(table, text, limits)
         labels[name] = label
     checks = [
         check
         for name, frame in work.items()
-        for check in _table_checks(TABLES[name], labels[name], frame.lazy(), present[name])
+        for check in _table_checks(TABLES[name], labels[name], frame.lazy(), present[name], limits)
     ]
     checks.extend(_cross_table_checks(work, labels, unreadable))
+    checks.extend(_patient_life_checks(work, labels))
     issues.extend(_collect_issues(checks))
     typed = {name: _typed_output(TABLES[name], frame) for name, frame in work.items()}
     return typed, sort_issues(issues)
@@ -200,9 +236,17 @@ def _read_folder(folder: Path) -> RawBundle:
     issues: list[InputIssue] = []
     seen: dict[str, str] = {}
     readers = {".csv": _read_csv, ".parquet": _read_parquet}
+    inside = folder.resolve()
     for file in sorted(folder.iterdir()):
         reader = readers.get(file.suffix.lower())
-        if reader is None or file.stem not in TABLES or not file.is_file():
+        if reader is None or file.stem not in TABLES:
+            continue
+        if file.is_symlink() and not file.resolve().is_relative_to(inside):
+            problem = "a symbolic link to a file outside the bundle folder (copy the file in)"
+            issues.append(InputIssue(file.name, None, None, problem))
+            seen.setdefault(file.stem, file.name)
+            continue
+        if not file.is_file():
             continue
         if file.stem in seen:
             problem = f"table given twice (also {seen[file.stem]})"
@@ -248,26 +292,64 @@ def _csv_header(file: Path) -> list[str]:
 
 
 def _csv_failure(file: Path, width: int, error: Exception) -> list[InputIssue]:
-    """Explain why polars could not read a CSV file (only runs when reading failed)."""
+    """Explain why polars could not read a CSV file (only runs when reading failed).
+
+    The explanation names the row (and line) but never repeats the file's content: a
+    reader's own message quotes the raw row, names and birth dates included.
+    """
     data = file.read_bytes()
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as bad:
         return [_not_utf8(file, data.count(b"\n", 0, bad.start) + 1)]
+    quoting = _quoting_problem(file.name, text)
+    if quoting is not None:
+        return [quoting]
     ragged = list(_ragged_rows(file, width))
     if ragged:
         return ragged
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return [InputIssue(file.name, None, None, f"cannot read the file ({message})")]
+    message = (str(error).strip().splitlines() or [""])[0].split("`")[0].strip(" :")
+    shown = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return [InputIssue(file.name, None, None, f"cannot read the file as CSV ({shown})")]
+
+
+# The cells of one CSV record (RFC 4180): each quoted (a quote inside doubled) or quote-free.
+_CSV_CELL = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
+_CSV_CELLS = re.compile(_CSV_CELL + r"(?:," + _CSV_CELL + r")*")
+
+
+def _quoting_problem(name: str, text: str) -> InputIssue | None:
+    """The first record whose quotes are broken: a quoted cell never closed, or a stray quote.
+
+    Scans record by record with one regular expression (only when reading failed).
+    """
+    position, row = (1 if text.startswith("\ufeff") else 0), 1
+    while position < len(text):
+        stop = _CSV_CELLS.match(text, position).end()  # type: ignore[union-attr]
+        if stop < len(text) and text[stop] not in "\r\n":
+            line = text.count("\n", 0, stop) + 1
+            opens_a_cell = text[stop] == '"' and (stop == position or text[stop - 1] == ",")
+            problem = (
+                f"a quoted cell opened on line {line} is never closed (unbalanced quote)"
+                if opens_a_cell
+                else f"a stray quote on line {line}: quote the whole cell and double each"
+                " quote inside it"
+            )
+            return InputIssue(name, row, None, problem)
+        newline = 2 if text.startswith("\r\n", stop) else 1
+        position, row = stop + newline, row + 1
+    return None
 
 
 def _ragged_rows(file: Path, width: int) -> Iterator[InputIssue]:
     with file.open(encoding="utf-8-sig", newline="") as handle:
-        for row, cells in enumerate(csv.reader(handle), start=1):
-            if len(cells) > width:
-                yield InputIssue(
-                    file.name, row, None, f"row has {len(cells)} cells but the header {width}"
-                )
+        try:
+            for row, cells in enumerate(csv.reader(handle), start=1):
+                if len(cells) > width:
+                    problem = f"row has {len(cells)} cells but the header {width}"
+                    yield InputIssue(file.name, row, None, problem)
+        except csv.Error:
+            return  # a cell too large for the csv module: the generic message follows
 
 
 def _not_utf8(file: Path, row: int | None = None) -> InputIssue:
@@ -295,6 +377,7 @@ def _read_workbook(book: Path) -> RawBundle:
     tables: dict[str, RawTable] = {}
     issues: list[InputIssue] = []
     seen: set[str] = set()
+    formulas = _formula_cells(book) if _has_formulas(book) else {}
     try:
         for sheet in workbook.worksheets:
             name = str(sheet.title).strip()
@@ -303,14 +386,52 @@ def _read_workbook(book: Path) -> RawBundle:
             seen.add(name)
             label = _sheet_label(book, name)
             sheet.reset_dimensions()
-            frame, sheet_issues = _sheet_frame(label, sheet.iter_rows(values_only=True))
+            frame, sheet_issues = _sheet_frame(
+                label, sheet.iter_rows(values_only=True), formulas.get(str(sheet.title), ())
+            )
             issues.extend(sheet_issues)
             if frame is not None:
                 tables[name] = RawTable(label, frame)
     finally:
         workbook.close()
     unreadable = frozenset(seen - set(tables))
-    return RawBundle(tables, issues, lambda table: _sheet_label(book, table), unreadable)
+    explained = frozenset(
+        (i.file, i.row, i.column) for i in issues if i.problem == _NO_CACHED_VALUE if i.row
+    )
+    return RawBundle(tables, issues, lambda table: _sheet_label(book, table), unreadable, explained)
+
+
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(book: Path) -> bool:
+    """Whether any worksheet of the workbook holds a formula (a scan of its XML parts)."""
+    with zipfile.ZipFile(book) as archive:
+        return any(
+            _FORMULA_TAG.search(archive.read(part))
+            for part in archive.namelist()
+            if part.startswith("xl/worksheets/") and part.endswith(".xml")
+        )
+
+
+def _formula_cells(book: Path) -> dict[str, frozenset[tuple[int, int]]]:
+    """(row, column) of every formula cell, 1-based, by sheet title."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(book, read_only=True, data_only=False)
+    found: dict[str, frozenset[tuple[int, int]]] = {}
+    try:
+        for sheet in workbook.worksheets:
+            sheet.reset_dimensions()
+            found[str(sheet.title)] = frozenset(
+                (cell.row, cell.column)
+                for row in sheet.iter_rows()
+                for cell in row
+                if getattr(cell, "data_type", None) == "f"
+            )
+    finally:
+        workbook.close()
+    return found
 
 
 def _sheet_label(book: Path, table: str) -> str:
@@ -318,9 +439,13 @@ def _sheet_label(book: Path, table: str) -> str:
 
 
 def _sheet_frame(
-    label: str, rows: Iterator[Sequence[object]]
+    label: str, rows: Iterator[Sequence[object]], formulas: Collection[tuple[int, int]] = ()
 ) -> tuple[pl.DataFrame | None, list[InputIssue]]:
-    """Turn a sheet's rows of cell values into a frame of text cells."""
+    """Turn a sheet's rows of cell values into a frame of text cells.
+
+    ``formulas`` are the (row, column) of the sheet's formula cells: one read as empty
+    has no cached value and is reported (it is not silently an empty cell).
+    """
     first = next(rows, None)
     if first is None or all(_cell_text(v) is None for v in first):
         return None, [InputIssue(label, None, None, "sheet is empty (no header row)")]
@@ -332,7 +457,20 @@ def _sheet_frame(
         for i, position in enumerate(_positions(width))
     }
     frame = pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
-    return _apply_header(label, header, frame.with_row_index(ROW, offset=_FIRST_DATA_ROW))
+    frame, issues = _apply_header(label, header, frame.with_row_index(ROW, offset=_FIRST_DATA_ROW))
+    for row, column in sorted(formulas):
+        if row - _FIRST_DATA_ROW >= len(data):
+            continue
+        cells = first if row == 1 else data[row - _FIRST_DATA_ROW]
+        if column <= len(cells) and cells[column - 1] is None:
+            name = (header[column - 1] or "").strip() if row > 1 else ""
+            issues.append(InputIssue(label, row, name or None, _NO_CACHED_VALUE))
+    return frame, issues
+
+
+_NO_CACHED_VALUE = (
+    "formula without a cached value; open and save the workbook in Excel or export values"
+)
 
 
 def _cell_text(value: object) -> str | None:
@@ -454,20 +592,62 @@ def _normalize(frame: pl.LazyFrame, cells: Sequence[str]) -> pl.LazyFrame:
     )
 
 
-def _parse_table(table: Table, text: pl.DataFrame) -> pl.DataFrame:
+def _parse_table(table: Table, text: pl.DataFrame, limits: InputLimits) -> pl.DataFrame:
     """Normalized text cells plus each spec column parsed as ``<name>__typed__``.
 
     Spec columns absent from the source are added as empty text first; a parsed value
-    is null where the text is empty or invalid.
+    is null where the text is empty or invalid, or unsafe (``_unsafe_problem``): such a
+    cell's only issue is its own, never a broken reference or a duplicate echoing it.
     """
     cells = [c for c in text.columns if c != ROW]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in table.column_names if c not in cells]
     return (
         _normalize(text.lazy(), cells)
         .with_columns(missing)
-        .with_columns(_parse(c).alias(c.name + _TYPED) for c in table.columns)
+        .with_columns(
+            pl.when(_unsafe_problem(c.name, limits).is_null())
+            .then(_parse(c))
+            .alias(c.name + _TYPED)
+            for c in table.columns
+        )
         .collect()
     )
+
+
+def _unsafe_problem(name: str, limits: InputLimits) -> pl.Expr:
+    """A text cell no store should hold: a NUL character, or longer than the limits allow.
+
+    Null when the cell is fine. One pass of two string kernels per column.
+    """
+    text = pl.col(name)
+    length = text.str.len_chars()
+    rules = [
+        (
+            text.str.contains("\x00", literal=True),
+            "contains a NUL character (byte 0), which cannot be stored; remove it",
+        )
+    ]
+    if _is_id(name):
+        rules.append(
+            (
+                length > limits.max_id_chars,
+                f"id is longer than {limits.max_id_chars} characters ({PREFIX}max_id_chars)",
+            )
+        )
+    rules.append(
+        (
+            length > limits.max_cell_chars,
+            f"cell is longer than {limits.max_cell_chars} characters ({PREFIX}max_cell_chars)",
+        )
+    )
+    found: pl.Expr = pl.lit(None, dtype=pl.String)
+    for condition, problem in reversed(rules):  # the first rule that applies wins
+        found = pl.when(condition).then(pl.lit(problem)).otherwise(found)
+    return found
+
+
+def _is_id(name: str) -> bool:
+    return name.endswith(ID_SUFFIX)
 
 
 def _parse(column: Column) -> pl.Expr:
@@ -530,7 +710,11 @@ def _typed_output(table: Table, work: pl.DataFrame) -> pl.DataFrame:
 
 
 class _Check(NamedTuple):
-    """Rows of ``frame`` where ``bad`` holds are issues with ``problem`` and ``value``."""
+    """Rows of ``frame`` where ``bad`` holds are issues with ``problem`` and ``value``.
+
+    ``phi``: the column is protected health information; the value is never printed and
+    ``problem`` must not contain it.
+    """
 
     frame: pl.LazyFrame
     file: str
@@ -538,6 +722,7 @@ class _Check(NamedTuple):
     bad: pl.Expr
     problem: pl.Expr
     value: pl.Expr
+    phi: bool = False
 
 
 def _missing_column_issues(label: str, table: Table, present: set[str]) -> list[InputIssue]:
@@ -552,23 +737,34 @@ def _typed(name: str) -> pl.Expr:
     return pl.col(name + _TYPED)
 
 
-def _table_checks(table: Table, label: str, frame: pl.LazyFrame, present: set[str]) -> list[_Check]:
+def _table_checks(
+    table: Table, label: str, frame: pl.LazyFrame, present: set[str], limits: InputLimits
+) -> list[_Check]:
     checks = []
     for column in table.columns:
-        problem = _cell_problem(table, column, present)
+        problem = _cell_problem(table, column, present, limits)
+        unsafe = _unsafe_problem(column.name, limits)
+        value = pl.when(unsafe.is_null()).then(pl.col(column.name))  # never a huge or NUL cell
         checks.append(
-            _Check(frame, label, column.name, problem.is_not_null(), problem, pl.col(column.name))
+            _Check(frame, label, column.name, problem.is_not_null(), problem, value, column.phi)
+        )
+    for name in sorted(present - {ROW, *table.column_names}):  # extra columns are kept too
+        unsafe = _unsafe_problem(name, limits)
+        checks.append(
+            _Check(frame, label, name, unsafe.is_not_null(), unsafe, pl.lit(None, pl.String))
         )
     checks.extend(_duplicate_key_checks(table, label, frame))
     checks.extend(_date_order_checks(table, label, frame))
     return checks
 
 
-def _cell_problem(table: Table, column: Column, present: set[str]) -> pl.Expr:
+def _cell_problem(table: Table, column: Column, present: set[str], limits: InputLimits) -> pl.Expr:
     """One expression giving each cell's problem (null when the cell is fine)."""
     text, typed = pl.col(column.name), _typed(column.name)
     empty = typed.is_null() if column.type == ColType.LIST else text.is_null()
     rules: list[tuple[pl.Expr, pl.Expr]] = []
+    unsafe = _unsafe_problem(column.name, limits)
+    rules.append((unsafe.is_not_null(), unsafe))
     if column.required and column.name in present:
         rules.append((empty, pl.lit("required value is empty")))
     elif column.required_when is not None and column.required_when[0] in table.column_names:
@@ -584,6 +780,17 @@ def _cell_problem(table: Table, column: Column, present: set[str]) -> pl.Expr:
         rules.append(
             (typed < column.min_value, pl.lit(f"{column.name} must be {column.min_value} or more"))
         )
+    most = limits.max_value(table.name, column.name)
+    if most is not None:
+        setting = PREFIX + MAX_VALUE_LIMITS[(table.name, column.name)]
+        rules.append((typed > most, pl.lit(f"{column.name} must be {most} or less ({setting})")))
+    if column.type == ColType.DATE:
+        first, last = limits.earliest_date, limits.latest_date
+        earliest = f"date before {first}, the earliest accepted ({PREFIX}earliest_date)"
+        rules.append((typed < first, pl.lit(earliest)))
+        if (table.name, column.name) not in OPEN_ENDED_DATES:
+            latest = f"date after {last}, the latest accepted ({PREFIX}latest_date)"
+            rules.append((typed > last, pl.lit(latest)))
     if column.type == ColType.LIST and column.item_enum:
         unknown = typed.list.eval(pl.element().filter(~pl.element().is_in(column.item_enum)))
         rules.append(
@@ -639,18 +846,22 @@ def _duplicate_key_checks(table: Table, label: str, frame: pl.LazyFrame) -> list
 
 
 def _date_order_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[_Check]:
-    return [
-        _Check(
-            frame,
-            label,
-            later,
-            _typed(later) < _typed(earlier),
-            pl.concat_str(pl.lit(f"{later} is before {earlier} ("), pl.col(earlier), pl.lit(")")),
-            pl.col(later),
+    """The later date may not precede the earlier; a PHI earlier date is not shown."""
+    checks = []
+    for name, earlier, later in DATE_ORDER:
+        if name != table.name:
+            continue
+        problem = (
+            pl.lit(f"{later} is before {earlier}")
+            if table.column(earlier).phi
+            else pl.concat_str(
+                pl.lit(f"{later} is before {earlier} ("), pl.col(earlier), pl.lit(")")
+            )
         )
-        for name, earlier, later in DATE_ORDER
-        if name == table.name
-    ]
+        bad = _typed(later) < _typed(earlier)
+        phi = table.column(later).phi
+        checks.append(_Check(frame, label, later, bad, problem, pl.col(later), phi))
+    return checks
 
 
 def _cross_table_checks(
@@ -676,6 +887,47 @@ def _cross_table_checks(
                 _Check(unknown, labels[name], ref.column, pl.lit(True), problem, pl.col(ref.column))
             )
     checks.extend(_billing_npi_checks(work, labels))
+    return checks
+
+
+def _patient_life_checks(
+    work: Mapping[str, pl.DataFrame], labels: Mapping[str, str]
+) -> list[_Check]:
+    """A patient's events (``PATIENT_EVENT_DATES``) lie between birth and death, both included.
+
+    Reported on the event's row; the messages never show the birth or death date (PHI).
+    """
+    if "patients" not in work:
+        return []
+    lives = (
+        work["patients"]
+        .lazy()
+        .select(
+            _typed("patient_id").alias("__patient__"),
+            _typed("birth_date").alias("__birth__"),
+            _typed("death_date").alias("__death__"),
+        )
+        .drop_nulls("__patient__")
+        .unique("__patient__")  # a repeated patient_id is reported already
+    )
+    checks: list[_Check] = []
+    for table, column in PATIENT_EVENT_DATES:
+        if table not in work:
+            continue
+        dated = (
+            work[table]
+            .lazy()
+            .filter(_typed(column).is_not_null())
+            .join(lives, left_on="patient_id" + _TYPED, right_on="__patient__")
+        )
+        phi = TABLES[table].column(column).phi
+        for bad, problem in (
+            (_typed(column) < pl.col("__birth__"), f"{column} is before the patient's birth_date"),
+            (_typed(column) > pl.col("__death__"), f"{column} is after the patient's death_date"),
+        ):
+            checks.append(
+                _Check(dated, labels[table], column, bad, pl.lit(problem), pl.col(column), phi)
+            )
     return checks
 
 
@@ -732,6 +984,7 @@ def _collect_issues(checks: Sequence[_Check]) -> list[InputIssue]:
                 pl.lit(check.column).alias("column"),
                 check.problem.cast(pl.String).alias("problem"),
                 check.value.cast(pl.String).alias("value"),
+                pl.lit(check.phi).alias("phi"),
             )
             for check in checks
         ]
