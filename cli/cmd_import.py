@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from billing_engine.store import ImportSummary, Store
+from cli.cmd_evaluate import input_limits, settings_option
 from cli.options import db_option
 
 
@@ -27,16 +28,18 @@ def format_summary(summary: ImportSummary) -> list[str]:
 @click.command("import")
 @click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @db_option
-def import_command(bundle: Path, db_url: str | None) -> None:
+@settings_option
+def import_command(bundle: Path, db_url: str | None, settings_path: Path | None) -> None:
     """Import BUNDLE (CSV/Parquet folder or .xlsx) into the database.
 
     The whole bundle is checked first; a bundle with input errors is refused and
     nothing is written. Records are matched by id or natural key: new ones are
-    inserted, changed ones updated, records absent from BUNDLE are kept.
+    inserted, changed ones updated, records absent from BUNDLE are kept. The
+    ``ingest.*`` entries of --settings override the input limits; others are ignored.
     """
     from billing_engine.ingest import read_bundle  # lazy: only this command needs it
 
-    data = read_bundle(bundle)
+    data = read_bundle(bundle, input_limits(settings_path))
     with Store.open(db_url) as store:
         summary = store.import_bundle(data)
         location = store.url

@@ -9,7 +9,15 @@ import click
 import polars as pl
 
 from billing_engine.calendar import Month
-from cli.cmd_evaluate import _date, _month, _settings, bundle_argument, load_bundle, settings_option
+from cli.cmd_evaluate import (
+    _date,
+    _month,
+    _settings,
+    bundle_argument,
+    input_limits,
+    load_bundle,
+    settings_option,
+)
 from cli.options import apply_deductible_option, db_option, fee_library
 
 _TABLE_FILES = {
@@ -73,7 +81,7 @@ def revenue_command(
     """
     from billing_engine.revenue import METRICS, months_between, revenue
 
-    data, store_url = load_bundle(bundle, db_url)
+    data, store_url = load_bundle(bundle, db_url, input_limits(settings_path))
     report = revenue(
         data,
         months_between(first, last),
