@@ -605,7 +605,7 @@ def _parse_table(table: Table, text: pl.DataFrame, limits: InputLimits) -> pl.Da
         _normalize(text.lazy(), cells)
         .with_columns(missing)
         .with_columns(
-            pl.when(_unsafe_problem(c.name, limits).is_null())
+            pl.when(_unsafe_problem(c.name, limits).is_null() & _within_limits(table, c, limits))
             .then(_parse(c))
             .alias(c.name + _TYPED)
             for c in table.columns
@@ -644,6 +644,33 @@ def _unsafe_problem(name: str, limits: InputLimits) -> pl.Expr:
     for condition, problem in reversed(rules):  # the first rule that applies wins
         found = pl.when(condition).then(pl.lit(problem)).otherwise(found)
     return found
+
+
+def _date_limit_rules(
+    table: Table, column: Column, limits: InputLimits
+) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, problem) of a date outside the earliest..latest limits (none: not a date)."""
+    if column.type != ColType.DATE:
+        return []
+    parsed = _parse(column)
+    first, last = limits.earliest_date, limits.latest_date
+    rules = [
+        (
+            parsed < first,
+            pl.lit(f"date before {first}, the earliest accepted ({PREFIX}earliest_date)"),
+        )
+    ]
+    if (table.name, column.name) not in OPEN_ENDED_DATES:
+        rules.append(
+            (parsed > last, pl.lit(f"date after {last}, the latest accepted ({PREFIX}latest_date)"))
+        )
+    return rules
+
+
+def _within_limits(table: Table, column: Column, limits: InputLimits) -> pl.Expr:
+    """False where a date lies outside the limits: it gets no typed value (its own issue only)."""
+    outside = [condition for condition, _ in _date_limit_rules(table, column, limits)]
+    return ~pl.any_horizontal(outside).fill_null(False) if outside else pl.lit(True)
 
 
 def _is_id(name: str) -> bool:
@@ -765,6 +792,7 @@ def _cell_problem(table: Table, column: Column, present: set[str], limits: Input
     rules: list[tuple[pl.Expr, pl.Expr]] = []
     unsafe = _unsafe_problem(column.name, limits)
     rules.append((unsafe.is_not_null(), unsafe))
+    rules.extend(_date_limit_rules(table, column, limits))
     if column.required and column.name in present:
         rules.append((empty, pl.lit("required value is empty")))
     elif column.required_when is not None and column.required_when[0] in table.column_names:
@@ -784,13 +812,6 @@ def _cell_problem(table: Table, column: Column, present: set[str], limits: Input
     if most is not None:
         setting = PREFIX + MAX_VALUE_LIMITS[(table.name, column.name)]
         rules.append((typed > most, pl.lit(f"{column.name} must be {most} or less ({setting})")))
-    if column.type == ColType.DATE:
-        first, last = limits.earliest_date, limits.latest_date
-        earliest = f"date before {first}, the earliest accepted ({PREFIX}earliest_date)"
-        rules.append((typed < first, pl.lit(earliest)))
-        if (table.name, column.name) not in OPEN_ENDED_DATES:
-            latest = f"date after {last}, the latest accepted ({PREFIX}latest_date)"
-            rules.append((typed > last, pl.lit(latest)))
     if column.type == ColType.LIST and column.item_enum:
         unknown = typed.list.eval(pl.element().filter(~pl.element().is_in(column.item_enum)))
         rules.append(
