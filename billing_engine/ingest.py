@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ ROW = "__row__"
 """Column of a raw frame holding each row's spreadsheet row number (optional)."""
 
 _TYPED = "__typed__"  # suffix of the parsed copy of a column during validation
+_HELD = "__held__"  # suffix of a column's flag: the cell is unsafe or beyond a limit
 _FIRST_DATA_ROW = 2
 
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -111,6 +113,8 @@ class RawBundle(NamedTuple):
     # (file, row, column) of cells whose problem is reported already (a workbook formula
     # without a cached value): validation's issues about them are left out
     explained: frozenset[tuple[str, int | None, str | None]] = frozenset()
+    # tables whose file was scanned whole and holds no NUL byte (their cells need no check)
+    nul_free: frozenset[str] = frozenset()
 
 
 def _csv_file(table: str) -> str:
@@ -128,7 +132,11 @@ def read_bundle(path: Path, limits: InputLimits | None = None) -> Bundle:
     path = Path(path)
     raw = read_raw(path)
     frames, problems = validate_frames(
-        raw.tables, missing_file=raw.file_for, unreadable=raw.unreadable, limits=limits
+        raw.tables,
+        missing_file=raw.file_for,
+        unreadable=raw.unreadable,
+        limits=limits,
+        nul_free=raw.nul_free,
     )
     problems = [i for i in problems if (i.file, i.row, i.column) not in raw.explained]
     issues = sort_issues([*raw.issues, *problems])
@@ -159,6 +167,7 @@ def validate_frames(
     missing_file: Callable[[str], str] = _csv_file,
     unreadable: Collection[str] = (),
     limits: InputLimits | None = None,
+    nul_free: Collection[str] = (),
 ) -> tuple[dict[str, pl.DataFrame], list[InputIssue]]:
     """Validate text frames and return them typed per the schema, with every issue found.
 
@@ -171,7 +180,8 @@ def validate_frames(
     A required table absent from ``raw`` is reported under ``missing_file(name)`` unless
     it is in ``unreadable`` (its file exists and its problem is reported already); no
     reference into an unreadable table is checked. ``limits`` are the input limits
-    (default: ``ingest_limits.yaml``'s).
+    (default: ``ingest_limits.yaml``'s). Tables in ``nul_free`` are known to hold no NUL
+    character (their source file was scanned), so their cells are not searched for one.
     """
     limits = limits or default_input_limits()
     issues: list[InputIssue] = [
@@ -190,7 +200,7 @@ def validate_frames(
         issues.extend(text_issues)
         present[name] = set(text.columns)
         issues.extend(_missing_column_issues(label, table, present[name]))
-        work[name] = _parse_table(table, text, limits)
+        work[name] = _parse_table(table, text, limits, nul_check=name not in nul_free)
         labels[name] = label
     checks = [
         check
@@ -260,7 +270,24 @@ def _read_folder(folder: Path) -> RawBundle:
     parquet_only = bool(seen) and all(name.endswith(".parquet") for name in seen.values())
     suffix = ".parquet" if parquet_only else ".csv"
     unreadable = frozenset(seen) - set(tables)
-    return RawBundle(tables, issues, lambda table: f"{table}{suffix}", unreadable)
+    nul_free = frozenset(
+        name
+        for name, raw in tables.items()
+        if raw.file.endswith(".csv") and _holds_no_nul(folder / raw.file)
+    )
+    file_for = lambda table: f"{table}{suffix}"  # noqa: E731
+    return RawBundle(tables, issues, file_for, unreadable, nul_free=nul_free)
+
+
+def _holds_no_nul(file: Path) -> bool:
+    """Whether a file holds no NUL byte (one memchr over a memory map: no per-cell search)."""
+    import mmap
+
+    with file.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return True
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b"\x00") == -1
 
 
 def _read_csv(file: Path) -> tuple[pl.DataFrame | None, list[InputIssue]]:
@@ -592,85 +619,91 @@ def _normalize(frame: pl.LazyFrame, cells: Sequence[str]) -> pl.LazyFrame:
     )
 
 
-def _parse_table(table: Table, text: pl.DataFrame, limits: InputLimits) -> pl.DataFrame:
+def _parse_table(
+    table: Table, text: pl.DataFrame, limits: InputLimits, nul_check: bool = True
+) -> pl.DataFrame:
     """Normalized text cells plus each spec column parsed as ``<name>__typed__``.
 
     Spec columns absent from the source are added as empty text first; a parsed value
-    is null where the text is empty or invalid, or unsafe (``_unsafe_problem``): such a
-    cell's only issue is its own, never a broken reference or a duplicate echoing it.
+    is null where the text is empty or invalid. Every cell also gets ``<name>__held__``:
+    true where it is unsafe or beyond an input limit (``_held``). Such a cell has no
+    parsed value either, so its only issue is its own, never a broken reference, a
+    duplicate or a date order echoing it. ``nul_check=False``: the source is known to
+    hold no NUL character.
     """
     cells = [c for c in text.columns if c != ROW]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in table.column_names if c not in cells]
+    names = [*cells, *(c for c in table.column_names if c not in cells)]
     return (
         _normalize(text.lazy(), cells)
         .with_columns(missing)
+        .with_columns(_parse(c).alias(c.name + _TYPED) for c in table.columns)
+        .with_columns(_held(table, name, limits, nul_check).alias(name + _HELD) for name in names)
         .with_columns(
-            pl.when(_unsafe_problem(c.name, limits).is_null() & _within_limits(table, c, limits))
-            .then(_parse(c))
-            .alias(c.name + _TYPED)
+            pl.when(~pl.col(c.name + _HELD)).then(_typed(c.name)).alias(c.name + _TYPED)
             for c in table.columns
         )
         .collect()
     )
 
 
-def _unsafe_problem(name: str, limits: InputLimits) -> pl.Expr:
-    """A text cell no store should hold: a NUL character, or longer than the limits allow.
+def _held(table: Table, name: str, limits: InputLimits, nul_check: bool = True) -> pl.Expr:
+    """True where a cell is unsafe or beyond a limit (``_held_problem`` says which).
 
-    Null when the cell is fine. One pass of two string kernels per column.
+    Evaluated on every cell: two string kernels per column, and two date comparisons
+    on the parsed value of a date column.
     """
-    text = pl.col(name)
-    length = text.str.len_chars()
-    rules = [
-        (
-            text.str.contains("\x00", literal=True),
-            "contains a NUL character (byte 0), which cannot be stored; remove it",
-        )
-    ]
-    if _is_id(name):
-        rules.append(
-            (
-                length > limits.max_id_chars,
-                f"id is longer than {limits.max_id_chars} characters ({PREFIX}max_id_chars)",
-            )
-        )
-    rules.append(
-        (
-            length > limits.max_cell_chars,
-            f"cell is longer than {limits.max_cell_chars} characters ({PREFIX}max_cell_chars)",
-        )
-    )
+    rules = _held_rules(table, name, limits, nul_check=nul_check)
+    return pl.any_horizontal(c for c, _ in rules).fill_null(False)
+
+
+def _held_problem(table: Table, name: str, limits: InputLimits) -> pl.Expr:
+    """The problem of a held cell (only evaluated on the rows found held)."""
     found: pl.Expr = pl.lit(None, dtype=pl.String)
-    for condition, problem in reversed(rules):  # the first rule that applies wins
-        found = pl.when(condition).then(pl.lit(problem)).otherwise(found)
+    for condition, problem in reversed(_held_rules(table, name, limits, parsed=True)):
+        found = pl.when(condition).then(pl.lit(problem)).otherwise(found)  # first rule wins
     return found
 
 
-def _date_limit_rules(
-    table: Table, column: Column, limits: InputLimits
-) -> list[tuple[pl.Expr, pl.Expr]]:
-    """(condition, problem) of a date outside the earliest..latest limits (none: not a date)."""
-    if column.type != ColType.DATE:
-        return []
-    parsed = _parse(column)
-    first, last = limits.earliest_date, limits.latest_date
-    rules = [
-        (
-            parsed < first,
-            pl.lit(f"date before {first}, the earliest accepted ({PREFIX}earliest_date)"),
-        )
-    ]
-    if (table.name, column.name) not in OPEN_ENDED_DATES:
+def _echoable(name: str, limits: InputLimits) -> pl.Expr:
+    """Whether a cell may be shown in a message: never a NUL character, a huge cell or id."""
+    text = pl.col(name)
+    longest = limits.max_cell_chars
+    if _is_id(name):
+        longest = min(longest, limits.max_id_chars)
+    return ~text.str.contains("\x00", literal=True) & (text.str.len_chars() <= longest)
+
+
+def _held_rules(
+    table: Table, name: str, limits: InputLimits, parsed: bool = False, nul_check: bool = True
+) -> list[tuple[pl.Expr, str]]:
+    """(condition, problem): a NUL character, a cell or id too long, a date beyond the limits.
+
+    Date conditions use the parsed date (``parsed``: parse the text again, for rows whose
+    parsed value has been nulled). ``nul_check=False`` leaves the NUL search out.
+    """
+    text = pl.col(name)
+    length = text.str.len_chars()
+    nul = "contains a NUL character (byte 0), which cannot be stored; remove it"
+    rules = [(text.str.contains("\x00", literal=True), nul)] if nul_check else []
+    if _is_id(name):
+        limit = limits.max_id_chars
         rules.append(
-            (parsed > last, pl.lit(f"date after {last}, the latest accepted ({PREFIX}latest_date)"))
+            (length > limit, f"id is longer than {limit} characters ({PREFIX}max_id_chars)")
         )
+    limit = limits.max_cell_chars
+    rules.append(
+        (length > limit, f"cell is longer than {limit} characters ({PREFIX}max_cell_chars)")
+    )
+    if name in table.column_names and table.column(name).type == ColType.DATE:
+        date = _parse(table.column(name)) if parsed else _typed(name)
+        first, last = limits.earliest_date, limits.latest_date
+        earliest = f"date before {first}, the earliest accepted ({PREFIX}earliest_date)"
+        rules.append((date < first, earliest))
+        if (table.name, name) not in OPEN_ENDED_DATES:
+            latest = f"date after {last}, the latest accepted ({PREFIX}latest_date)"
+            rules.append((date > last, latest))
     return rules
-
-
-def _within_limits(table: Table, column: Column, limits: InputLimits) -> pl.Expr:
-    """False where a date lies outside the limits: it gets no typed value (its own issue only)."""
-    outside = [condition for condition, _ in _date_limit_rules(table, column, limits)]
-    return ~pl.any_horizontal(outside).fill_null(False) if outside else pl.lit(True)
 
 
 def _is_id(name: str) -> bool:
@@ -727,7 +760,11 @@ def _parse(column: Column) -> pl.Expr:
 
 def _typed_output(table: Table, work: pl.DataFrame) -> pl.DataFrame:
     spec = set(table.column_names)
-    extras = [c for c in work.columns if c != ROW and c not in spec and not c.endswith(_TYPED)]
+    extras = [
+        c
+        for c in work.columns
+        if c != ROW and c not in spec and not c.endswith(_TYPED) and not c.endswith(_HELD)
+    ]
     return work.select(
         *(pl.col(c + _TYPED).alias(c) for c in table.column_names), *(pl.col(c) for c in extras)
     )
@@ -769,30 +806,29 @@ def _table_checks(
 ) -> list[_Check]:
     checks = []
     for column in table.columns:
-        problem = _cell_problem(table, column, present, limits)
-        unsafe = _unsafe_problem(column.name, limits)
-        value = pl.when(unsafe.is_null()).then(pl.col(column.name))  # never a huge or NUL cell
-        checks.append(
-            _Check(frame, label, column.name, problem.is_not_null(), problem, value, column.phi)
-        )
+        held = pl.col(column.name + _HELD)
+        found = _cell_problem(table, column, present, limits)
+        problem = pl.when(held).then(_held_problem(table, column.name, limits)).otherwise(found)
+        value = pl.when(_echoable(column.name, limits)).then(pl.col(column.name))
+        bad = held | found.is_not_null()
+        checks.append(_Check(frame, label, column.name, bad, problem, value, column.phi))
     for name in sorted(present - {ROW, *table.column_names}):  # extra columns are kept too
-        unsafe = _unsafe_problem(name, limits)
-        checks.append(
-            _Check(frame, label, name, unsafe.is_not_null(), unsafe, pl.lit(None, pl.String))
-        )
+        problem = _held_problem(table, name, limits)
+        no_value = pl.lit(None, pl.String)
+        checks.append(_Check(frame, label, name, pl.col(name + _HELD), problem, no_value))
     checks.extend(_duplicate_key_checks(table, label, frame))
     checks.extend(_date_order_checks(table, label, frame))
     return checks
 
 
 def _cell_problem(table: Table, column: Column, present: set[str], limits: InputLimits) -> pl.Expr:
-    """One expression giving each cell's problem (null when the cell is fine)."""
+    """One expression giving each cell's problem (null when the cell is fine).
+
+    A held cell (``_held``) is not this expression's: its problem is ``_held_problem``'s.
+    """
     text, typed = pl.col(column.name), _typed(column.name)
     empty = typed.is_null() if column.type == ColType.LIST else text.is_null()
     rules: list[tuple[pl.Expr, pl.Expr]] = []
-    unsafe = _unsafe_problem(column.name, limits)
-    rules.append((unsafe.is_not_null(), unsafe))
-    rules.extend(_date_limit_rules(table, column, limits))
     if column.required and column.name in present:
         rules.append((empty, pl.lit("required value is empty")))
     elif column.required_when is not None and column.required_when[0] in table.column_names:
@@ -930,6 +966,8 @@ def _patient_life_checks(
         )
         .drop_nulls("__patient__")
         .unique("__patient__")  # a repeated patient_id is reported already
+        .collect()
+        .lazy()
     )
     checks: list[_Check] = []
     for table, column in PATIENT_EVENT_DATES:
@@ -938,17 +976,20 @@ def _patient_life_checks(
         dated = (
             work[table]
             .lazy()
+            .select(ROW, column, column + _TYPED, "patient_id" + _TYPED)
             .filter(_typed(column).is_not_null())
             .join(lives, left_on="patient_id" + _TYPED, right_on="__patient__")
         )
+        before = _typed(column) < pl.col("__birth__")
+        after = _typed(column) > pl.col("__death__")
+        problem = (
+            pl.when(before)
+            .then(pl.lit(f"{column} is before the patient's birth_date"))
+            .otherwise(pl.lit(f"{column} is after the patient's death_date"))
+        )
         phi = TABLES[table].column(column).phi
-        for bad, problem in (
-            (_typed(column) < pl.col("__birth__"), f"{column} is before the patient's birth_date"),
-            (_typed(column) > pl.col("__death__"), f"{column} is after the patient's death_date"),
-        ):
-            checks.append(
-                _Check(dated, labels[table], column, bad, pl.lit(problem), pl.col(column), phi)
-            )
+        bad = (before | after).fill_null(False)
+        checks.append(_Check(dated, labels[table], column, bad, problem, pl.col(column), phi))
     return checks
 
 
