@@ -41,15 +41,20 @@ class ParameterNotVerified(ConfigError):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class InputIssue:
-    """One problem found in an input bundle, located to file, row and column."""
+    """One problem found in an input bundle, located to file, row and column.
+
+    ``phi`` marks a cell of a PHI column (schema ``Column.phi``): its value is never
+    printed (``str`` and ``repr`` leave it out), only its row and column.
+    """
 
     file: str
     row: int | None  # 1-based row as a spreadsheet shows it (header = row 1); None = whole file
     column: str | None
     problem: str
     value: str | None = None
+    phi: bool = False
 
     def __str__(self) -> str:
         where = self.file
@@ -57,8 +62,15 @@ class InputIssue:
             where += f", row {self.row}"
         if self.column:
             where += f", column {self.column}"
-        shown = f" (value {self.value!r})" if self.value not in (None, "") else ""
+        shown = f" (value {self.value!r})" if self.value not in (None, "") and not self.phi else ""
         return f"{where}: {self.problem}{shown}"
+
+    def __repr__(self) -> str:
+        value = "<PHI, not shown>" if self.phi else repr(self.value)
+        return (
+            f"InputIssue(file={self.file!r}, row={self.row!r}, column={self.column!r}, "
+            f"problem={self.problem!r}, value={value})"
+        )
 
 
 class BundleInvalid(BillingError):

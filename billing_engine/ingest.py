@@ -7,12 +7,18 @@ declares. Any problem refuses the whole bundle: ``read_bundle`` raises ``BundleI
 listing every issue found, sorted by file, row and column.
 
 Row numbers are the ones a spreadsheet shows: the header is row 1, the first data row 2.
+
+Input limits (``billing_engine.ingest_limits``: earliest and latest date, minutes per
+encounter, cell and id length) and NUL characters are checked the same way. A message
+never shows the value of a PHI column (``Column.phi``), nor a CSV file's raw content.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
+import re
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +28,14 @@ import polars as pl
 
 from billing_engine.bundle import Bundle
 from billing_engine.errors import BundleInvalid, InputIssue
+from billing_engine.ingest_limits import (
+    ID_SUFFIX,
+    MAX_VALUE_LIMITS,
+    OPEN_ENDED_DATES,
+    PREFIX,
+    InputLimits,
+)
+from billing_engine.ingest_limits import default_limits as default_input_limits
 from billing_engine.overlap import OTHER, overlapping_coverages
 from billing_engine.schema import DECIMAL_DTYPE, TABLES, ColType, Column, Table
 
@@ -29,6 +43,7 @@ ROW = "__row__"
 """Column of a raw frame holding each row's spreadsheet row number (optional)."""
 
 _TYPED = "__typed__"  # suffix of the parsed copy of a column during validation
+_HELD = "__held__"  # suffix of a column's flag: the cell is unsafe or beyond a limit
 _FIRST_DATA_ROW = 2
 
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -59,6 +74,18 @@ DATE_ORDER: tuple[tuple[str, str, str], ...] = (
     ("payer_codes", "effective_from", "effective_to"),
     ("capitation", "effective_from", "effective_to"),
     ("attributions", "start_date", "end_date"),
+    ("patients", "birth_date", "death_date"),
+)
+
+# (table, date column) of what happens to a patient: never before birth nor after death.
+PATIENT_EVENT_DATES: tuple[tuple[str, str], ...] = (
+    ("encounters", "date"),
+    ("consents", "obtained_date"),
+    ("care_plans", "date"),
+    ("discharges", "admit_date"),
+    ("discharges", "discharge_date"),
+    ("measurements", "date"),
+    ("referrals", "date"),
 )
 
 # (table, column) whose practitioner must have an NPI because it bills under it.
@@ -94,6 +121,11 @@ class RawBundle(NamedTuple):
     issues: list[InputIssue]  # files or headers that could not be read
     file_for: Callable[[str], str]  # the file (or sheet) a table would come from
     unreadable: frozenset[str]  # tables whose file exists but could not be read
+    # (file, row, column) of cells whose problem is reported already (a workbook formula
+    # without a cached value): validation's issues about them are left out
+    explained: frozenset[tuple[str, int | None, str | None]] = frozenset()
+    # tables whose file was scanned whole and holds no NUL byte (their cells need no check)
+    nul_free: frozenset[str] = frozenset()
 
 
 def _csv_file(table: str) -> str:
@@ -103,9 +135,16 @@ def _csv_file(table: str) -> str:
 # --------------------------------------------------------------------------- public API
 
 
-def read_bundle(path: Path, *, stored: StoredRows | None = None, snapshot: bool = False) -> Bundle:
+def read_bundle(
+    path: Path,
+    limits: InputLimits | None = None,
+    *,
+    stored: StoredRows | None = None,
+    snapshot: bool = False,
+) -> Bundle:
     """Read and validate the bundle at ``path``; raise ``BundleInvalid`` on any problem.
 
+    ``limits`` are the input limits to check (default: ``ingest_limits.yaml``'s).
     ``stored`` makes it an incremental bundle for a store (see ``validate_frames``);
     ``snapshot``: the tables the bundle holds replace the stored ones, so their stored
     rows satisfy nothing.
@@ -118,7 +157,10 @@ def read_bundle(path: Path, *, stored: StoredRows | None = None, snapshot: bool 
         unreadable=raw.unreadable,
         stored=stored,
         replaced=frozenset(raw.tables) | raw.unreadable if snapshot else frozenset(),
+        limits=limits,
+        nul_free=raw.nul_free,
     )
+    problems = [i for i in problems if (i.file, i.row, i.column) not in raw.explained]
     issues = sort_issues([*raw.issues, *problems])
     if issues:
         raise BundleInvalid(str(path), issues)
@@ -148,6 +190,8 @@ def validate_frames(
     unreadable: Collection[str] = (),
     stored: StoredRows | None = None,
     replaced: Collection[str] = (),
+    limits: InputLimits | None = None,
+    nul_free: Collection[str] = (),
 ) -> tuple[dict[str, pl.DataFrame], list[InputIssue]]:
     """Validate text frames and return them typed per the schema, with every issue found.
 
@@ -159,7 +203,9 @@ def validate_frames(
 
     A required table absent from ``raw`` is reported under ``missing_file(name)`` unless
     it is in ``unreadable`` (its file exists and its problem is reported already); no
-    reference into an unreadable table is checked.
+    reference into an unreadable table is checked. ``limits`` are the input limits
+    (default: ``ingest_limits.yaml``'s). Tables in ``nul_free`` are known to hold no NUL
+    character (their source file was scanned), so their cells are not searched for one.
 
     With ``stored`` (an incremental bundle for a store) the store's current rows count
     too, except those of the ``replaced`` tables (a snapshot replaces them): a reference
@@ -168,6 +214,7 @@ def validate_frames(
     the same patient and payer that the bundle leaves in place. ``stored`` is asked only
     for what the bundle itself cannot answer, and never when ``raw`` holds no table.
     """
+    limits = limits or default_input_limits()
     known = _Stored(stored, replaced) if stored is not None and raw else None
     missing = [
         missing_file(name)
@@ -189,15 +236,16 @@ def validate_frames(
         issues.extend(text_issues)
         present[name] = set(text.columns)
         issues.extend(_missing_column_issues(label, table, present[name]))
-        work[name] = _parse_table(table, text)
+        work[name] = _parse_table(table, text, limits, nul_check=name not in nul_free)
         labels[name] = label
     checks = [
         check
         for name, frame in work.items()
-        for check in _table_checks(TABLES[name], labels[name], frame.lazy(), present[name])
+        for check in _table_checks(TABLES[name], labels[name], frame.lazy(), present[name], limits)
     ]
     skip = {name for name in TABLES if missing_file(name) in missing} | set(unreadable)
     checks.extend(_cross_table_checks(work, labels, skip, known))
+    checks.extend(_patient_life_checks(work, labels))
     issues.extend(_collect_issues(checks))
     typed = {name: _typed_output(TABLES[name], frame) for name, frame in work.items()}
     return typed, sort_issues(issues)
@@ -235,9 +283,17 @@ def _read_folder(folder: Path) -> RawBundle:
     issues: list[InputIssue] = []
     seen: dict[str, str] = {}
     readers = {".csv": _read_csv, ".parquet": _read_parquet}
+    inside = folder.resolve()
     for file in sorted(folder.iterdir()):
         reader = readers.get(file.suffix.lower())
-        if reader is None or file.stem not in TABLES or not file.is_file():
+        if reader is None or file.stem not in TABLES:
+            continue
+        if file.is_symlink() and not file.resolve().is_relative_to(inside):
+            problem = "a symbolic link to a file outside the bundle folder (copy the file in)"
+            issues.append(InputIssue(file.name, None, None, problem))
+            seen.setdefault(file.stem, file.name)
+            continue
+        if not file.is_file():
             continue
         if file.stem in seen:
             problem = f"table given twice (also {seen[file.stem]})"
@@ -251,7 +307,24 @@ def _read_folder(folder: Path) -> RawBundle:
     parquet_only = bool(seen) and all(name.endswith(".parquet") for name in seen.values())
     suffix = ".parquet" if parquet_only else ".csv"
     unreadable = frozenset(seen) - set(tables)
-    return RawBundle(tables, issues, lambda table: f"{table}{suffix}", unreadable)
+    nul_free = frozenset(
+        name
+        for name, raw in tables.items()
+        if raw.file.endswith(".csv") and _holds_no_nul(folder / raw.file)
+    )
+    file_for = lambda table: f"{table}{suffix}"  # noqa: E731
+    return RawBundle(tables, issues, file_for, unreadable, nul_free=nul_free)
+
+
+def _holds_no_nul(file: Path) -> bool:
+    """Whether a file holds no NUL byte (one memchr over a memory map: no per-cell search)."""
+    import mmap
+
+    with file.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return True
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b"\x00") == -1
 
 
 def _read_csv(file: Path) -> tuple[pl.DataFrame | None, list[InputIssue]]:
@@ -283,26 +356,64 @@ def _csv_header(file: Path) -> list[str]:
 
 
 def _csv_failure(file: Path, width: int, error: Exception) -> list[InputIssue]:
-    """Explain why polars could not read a CSV file (only runs when reading failed)."""
+    """Explain why polars could not read a CSV file (only runs when reading failed).
+
+    The explanation names the row (and line) but never repeats the file's content: a
+    reader's own message quotes the raw row, names and birth dates included.
+    """
     data = file.read_bytes()
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as bad:
         return [_not_utf8(file, data.count(b"\n", 0, bad.start) + 1)]
+    quoting = _quoting_problem(file.name, text)
+    if quoting is not None:
+        return [quoting]
     ragged = list(_ragged_rows(file, width))
     if ragged:
         return ragged
-    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    return [InputIssue(file.name, None, None, f"cannot read the file ({message})")]
+    message = (str(error).strip().splitlines() or [""])[0].split("`")[0].strip(" :")
+    shown = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return [InputIssue(file.name, None, None, f"cannot read the file as CSV ({shown})")]
+
+
+# The cells of one CSV record (RFC 4180): each quoted (a quote inside doubled) or quote-free.
+_CSV_CELL = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
+_CSV_CELLS = re.compile(_CSV_CELL + r"(?:," + _CSV_CELL + r")*")
+
+
+def _quoting_problem(name: str, text: str) -> InputIssue | None:
+    """The first record whose quotes are broken: a quoted cell never closed, or a stray quote.
+
+    Scans record by record with one regular expression (only when reading failed).
+    """
+    position, row = (1 if text.startswith("\ufeff") else 0), 1
+    while position < len(text):
+        stop = _CSV_CELLS.match(text, position).end()  # type: ignore[union-attr]
+        if stop < len(text) and text[stop] not in "\r\n":
+            line = text.count("\n", 0, stop) + 1
+            opens_a_cell = text[stop] == '"' and (stop == position or text[stop - 1] == ",")
+            problem = (
+                f"a quoted cell opened on line {line} is never closed (unbalanced quote)"
+                if opens_a_cell
+                else f"a stray quote on line {line}: quote the whole cell and double each"
+                " quote inside it"
+            )
+            return InputIssue(name, row, None, problem)
+        newline = 2 if text.startswith("\r\n", stop) else 1
+        position, row = stop + newline, row + 1
+    return None
 
 
 def _ragged_rows(file: Path, width: int) -> Iterator[InputIssue]:
     with file.open(encoding="utf-8-sig", newline="") as handle:
-        for row, cells in enumerate(csv.reader(handle), start=1):
-            if len(cells) > width:
-                yield InputIssue(
-                    file.name, row, None, f"row has {len(cells)} cells but the header {width}"
-                )
+        try:
+            for row, cells in enumerate(csv.reader(handle), start=1):
+                if len(cells) > width:
+                    problem = f"row has {len(cells)} cells but the header {width}"
+                    yield InputIssue(file.name, row, None, problem)
+        except csv.Error:
+            return  # a cell too large for the csv module: the generic message follows
 
 
 def _not_utf8(file: Path, row: int | None = None) -> InputIssue:
@@ -330,6 +441,7 @@ def _read_workbook(book: Path) -> RawBundle:
     tables: dict[str, RawTable] = {}
     issues: list[InputIssue] = []
     seen: set[str] = set()
+    formulas = _formula_cells(book) if _has_formulas(book) else {}
     try:
         for sheet in workbook.worksheets:
             name = str(sheet.title).strip()
@@ -338,14 +450,52 @@ def _read_workbook(book: Path) -> RawBundle:
             seen.add(name)
             label = _sheet_label(book, name)
             sheet.reset_dimensions()
-            frame, sheet_issues = _sheet_frame(label, sheet.iter_rows(values_only=True))
+            frame, sheet_issues = _sheet_frame(
+                label, sheet.iter_rows(values_only=True), formulas.get(str(sheet.title), ())
+            )
             issues.extend(sheet_issues)
             if frame is not None:
                 tables[name] = RawTable(label, frame)
     finally:
         workbook.close()
     unreadable = frozenset(seen - set(tables))
-    return RawBundle(tables, issues, lambda table: _sheet_label(book, table), unreadable)
+    explained = frozenset(
+        (i.file, i.row, i.column) for i in issues if i.problem == _NO_CACHED_VALUE if i.row
+    )
+    return RawBundle(tables, issues, lambda table: _sheet_label(book, table), unreadable, explained)
+
+
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _has_formulas(book: Path) -> bool:
+    """Whether any worksheet of the workbook holds a formula (a scan of its XML parts)."""
+    with zipfile.ZipFile(book) as archive:
+        return any(
+            _FORMULA_TAG.search(archive.read(part))
+            for part in archive.namelist()
+            if part.startswith("xl/worksheets/") and part.endswith(".xml")
+        )
+
+
+def _formula_cells(book: Path) -> dict[str, frozenset[tuple[int, int]]]:
+    """(row, column) of every formula cell, 1-based, by sheet title."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(book, read_only=True, data_only=False)
+    found: dict[str, frozenset[tuple[int, int]]] = {}
+    try:
+        for sheet in workbook.worksheets:
+            sheet.reset_dimensions()
+            found[str(sheet.title)] = frozenset(
+                (cell.row, cell.column)
+                for row in sheet.iter_rows()
+                for cell in row
+                if getattr(cell, "data_type", None) == "f"
+            )
+    finally:
+        workbook.close()
+    return found
 
 
 def _sheet_label(book: Path, table: str) -> str:
@@ -353,9 +503,13 @@ def _sheet_label(book: Path, table: str) -> str:
 
 
 def _sheet_frame(
-    label: str, rows: Iterator[Sequence[object]]
+    label: str, rows: Iterator[Sequence[object]], formulas: Collection[tuple[int, int]] = ()
 ) -> tuple[pl.DataFrame | None, list[InputIssue]]:
-    """Turn a sheet's rows of cell values into a frame of text cells."""
+    """Turn a sheet's rows of cell values into a frame of text cells.
+
+    ``formulas`` are the (row, column) of the sheet's formula cells: one read as empty
+    has no cached value and is reported (it is not silently an empty cell).
+    """
     first = next(rows, None)
     if first is None or all(_cell_text(v) is None for v in first):
         return None, [InputIssue(label, None, None, "sheet is empty (no header row)")]
@@ -367,7 +521,20 @@ def _sheet_frame(
         for i, position in enumerate(_positions(width))
     }
     frame = pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
-    return _apply_header(label, header, frame.with_row_index(ROW, offset=_FIRST_DATA_ROW))
+    frame, issues = _apply_header(label, header, frame.with_row_index(ROW, offset=_FIRST_DATA_ROW))
+    for row, column in sorted(formulas):
+        if row - _FIRST_DATA_ROW >= len(data):
+            continue
+        cells = first if row == 1 else data[row - _FIRST_DATA_ROW]
+        if column <= len(cells) and cells[column - 1] is None:
+            name = (header[column - 1] or "").strip() if row > 1 else ""
+            issues.append(InputIssue(label, row, name or None, _NO_CACHED_VALUE))
+    return frame, issues
+
+
+_NO_CACHED_VALUE = (
+    "formula without a cached value; open and save the workbook in Excel or export values"
+)
 
 
 def _cell_text(value: object) -> str | None:
@@ -489,20 +656,95 @@ def _normalize(frame: pl.LazyFrame, cells: Sequence[str]) -> pl.LazyFrame:
     )
 
 
-def _parse_table(table: Table, text: pl.DataFrame) -> pl.DataFrame:
+def _parse_table(
+    table: Table, text: pl.DataFrame, limits: InputLimits, nul_check: bool = True
+) -> pl.DataFrame:
     """Normalized text cells plus each spec column parsed as ``<name>__typed__``.
 
     Spec columns absent from the source are added as empty text first; a parsed value
-    is null where the text is empty or invalid.
+    is null where the text is empty or invalid. Every cell also gets ``<name>__held__``:
+    true where it is unsafe or beyond an input limit (``_held``). Such a cell has no
+    parsed value either, so its only issue is its own, never a broken reference, a
+    duplicate or a date order echoing it. ``nul_check=False``: the source is known to
+    hold no NUL character.
     """
     cells = [c for c in text.columns if c != ROW]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in table.column_names if c not in cells]
+    names = [*cells, *(c for c in table.column_names if c not in cells)]
     return (
         _normalize(text.lazy(), cells)
         .with_columns(missing)
         .with_columns(_parse(c).alias(c.name + _TYPED) for c in table.columns)
+        .with_columns(_held(table, name, limits, nul_check).alias(name + _HELD) for name in names)
+        .with_columns(
+            pl.when(~pl.col(c.name + _HELD)).then(_typed(c.name)).alias(c.name + _TYPED)
+            for c in table.columns
+        )
         .collect()
     )
+
+
+def _held(table: Table, name: str, limits: InputLimits, nul_check: bool = True) -> pl.Expr:
+    """True where a cell is unsafe or beyond a limit (``_held_problem`` says which).
+
+    Evaluated on every cell: two string kernels per column, and two date comparisons
+    on the parsed value of a date column.
+    """
+    rules = _held_rules(table, name, limits, nul_check=nul_check)
+    return pl.any_horizontal(c for c, _ in rules).fill_null(False)
+
+
+def _held_problem(table: Table, name: str, limits: InputLimits) -> pl.Expr:
+    """The problem of a held cell (only evaluated on the rows found held)."""
+    found: pl.Expr = pl.lit(None, dtype=pl.String)
+    for condition, problem in reversed(_held_rules(table, name, limits, parsed=True)):
+        found = pl.when(condition).then(pl.lit(problem)).otherwise(found)  # first rule wins
+    return found
+
+
+def _echoable(name: str, limits: InputLimits) -> pl.Expr:
+    """Whether a cell may be shown in a message: never a NUL character, a huge cell or id."""
+    text = pl.col(name)
+    longest = limits.max_cell_chars
+    if _is_id(name):
+        longest = min(longest, limits.max_id_chars)
+    return ~text.str.contains("\x00", literal=True) & (text.str.len_chars() <= longest)
+
+
+def _held_rules(
+    table: Table, name: str, limits: InputLimits, parsed: bool = False, nul_check: bool = True
+) -> list[tuple[pl.Expr, str]]:
+    """(condition, problem): a NUL character, a cell or id too long, a date beyond the limits.
+
+    Date conditions use the parsed date (``parsed``: parse the text again, for rows whose
+    parsed value has been nulled). ``nul_check=False`` leaves the NUL search out.
+    """
+    text = pl.col(name)
+    length = text.str.len_chars()
+    nul = "contains a NUL character (byte 0), which cannot be stored; remove it"
+    rules = [(text.str.contains("\x00", literal=True), nul)] if nul_check else []
+    if _is_id(name):
+        limit = limits.max_id_chars
+        rules.append(
+            (length > limit, f"id is longer than {limit} characters ({PREFIX}max_id_chars)")
+        )
+    limit = limits.max_cell_chars
+    rules.append(
+        (length > limit, f"cell is longer than {limit} characters ({PREFIX}max_cell_chars)")
+    )
+    if name in table.column_names and table.column(name).type == ColType.DATE:
+        date = _parse(table.column(name)) if parsed else _typed(name)
+        first, last = limits.earliest_date, limits.latest_date
+        earliest = f"date before {first}, the earliest accepted ({PREFIX}earliest_date)"
+        rules.append((date < first, earliest))
+        if (table.name, name) not in OPEN_ENDED_DATES:
+            latest = f"date after {last}, the latest accepted ({PREFIX}latest_date)"
+            rules.append((date > last, latest))
+    return rules
+
+
+def _is_id(name: str) -> bool:
+    return name.endswith(ID_SUFFIX)
 
 
 def _parse(column: Column) -> pl.Expr:
@@ -555,7 +797,11 @@ def _parse(column: Column) -> pl.Expr:
 
 def _typed_output(table: Table, work: pl.DataFrame) -> pl.DataFrame:
     spec = set(table.column_names)
-    extras = [c for c in work.columns if c != ROW and c not in spec and not c.endswith(_TYPED)]
+    extras = [
+        c
+        for c in work.columns
+        if c != ROW and c not in spec and not c.endswith(_TYPED) and not c.endswith(_HELD)
+    ]
     return work.select(
         *(pl.col(c + _TYPED).alias(c) for c in table.column_names), *(pl.col(c) for c in extras)
     )
@@ -565,7 +811,11 @@ def _typed_output(table: Table, work: pl.DataFrame) -> pl.DataFrame:
 
 
 class _Check(NamedTuple):
-    """Rows of ``frame`` where ``bad`` holds are issues with ``problem`` and ``value``."""
+    """Rows of ``frame`` where ``bad`` holds are issues with ``problem`` and ``value``.
+
+    ``phi``: the column is protected health information; the value is never printed and
+    ``problem`` must not contain it.
+    """
 
     frame: pl.LazyFrame
     file: str
@@ -573,6 +823,7 @@ class _Check(NamedTuple):
     bad: pl.Expr
     problem: pl.Expr
     value: pl.Expr
+    phi: bool = False
 
 
 def _missing_column_issues(label: str, table: Table, present: set[str]) -> list[InputIssue]:
@@ -587,21 +838,32 @@ def _typed(name: str) -> pl.Expr:
     return pl.col(name + _TYPED)
 
 
-def _table_checks(table: Table, label: str, frame: pl.LazyFrame, present: set[str]) -> list[_Check]:
+def _table_checks(
+    table: Table, label: str, frame: pl.LazyFrame, present: set[str], limits: InputLimits
+) -> list[_Check]:
     checks = []
     for column in table.columns:
-        problem = _cell_problem(table, column, present)
-        checks.append(
-            _Check(frame, label, column.name, problem.is_not_null(), problem, pl.col(column.name))
-        )
+        held = pl.col(column.name + _HELD)
+        found = _cell_problem(table, column, present, limits)
+        problem = pl.when(held).then(_held_problem(table, column.name, limits)).otherwise(found)
+        value = pl.when(_echoable(column.name, limits)).then(pl.col(column.name))
+        bad = held | found.is_not_null()
+        checks.append(_Check(frame, label, column.name, bad, problem, value, column.phi))
+    for name in sorted(present - {ROW, *table.column_names}):  # extra columns are kept too
+        problem = _held_problem(table, name, limits)
+        no_value = pl.lit(None, pl.String)
+        checks.append(_Check(frame, label, name, pl.col(name + _HELD), problem, no_value))
     checks.extend(_duplicate_key_checks(table, label, frame))
     checks.extend(_conflicting_duplicate_checks(table, label, frame))
     checks.extend(_date_order_checks(table, label, frame))
     return checks
 
 
-def _cell_problem(table: Table, column: Column, present: set[str]) -> pl.Expr:
-    """One expression giving each cell's problem (null when the cell is fine)."""
+def _cell_problem(table: Table, column: Column, present: set[str], limits: InputLimits) -> pl.Expr:
+    """One expression giving each cell's problem (null when the cell is fine).
+
+    A held cell (``_held``) is not this expression's: its problem is ``_held_problem``'s.
+    """
     text, typed = pl.col(column.name), _typed(column.name)
     empty = typed.is_null() if column.type == ColType.LIST else text.is_null()
     rules: list[tuple[pl.Expr, pl.Expr]] = []
@@ -620,6 +882,10 @@ def _cell_problem(table: Table, column: Column, present: set[str]) -> pl.Expr:
         rules.append(
             (typed < column.min_value, pl.lit(f"{column.name} must be {column.min_value} or more"))
         )
+    most = limits.max_value(table.name, column.name)
+    if most is not None:
+        setting = PREFIX + MAX_VALUE_LIMITS[(table.name, column.name)]
+        rules.append((typed > most, pl.lit(f"{column.name} must be {most} or less ({setting})")))
     if column.type == ColType.LIST and column.item_enum:
         unknown = typed.list.eval(pl.element().filter(~pl.element().is_in(column.item_enum)))
         rules.append(
@@ -675,18 +941,22 @@ def _duplicate_key_checks(table: Table, label: str, frame: pl.LazyFrame) -> list
 
 
 def _date_order_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[_Check]:
-    return [
-        _Check(
-            frame,
-            label,
-            later,
-            _typed(later) < _typed(earlier),
-            pl.concat_str(pl.lit(f"{later} is before {earlier} ("), pl.col(earlier), pl.lit(")")),
-            pl.col(later),
+    """The later date may not precede the earlier; a PHI earlier date is not shown."""
+    checks = []
+    for name, earlier, later in DATE_ORDER:
+        if name != table.name:
+            continue
+        problem = (
+            pl.lit(f"{later} is before {earlier}")
+            if table.column(earlier).phi
+            else pl.concat_str(
+                pl.lit(f"{later} is before {earlier} ("), pl.col(earlier), pl.lit(")")
+            )
         )
-        for name, earlier, later in DATE_ORDER
-        if name == table.name
-    ]
+        bad = _typed(later) < _typed(earlier)
+        phi = table.column(later).phi
+        checks.append(_Check(frame, label, later, bad, problem, pl.col(later), phi))
+    return checks
 
 
 def _conflicting_duplicate_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[_Check]:
@@ -861,6 +1131,52 @@ def _coverage_overlap_checks(
     return checks
 
 
+def _patient_life_checks(
+    work: Mapping[str, pl.DataFrame], labels: Mapping[str, str]
+) -> list[_Check]:
+    """A patient's events (``PATIENT_EVENT_DATES``) lie between birth and death, both included.
+
+    Reported on the event's row; the messages never show the birth or death date (PHI).
+    """
+    if "patients" not in work:
+        return []
+    lives = (
+        work["patients"]
+        .lazy()
+        .select(
+            _typed("patient_id").alias("__patient__"),
+            _typed("birth_date").alias("__birth__"),
+            _typed("death_date").alias("__death__"),
+        )
+        .drop_nulls("__patient__")
+        .unique("__patient__")  # a repeated patient_id is reported already
+        .collect()
+        .lazy()
+    )
+    checks: list[_Check] = []
+    for table, column in PATIENT_EVENT_DATES:
+        if table not in work:
+            continue
+        dated = (
+            work[table]
+            .lazy()
+            .select(ROW, column, column + _TYPED, "patient_id" + _TYPED)
+            .filter(_typed(column).is_not_null())
+            .join(lives, left_on="patient_id" + _TYPED, right_on="__patient__")
+        )
+        before = _typed(column) < pl.col("__birth__")
+        after = _typed(column) > pl.col("__death__")
+        problem = (
+            pl.when(before)
+            .then(pl.lit(f"{column} is before the patient's birth_date"))
+            .otherwise(pl.lit(f"{column} is after the patient's death_date"))
+        )
+        phi = TABLES[table].column(column).phi
+        bad = (before | after).fill_null(False)
+        checks.append(_Check(dated, labels[table], column, bad, problem, pl.col(column), phi))
+    return checks
+
+
 def _target_values(work: Mapping[str, pl.DataFrame], table: str, column: str) -> pl.LazyFrame:
     if table not in work:
         return pl.LazyFrame(schema={"target": pl.String})
@@ -914,6 +1230,7 @@ def _collect_issues(checks: Sequence[_Check]) -> list[InputIssue]:
                 pl.lit(check.column).alias("column"),
                 check.problem.cast(pl.String).alias("problem"),
                 check.value.cast(pl.String).alias("value"),
+                pl.lit(check.phi).alias("phi"),
             )
             for check in checks
         ]

@@ -62,6 +62,8 @@ class Column:
     # for STR columns: the value must match this regular expression (hint: what is expected)
     pattern: str | None = None
     pattern_hint: str = ""
+    # protected health information: an input issue names its row and column, never its value
+    phi: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -181,14 +183,14 @@ TABLES: dict[str, Table] = {
             "patients",
             (
                 _c("patient_id", req=True),
-                _c("birth_date", E.DATE, True),
+                _c("birth_date", E.DATE, True, phi=True),
                 _c("sex"),
-                _c("first_name"),
-                _c("last_name"),
-                _c("zip"),
+                _c("first_name", phi=True),
+                _c("last_name", phi=True),
+                _c("zip", phi=True),
                 _c("part_b_start", E.DATE),
                 _c("qmb", E.BOOL),
-                _c("death_date", E.DATE),
+                _c("death_date", E.DATE, phi=True),
                 # the staff member (a practitioner_id) who manages the patient
                 _c("care_manager_id"),
             ),
@@ -219,7 +221,7 @@ TABLES: dict[str, Table] = {
                 _c("start_date", E.DATE, True),
                 _c("end_date", E.DATE),
                 _c("rank", E.INT, min_value=1),
-                _c("member_id"),
+                _c("member_id", phi=True),
             ),
             natural_key=("patient_id", "payer_id", "start_date"),
             references=(

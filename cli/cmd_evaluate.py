@@ -12,6 +12,7 @@ import click
 from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import BillingError, ConfigError, StoreMissing
+from billing_engine.ingest_limits import InputLimits, split_settings
 from cli.options import (
     allow_unverified_option,
     apply_deductible_option,
@@ -41,6 +42,11 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
 
 
 def _settings(path: Path | None) -> dict[str, Any]:
+    """The settings file's evaluation settings (its ``ingest.*`` input limits left out)."""
+    return split_settings(_settings_file(path))[1]
+
+
+def _settings_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     from billing_engine.params import load_settings_file
@@ -48,18 +54,26 @@ def _settings(path: Path | None) -> dict[str, Any]:
     return load_settings_file(path)
 
 
-def load_bundle(bundle_path: Path | None, db: str | None) -> tuple[Bundle, str | None]:
+def input_limits(path: Path | None) -> InputLimits:
+    """The input limits a bundle is read with: the shipped ones, with the file's ``ingest.*``."""
+    return split_settings(_settings_file(path))[0]
+
+
+def load_bundle(
+    bundle_path: Path | None, db: str | None, limits: InputLimits | None = None
+) -> tuple[Bundle, str | None]:
     """The bundle from a folder/workbook, or from the store when no path is given.
 
     Returns the bundle and the store URL it came from (password hidden; None for a
     path). A store that does not exist or holds no patients is refused
     (``StoreMissing``, exit code 2): reading never creates a store nor reports an
-    empty month for one.
+    empty month for one. ``limits`` are the input limits a bundle path is read with
+    (default: the shipped ones).
     """
     if bundle_path is not None:
         from billing_engine.ingest import read_bundle
 
-        return read_bundle(bundle_path), None
+        return read_bundle(bundle_path, limits), None
     from billing_engine.store import Store
 
     with Store.open(db, create=False) as store:
@@ -88,7 +102,10 @@ settings_option = click.option(
     "--settings",
     "settings_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML file of documented settings to override (name: value).",
+    help=(
+        "YAML file of documented settings to override (name: value); ingest.* names set "
+        "the input limits a BUNDLE is read with."
+    ),
 )
 
 
@@ -127,7 +144,7 @@ def evaluate_command(
     from billing_engine.safe_files import check_output_folder
 
     check_output_folder(out, EVALUATE_FILES)
-    data, store_url = load_bundle(bundle, db_url)
+    data, store_url = load_bundle(bundle, db_url, input_limits(settings_path))
     result = evaluate(
         data,
         month,
@@ -218,7 +235,7 @@ def explain_command(
     from billing_engine.evaluate import default_parameters, evaluate
     from reports import render
 
-    data, _ = load_bundle(bundle, db_url)
+    data, _ = load_bundle(bundle, db_url, input_limits(settings_path))
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
     mine = data.for_patients([patient_id])

@@ -11,6 +11,7 @@ import click
 import polars as pl
 
 from billing_engine.store import ImportSummary, Store
+from cli.cmd_evaluate import input_limits, settings_option
 from cli.options import db_option
 
 
@@ -95,19 +96,28 @@ class _StoreOnDemand:
     ),
 )
 @db_option
-def import_command(bundle: Path, snapshot: bool, db_url: str | None) -> None:
+@settings_option
+def import_command(
+    bundle: Path, snapshot: bool, db_url: str | None, settings_path: Path | None
+) -> None:
     """Import BUNDLE (CSV/Parquet folder or .xlsx) into the database.
 
     The whole bundle is checked first, against itself and the stored records (an
     incremental bundle of late encounters may name stored patients and practitioners);
     a bundle with input errors is refused and nothing is written. Records are matched
     by id or natural key: new ones are inserted, changed ones updated; records absent
-    from BUNDLE are kept, or retired with --snapshot.
+    from BUNDLE are kept, or retired with --snapshot. The ``ingest.*`` entries of
+    --settings override the input limits; others are ignored.
     """
     from billing_engine.ingest import read_bundle  # lazy: only this command needs it
 
     with _StoreOnDemand(db_url) as on_demand:
-        data = read_bundle(bundle, stored=on_demand.current_rows, snapshot=snapshot)
+        data = read_bundle(
+            bundle,
+            input_limits(settings_path),
+            stored=on_demand.current_rows,
+            snapshot=snapshot,
+        )
         store = on_demand.store()
         summary = store.import_bundle(data, snapshot=snapshot)
         location = store.url

@@ -11,7 +11,15 @@ import click
 import polars as pl
 
 from billing_engine.calendar import Month
-from cli.cmd_evaluate import _date, _month, _settings, bundle_argument, load_bundle, settings_option
+from cli.cmd_evaluate import (
+    _date,
+    _month,
+    _settings,
+    bundle_argument,
+    input_limits,
+    load_bundle,
+    settings_option,
+)
 from cli.options import (
     allow_unverified_option,
     apply_deductible_option,
@@ -91,7 +99,7 @@ def revenue_command(
 
     if out is not None:
         check_output_folder(out, _TABLE_FILES.values())
-    data, _ = load_bundle(bundle, db_url)
+    data, _ = load_bundle(bundle, db_url, input_limits(settings_path))
     report = revenue(
         data,
         months_between(first, last),

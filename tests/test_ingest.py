@@ -665,12 +665,22 @@ def test_a_value_of_the_wrong_type_is_refused_with_a_message_for_billing_staff(
     assert issue.value == value
 
 
-@pytest.mark.parametrize("value", ["2024-02-29", "1900-01-01", "2099-12-31"])
-def test_real_calendar_dates_are_accepted(tmp_path: Path, value: str) -> None:
-    tables = core_tables()
-    tables["patients"][0]["birth_date"] = value
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("patients", "birth_date", "2024-02-29"),
+        ("patients", "birth_date", "1900-01-01"),
+        # decades ahead only where an end may be open (ingest.latest_date, ingest_limits.yaml)
+        ("coverages", "end_date", "2099-12-31"),
+    ],
+)
+def test_real_calendar_dates_are_accepted(
+    tmp_path: Path, table: str, column: str, value: str
+) -> None:
+    tables = valid_tables()
+    tables[table][0][column] = value
     bundle = read_bundle(write_and_return(tables, tmp_path))
-    assert bundle["patients"]["birth_date"][0] == dt.date.fromisoformat(value)
+    assert bundle[table][column][0] == dt.date.fromisoformat(value)
 
 
 def test_an_unknown_enum_value_is_refused_listing_the_allowed_values(tmp_path: Path) -> None:
