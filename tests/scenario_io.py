@@ -7,10 +7,16 @@ or ``None`` an empty cell, numbers as their text, dates ISO, lists ``;``-joined.
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+CCM_RULE_CASES = Path(__file__).resolve().parent / "rule_cases" / "ccm.yaml"
 
 
 def cell_text(value: object) -> str:
@@ -40,3 +46,15 @@ def write_scenario_bundle(
             writer.writerow(header)
             for row in rows:
                 writer.writerow([cell_text(row.get(key)) for key in header])
+
+
+def write_ccm_case_bundle(folder: Path, entries: list[dict[str, Any]], **extra: Any) -> Path:
+    """The CCM rule cases' base practice (P1, Medicare, DR_A) plus `entries`."""
+    doc = yaml.safe_load(CCM_RULE_CASES.read_text(encoding="utf-8"))
+    tables: dict[str, list[dict[str, Any]]] = copy.deepcopy(doc["base"])
+    defaults = doc["defaults"]["encounters"]
+    tables["encounters"] += [{**defaults, **entry} for entry in entries]
+    for name, rows in extra.items():
+        tables[name] = tables.get(name, []) + rows
+    write_scenario_bundle(tables, folder)
+    return folder

@@ -3,31 +3,13 @@ amounts and fee derivation, and only the settings the explained codes read."""
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
-from typing import Any
 
-import yaml
 from click.testing import CliRunner, Result
 
 from cli.main import billing
-from tests.scenario_io import write_scenario_bundle
-
-ROOT = Path(__file__).resolve().parents[1]
-RULE_CASES = ROOT / "tests" / "rule_cases" / "ccm.yaml"
-
-
-def write_bundle(folder: Path, entries: list[dict[str, Any]], **extra: Any) -> Path:
-    """The CCM rule cases' base practice (P1, Medicare, DR_A) plus `entries`."""
-    doc = yaml.safe_load(RULE_CASES.read_text(encoding="utf-8"))
-    tables: dict[str, list[dict[str, Any]]] = copy.deepcopy(doc["base"])
-    defaults = doc["defaults"]["encounters"]
-    tables["encounters"] += [{**defaults, **entry} for entry in entries]
-    for name, rows in extra.items():
-        tables[name] = tables.get(name, []) + rows
-    write_scenario_bundle(tables, folder)
-    return folder
+from tests.scenario_io import write_ccm_case_bundle as write_bundle
 
 
 def explain(folder: Path, *args: str) -> Result:

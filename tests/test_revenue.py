@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from billing_engine.calendar import Month
@@ -18,23 +16,11 @@ from billing_engine.evaluate import evaluate
 from billing_engine.ingest import read_bundle
 from billing_engine.revenue import months_between, revenue
 from cli.main import billing
+from tests.scenario_io import write_ccm_case_bundle as write_bundle
 from tests.scenario_io import write_scenario_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-RULE_CASES = ROOT / "tests" / "rule_cases" / "ccm.yaml"
 D = Decimal
-
-
-def write_bundle(folder: Path, entries: list[dict[str, Any]], **extra: Any) -> Path:
-    """The CCM rule cases' base practice (P1, Medicare, DR_A) plus `entries`."""
-    doc = yaml.safe_load(RULE_CASES.read_text(encoding="utf-8"))
-    tables: dict[str, list[dict[str, Any]]] = copy.deepcopy(doc["base"])
-    defaults = doc["defaults"]["encounters"]
-    tables["encounters"] += [{**defaults, **entry} for entry in entries]
-    for name, rows in extra.items():
-        tables[name] = tables.get(name, []) + rows
-    write_scenario_bundle(tables, folder)
-    return folder
 
 
 def invoke(*args: str | Path) -> Result:
