@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -280,5 +280,24 @@ def write_outputs(
         "store": store,
         "created_at": created_at.isoformat(),
         "software_version": software_version(),
+        **run_sources(result),
     }
     return publish_folder(out_dir, files, manifest, replaceable=EVALUATE_FILES)
+
+
+def run_sources(result: EvaluationResult) -> dict[str, Any]:
+    """What the run's numbers rest on, beyond the shipped rules: fee estimates (a year
+    without a CMS file, ``fee_estimated``), unpriced lines and parameter values carried
+    forward past their verified date (``--allow-unverified``)."""
+    gaps = result.gaps
+    estimated = gaps.filter(pl.col("reason") == "fee_estimated")
+    return {
+        "fee_estimates": sorted(set(estimated["detail"].drop_nulls().to_list())),
+        "fee_estimated_lines": estimated.height,
+        "fee_not_found_lines": gaps.filter(pl.col("reason") == "fee_not_found").height,
+        "allow_unverified": result.allow_unverified,
+        "unverified_parameters": {
+            name: through.isoformat()
+            for name, through in sorted(result.unverified_parameters.items())
+        },
+    }

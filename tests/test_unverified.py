@@ -115,6 +115,35 @@ def test_a_2027_line_without_a_2027_cms_file_is_an_estimate(january: Path, tmp_p
     assert "33.4009" in estimated["detail"]
 
 
+def test_the_manifest_says_the_run_priced_by_estimate_and_carried_parameters_forward(
+    january: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert (
+        invoke(
+            "evaluate", january, "--month", "2027-01", "--out", out, "--allow-unverified"
+        ).exit_code
+        == 0
+    )
+    document = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    (estimated,) = [g for g in gaps_of(out) if g["reason"] == "fee_estimated"]
+    assert document["fee_estimates"] == [estimated["detail"]]
+    assert document["fee_estimated_lines"] == 1
+    assert document["allow_unverified"] is True
+    assert document["unverified_parameters"]["ccm.staff.threshold_minutes"] == "2026-12-31"
+    assert document["unverified_parameters"]["conflicts"] == "2026-12-31"
+
+
+def test_a_verified_month_has_no_estimates_nor_carried_parameters_in_its_manifest(
+    january: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert invoke("evaluate", january, "--month", "2026-12", "--out", out).exit_code == 0
+    document = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert document["fee_estimates"] == [] and document["fee_estimated_lines"] == 0
+    assert document["allow_unverified"] is False and document["unverified_parameters"] == {}
+
+
 def test_the_setting_means_the_same_as_the_flag(january: Path, tmp_path: Path) -> None:
     settings = tmp_path / "settings.yaml"
     settings.write_text("common.allow_unverified: true\n", encoding="utf-8")
