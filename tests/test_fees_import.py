@@ -624,8 +624,8 @@ def test_billing_fees_import_of_a_malformed_file_exits_1_with_one_line(tmp_path:
 
 # --------------------------------------------------------------------------- 2026 files
 
-PFS_2026 = DATA / "cms_pprrvu_2026_jul_subset_nodesc.csv"
-GPCI_2026 = DATA / "cms_gpci_2026.csv"
+PFS_2026 = REFERENCE / "cms_pprrvu_2026_jul_subset_nodesc.csv"
+GPCI_2026 = REFERENCE / "cms_gpci_2026.csv"
 RELEASE_2026 = (
     "2026 National Physician Fee Schedule Relative Value File July Release; RELEASED 06/30/2026"
 )
@@ -684,14 +684,6 @@ def test_the_shipped_2026_files_are_rebuilt_byte_for_byte_from_the_repo_copies(
         shipped["pfs_rvu_2026.csv"]["source_sha256"]
         == hashlib.sha256(PFS_2026.read_bytes()).hexdigest()
     )
-
-
-def test_the_repo_copies_of_the_2026_cms_files_match_shared_when_present() -> None:
-    for name in (PFS_2026.name, GPCI_2026.name):
-        original = SHARED / name
-        if not original.is_file():
-            pytest.skip("../shared not present")
-        assert (DATA / name).read_bytes() == original.read_bytes(), name
 
 
 def test_billing_fees_import_gpci_takes_the_2026_re_export(tmp_path: Path) -> None:

@@ -485,7 +485,7 @@ def test_the_floor_parameter_reproduces_the_floored_column_of_the_2026_gpci_file
     import csv
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent / "data" / "cms" / "cms_gpci_2026.csv"
+    path = Path(__file__).resolve().parent / "data" / "shared" / "reference" / "cms_gpci_2026.csv"
     with path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     floor = D(str(PARAMS.get("pricing.work_gpci_floor").at(dt.date(2026, 1, 1)).value))
