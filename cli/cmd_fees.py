@@ -122,6 +122,7 @@ def format_releases(releases: list[dict[str, Any]]) -> list[str]:
 @db_option
 def list_command(db_url: str | None) -> None:
     """List the shipped fee releases and those imported into the store (which win)."""
+    from billing_engine.errors import StoreMissing
     from billing_engine.fees import shipped
     from billing_engine.store import Store
 
@@ -133,7 +134,12 @@ def list_command(db_url: str | None) -> None:
             "" if kind == "gpci" else f" effective {effective_from}, {'QP' if qp else 'non-QP'}"
         )
         click.echo(f"  {kind:<5}{year}{variant}: {rows} rows, {release} ({source_file})")
-    with Store.open(db_url) as store:
+    try:
+        store = Store.open(db_url, create=False)  # listing never creates a store
+    except StoreMissing as exc:
+        click.echo(f"no fee files imported: {exc}")
+        return
+    with store:
         releases = store.fee_releases()
         location = store.url
     if not releases:

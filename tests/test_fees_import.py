@@ -593,6 +593,7 @@ def test_billing_fees_import_gpci_and_list_show_the_releases(tmp_path: Path) -> 
     empty = _invoke("fees", "list", "--db", url)
     assert empty.exit_code == 0, empty.output
     assert "no fee files imported" in empty.output
+    assert not (tmp_path / "fees.db").exists()  # listing a missing store never creates one
     result = _invoke("fees", "import-gpci", str(GPCI_EXCERPT), "--year", "2025", "--db", url)
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"imported 10 GPCI localities for 2025 from {GPCI_EXCERPT}")
