@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -45,6 +45,8 @@ class RevenueReport:
     by_month: pl.DataFrame
     capitation: pl.DataFrame
     lines: pl.DataFrame  # every priced line of the range, with its month
+    # name -> verified_through of each parameter some month used past it (--allow-unverified)
+    unverified_parameters: Mapping[str, dt.date] = field(default_factory=dict)
 
     def table(self, name: str) -> pl.DataFrame:
         """One of by_payer, by_code, by_month, capitation, ending with its grand total."""
@@ -123,6 +125,9 @@ def revenue(
         by_month=by_month,
         capitation=capitation,
         lines=lines,
+        unverified_parameters=dict(
+            sorted({n: d for r in results for n, d in r.unverified_parameters.items()}.items())
+        ),
     )
 
 

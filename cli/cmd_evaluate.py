@@ -159,7 +159,7 @@ def evaluate_command(
     if store_url is not None:
         record_run(db_url, result, run_id, out)
         click.echo(f"run {run_id} recorded")
-    _warn_unverified(result)
+    warn_unverified(result)
     click.echo(
         f"{month}: {result.claim_lines.height} claim line(s), {result.gaps.height} gap(s) "
         f"(rule set {result.rule_set_version}, run {run_id})"
@@ -197,7 +197,7 @@ def record_run(db_url: str | None, result: EvaluationResult, run_id: str, out: P
         ) from exc
 
 
-def _warn_unverified(result: Any) -> None:
+def warn_unverified(result: Any) -> None:
     """One line on stderr when the run carried unverified values forward."""
     if result.unverified_parameters:
         click.echo(

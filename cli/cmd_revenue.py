@@ -19,6 +19,7 @@ from cli.cmd_evaluate import (
     input_limits,
     load_bundle,
     settings_option,
+    warn_unverified,
 )
 from cli.options import (
     allow_unverified_option,
@@ -108,6 +109,7 @@ def revenue_command(
         fees=fee_library(db_url),
         apply_deductible=apply_deductible,
     )
+    warn_unverified(report)
     money = list(METRICS)
     click.echo(f"Revenue {first} to {last} (fee-for-service; amounts in dollars)")
     click.echo("By payer:")

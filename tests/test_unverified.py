@@ -210,6 +210,18 @@ def test_explain_and_revenue_take_allow_unverified(
     assert "99490" in allowed.output
 
 
+def test_revenue_with_allow_unverified_warns_that_values_were_carried_forward(
+    january: Path,
+) -> None:
+    allowed = invoke("revenue", january, "--from", "2027-01", "--to", "2027-01",
+                     "--allow-unverified")  # fmt: skip
+    assert allowed.exit_code == 0, allowed.output
+    assert "used past their verified date (--allow-unverified)" in allowed.stderr
+    verified = invoke("revenue", january, "--from", "2026-12", "--to", "2026-12")
+    assert verified.exit_code == 0, verified.output
+    assert "verified date" not in verified.stderr
+
+
 # --------------------------------------------------------------------------- params check
 
 
