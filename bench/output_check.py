@@ -8,7 +8,8 @@ temporary folder and ``billing evaluate`` on every public scenario
 (tests/data/shared/scenarios/public.yaml), and writes the SHA-256 of every file they
 produce: the demo bundle, the demo outputs, the printed summary and each scenario's
 outputs. What legitimately differs from run to run is taken out first: the run id (in
-manifest.json and on every line), the creation time and the temporary paths (in manifest.json and the printed summary).
+manifest.json and on every line), the creation time and the temporary paths (in
+manifest.json and the printed summary).
 ``compare`` does the same and lists every file whose bytes differ; it exits 1 if any.
 """
 

@@ -76,9 +76,9 @@ def generator_version() -> str:
     spec = importlib.util.find_spec("billing_engine.synth")
     if spec is None or spec.origin is None:
         return "unknown"
-    source = Path(spec.origin)
-    digest = hashlib.sha256(source.read_bytes())
-    digest.update(source.with_name("synth_vocabulary.yaml").read_bytes())
+    digest = hashlib.sha256()
+    for source in sorted(Path(spec.origin).parent.glob("*.*")):  # its modules and vocabulary
+        digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
 

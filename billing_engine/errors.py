@@ -1,7 +1,7 @@
 """Exceptions for configuration and programming errors.
 
 Data problems in a bundle are not exceptions inside the engine: they become issue rows
-(see ``billing_engine.ingest``) or gaps. ``BundleInvalid`` carries those issue rows to
+(see ``billing_engine.io.ingest``) or gaps. ``BundleInvalid`` carries those issue rows to
 the CLI when a bundle cannot be accepted at all.
 """
 

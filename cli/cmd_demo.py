@@ -1,7 +1,7 @@
 """``billing synth`` (write a synthetic practice) and ``billing demo`` (the whole pipeline).
 
 ``billing demo`` generates the deterministic demo practice (2,000 patients, 3 billing
-practitioners, 4 care managers; see ``billing_engine.synth``), writes it as a CSV bundle,
+practitioners, 4 care managers; see ``billing_engine.synth.practice``), writes it as a CSV bundle,
 reads it back through the normal import checks, imports it into the store, evaluates
 the window's last month (``--end-month``, default 2025-12), writes the outputs and
 prints a short summary. Default folders: ``demo-bundle`` next to the database file
@@ -22,7 +22,7 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from billing_engine.money import MONEY
+from billing_engine.pricing.money import MONEY
 from cli.options import allow_unverified_option, db_option, with_allow_unverified
 
 DEFAULT_END_MONTH = "2025-12"
@@ -64,7 +64,7 @@ def format_counts(counts: dict[str, int]) -> list[str]:
 def summarize(result: EvaluationFrames) -> str:
     """Claim lines by code, gaps by reason and the patients close to a time threshold
     (minutes logged, a few short: ``pricing.short_and_started``)."""
-    from billing_engine.pricing import short_and_started
+    from billing_engine.pricing.price import short_and_started
 
     lines_frame = result.claim_lines
     gaps = result.gaps
@@ -133,8 +133,8 @@ def _revenue_lines(result: EvaluationFrames) -> list[str]:
     """Revenue by payer (the TOTAL rows, then the GRAND TOTAL) and the money left on the
     table: the short gaps within reach (``gaps.potential_amount``, set only on short
     gaps that logged work has started: ``pricing.potential_amounts``)."""
-    from billing_engine.outputs import GRAND_TOTAL, TOTAL
-    from billing_engine.pricing import short_and_started
+    from billing_engine.engine.frames import GRAND_TOTAL, TOTAL
+    from billing_engine.pricing.price import short_and_started
 
     revenue = result.revenue_by_payer
     totals = revenue.filter(pl.col("code") == TOTAL)
@@ -248,8 +248,8 @@ def synth_command(
     A non-empty folder that billing synth did not write (it leaves a .billing-synth
     marker) is refused unless --force.
     """
-    from billing_engine.safe_files import claim_folder
-    from billing_engine.synth import generate_practice, write_bundle_csv
+    from billing_engine.io.safe_files import claim_folder
+    from billing_engine.synth.practice import generate_practice, write_bundle_csv
 
     claim_folder(out, SYNTH_MARKER, "billing synth", force=force)
     started = time.perf_counter()
@@ -320,13 +320,13 @@ def demo_command(
     is refused unless --force; the outputs folder is replaced as a whole, as by
     billing evaluate, and may hold only outputs.
     """
-    from billing_engine.evaluate import evaluate
-    from billing_engine.fees import FeeLibrary, shipped
-    from billing_engine.ingest import read_bundle
-    from billing_engine.outputs import EVALUATE_FILES, write_outputs
-    from billing_engine.safe_files import check_output_folder, claim_folder
+    from billing_engine.engine.frames import EVALUATE_FILES, write_outputs
+    from billing_engine.engine.pipeline import evaluate
+    from billing_engine.io.ingest import read_bundle
+    from billing_engine.io.safe_files import check_output_folder, claim_folder
+    from billing_engine.pricing.fees import FeeLibrary, shipped
     from billing_engine.store import Store, default_db_url, display_url
-    from billing_engine.synth import generate_practice, write_bundle_csv
+    from billing_engine.synth.practice import generate_practice, write_bundle_csv
 
     url = db_url or default_db_url()
     bundle_dir = bundle_dir or demo_folder(url) / "demo-bundle"

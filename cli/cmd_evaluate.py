@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import BillingError, ConfigError, StoreMissing
-from billing_engine.ingest_limits import InputLimits, split_settings
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.ingest_limits import InputLimits, split_settings
 from cli.options import (
     allow_unverified_option,
     apply_deductible_option,
@@ -22,7 +22,7 @@ from cli.options import (
 )
 
 if TYPE_CHECKING:
-    from billing_engine.evaluate import EvaluationResult
+    from billing_engine.engine.pipeline import EvaluationResult
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
@@ -49,7 +49,7 @@ def _settings(path: Path | None) -> dict[str, Any]:
 def _settings_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from billing_engine.params import load_settings_file
+    from billing_engine.params.parameters import load_settings_file
 
     return load_settings_file(path)
 
@@ -71,7 +71,7 @@ def load_bundle(
     (default: the shipped ones).
     """
     if bundle_path is not None:
-        from billing_engine.ingest import read_bundle
+        from billing_engine.io.ingest import read_bundle
 
         return read_bundle(bundle_path, limits), None
     from billing_engine.store import Store
@@ -139,9 +139,9 @@ def evaluate_command(
     BUNDLE is a folder of CSV or Parquet files or an .xlsx workbook; without it the
     store (--db) is evaluated and the run is recorded there.
     """
-    from billing_engine.evaluate import evaluate
-    from billing_engine.outputs import EVALUATE_FILES, write_outputs
-    from billing_engine.safe_files import check_output_folder
+    from billing_engine.engine.frames import EVALUATE_FILES, write_outputs
+    from billing_engine.engine.pipeline import evaluate
+    from billing_engine.io.safe_files import check_output_folder
 
     check_output_folder(out, EVALUATE_FILES)
     data, store_url = load_bundle(bundle, db_url, input_limits(settings_path))
@@ -231,8 +231,8 @@ def explain_command(
 
     Reads BUNDLE when given, else the store (--db).
     """
-    from billing_engine import explain
-    from billing_engine.evaluate import default_parameters, evaluate
+    from billing_engine.engine import explain
+    from billing_engine.engine.pipeline import default_parameters, evaluate
     from reports import render
 
     data, _ = load_bundle(bundle, db_url, input_limits(settings_path))

@@ -66,7 +66,7 @@ class _StoreOnDemand:
 
     def current_rows(self, table: str, columns: Sequence[str]) -> pl.DataFrame:
         if not self._exists():
-            from billing_engine.schema import TABLES
+            from billing_engine.io.schema import TABLES
 
             return pl.DataFrame(schema={c: TABLES[table].column(c).dtype for c in columns})
         return self.store().current_rows(table, columns)
@@ -109,7 +109,7 @@ def import_command(
     from BUNDLE are kept, or retired with --snapshot. The ``ingest.*`` entries of
     --settings override the input limits; others are ignored.
     """
-    from billing_engine.ingest import read_bundle  # lazy: only this command needs it
+    from billing_engine.io.ingest import read_bundle  # lazy: only this command needs it
 
     with _StoreOnDemand(db_url) as on_demand:
         data = read_bundle(

@@ -23,9 +23,9 @@ def check_command(year: int, as_json: bool) -> None:
     forward (past its verified_through; --allow-unverified would use its last verified
     value) or unverified (no verified value to use), with verified_through and source.
     """
-    from billing_engine import conflicts
-    from billing_engine.evaluate import default_parameters
-    from billing_engine.unverified import year_report
+    from billing_engine.engine import conflicts
+    from billing_engine.engine.pipeline import default_parameters
+    from billing_engine.params.unverified import year_report
 
     rows = year_report(default_parameters(), year, conflicts.load_table().verified_through)
     if as_json:

@@ -30,7 +30,7 @@ from cli.options import (
 )
 
 if TYPE_CHECKING:
-    from billing_engine.revenue import RevenueReport
+    from billing_engine.services.revenue import RevenueReport
 
 _TABLE_FILES = {
     "by_payer": "revenue_by_payer_range.csv",
@@ -95,8 +95,8 @@ def revenue_command(
     never added into it. Every table ends with a GRAND TOTAL row. Reads BUNDLE when
     given, else the store (--db).
     """
-    from billing_engine.revenue import METRICS, months_between, revenue
-    from billing_engine.safe_files import check_output_folder
+    from billing_engine.io.safe_files import check_output_folder
+    from billing_engine.services.revenue import METRICS, months_between, revenue
 
     if out is not None:
         check_output_folder(out, _TABLE_FILES.values())
@@ -159,9 +159,9 @@ def write_revenue(
     table, text neutralized, a ``manifest.json``, the previous folder replaced only once
     the new one is complete (``safe_files.publish_folder``).
     """
-    from billing_engine.evaluate import default_parameters
-    from billing_engine.outputs import software_version, with_run_id
-    from billing_engine.safe_files import MANIFEST, csv_output, publish_folder
+    from billing_engine.engine.frames import software_version, with_run_id
+    from billing_engine.engine.pipeline import default_parameters
+    from billing_engine.io.safe_files import MANIFEST, csv_output, publish_folder
 
     run_id = str(uuid.uuid4())
     files = [

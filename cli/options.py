@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from billing_engine.fees import FeeLibrary
+    from billing_engine.pricing.fees import FeeLibrary
 
 db_option = click.option(
     "--db",
@@ -42,7 +42,7 @@ def fee_library(db_url: str | None) -> FeeLibrary:
     library is used, as when no store is named.
     """
     from billing_engine.errors import StoreMissing
-    from billing_engine.fees import FeeLibrary, shipped
+    from billing_engine.pricing.fees import FeeLibrary, shipped
 
     library = shipped()
     if not store_is_configured(db_url):
@@ -78,7 +78,7 @@ allow_unverified_option = click.option(
 
 def with_allow_unverified(settings: dict[str, Any], allow_unverified: bool) -> dict[str, Any]:
     """The settings with ``common.allow_unverified`` set when the flag is given."""
-    from billing_engine.params import ALLOW_UNVERIFIED
+    from billing_engine.params.parameters import ALLOW_UNVERIFIED
 
     if allow_unverified:
         return {**settings, ALLOW_UNVERIFIED: True}

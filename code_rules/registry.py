@@ -8,7 +8,7 @@ a README. Conflicts between families are settled afterwards by
 
 from __future__ import annotations
 
-from billing_engine.family import FamilyEvaluator
+from billing_engine.engine.family import FamilyEvaluator
 from code_rules.ccm import rule as ccm
 from code_rules.medicaid import rule as medicaid
 from code_rules.mnt import rule as mnt

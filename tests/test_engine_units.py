@@ -18,14 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import (
     Month,
     add_business_days,
     add_business_days_expr,
     federal_holidays,
 )
-from billing_engine.conflicts import (
+from billing_engine.engine.conflicts import (
     AddOn,
     ConflictTable,
     HistoryConflict,
@@ -33,10 +32,11 @@ from billing_engine.conflicts import (
     UnitCap,
     resolve,
 )
+from billing_engine.engine.kernel import OUTCOME_SCHEMA, STATUS_BLOCKED, STATUS_SUPPRESSED
+from billing_engine.engine.pipeline import EvaluationResult, evaluate
 from billing_engine.errors import ConfigError, ParameterNotVerified
-from billing_engine.evaluate import EvaluationResult, evaluate
-from billing_engine.params import ParameterSet
-from billing_engine.rules import OUTCOME_SCHEMA, STATUS_BLOCKED, STATUS_SUPPRESSED
+from billing_engine.io.bundle import Bundle
+from billing_engine.params.parameters import ParameterSet
 
 # --------------------------------------------------------------------------- parameters
 

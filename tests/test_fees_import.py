@@ -22,7 +22,8 @@ import yaml
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
-from billing_engine.cms_files import (
+from billing_engine.errors import BillingError, FeeFileError
+from billing_engine.io.cms_files import (
     GPCI_COLUMNS,
     GPCI_SCHEMA,
     PFS_COLUMNS,
@@ -32,7 +33,6 @@ from billing_engine.cms_files import (
     read_pfs,
     read_pfs_table,
 )
-from billing_engine.errors import BillingError, FeeFileError
 from billing_engine.store import Store, StoreError
 from tests.shared_data import REFERENCE
 
@@ -445,7 +445,7 @@ def test_the_build_script_reproduces_the_shipped_files(tmp_path: Path) -> None:
 
 
 def test_referenced_codes_are_the_hcpcs_shaped_strings_of_parameter_values() -> None:
-    from billing_engine.params import DatedValue, Parameter
+    from billing_engine.params.parameters import DatedValue, Parameter
     from code_rules.pricing.build_fee_data import referenced_codes
 
     parameter = Parameter(

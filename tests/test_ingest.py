@@ -1,4 +1,4 @@
-"""Reading and validating interchange bundles (docs/interchange.md) with billing_engine.ingest."""
+"""Reading and validating interchange bundles (docs/interchange.md)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from polars.testing import assert_frame_equal
 from scenario_io import write_scenario_bundle
 from shared_data import SCENARIOS
 
-from billing_engine.bundle import Bundle
 from billing_engine.errors import BundleInvalid, InputIssue
-from billing_engine.ingest import read_bundle, valid_npi, validate_frames
-from billing_engine.schema import TABLES, ColType
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.ingest import read_bundle, valid_npi, validate_frames
+from billing_engine.io.schema import TABLES, ColType
 
 Rows = list[dict[str, object]]
 

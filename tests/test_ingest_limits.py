@@ -19,9 +19,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from billing_engine.errors import BundleInvalid, ConfigError, InputIssue
-from billing_engine.ingest import read_bundle, validate_frames
-from billing_engine.ingest_limits import LIMITS_FILE, InputLimits, default_limits
-from billing_engine.schema import TABLES
+from billing_engine.io.ingest import read_bundle, validate_frames
+from billing_engine.io.ingest_limits import LIMITS_FILE, InputLimits, default_limits
+from billing_engine.io.schema import TABLES
 from billing_engine.store import Store
 from cli.main import billing
 from tests.scenario_io import write_scenario_bundle

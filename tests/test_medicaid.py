@@ -24,13 +24,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from billing_engine import normalize as nz
 from billing_engine.calendar import Month
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.pipeline import EvaluationResult, default_parameters, evaluate
 from billing_engine.errors import ConfigError, ParameterNotVerified
-from billing_engine.evaluate import EvaluationResult, default_parameters, evaluate
-from billing_engine.ingest import read_bundle
-from billing_engine.normalize import EvalContext
-from billing_engine.params import ParameterSet
+from billing_engine.io.ingest import read_bundle
+from billing_engine.params.parameters import ParameterSet
 from cli.main import billing
 from code_rules.medicaid import rule as medicaid
 from tests.scenario_io import write_scenario_bundle

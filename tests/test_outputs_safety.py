@@ -2,7 +2,7 @@
 up by a reading command, no write through a symbolic link, no formula in a written cell.
 
 End to end through the ``billing`` command on the small CCM bundle of tests/test_cli.py,
-plus the writers of ``billing_engine.safe_files`` on hand-made frames.
+plus the writers of ``billing_engine.io.safe_files`` on hand-made frames.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from billing_engine import safe_files
 from billing_engine.calendar import Month
+from billing_engine.engine.frames import write_outputs
+from billing_engine.engine.pipeline import evaluate
 from billing_engine.errors import ConfigError, StoreMissing
-from billing_engine.evaluate import evaluate
-from billing_engine.ingest import read_bundle
-from billing_engine.outputs import write_outputs
+from billing_engine.io import safe_files
+from billing_engine.io.ingest import read_bundle
 from billing_engine.store import Store
-from billing_engine.synth import generate_practice, write_bundle_csv
+from billing_engine.synth.practice import generate_practice, write_bundle_csv
 from tests.scenario_io import write_scenario_bundle
 from tests.test_cli import ENTRIES, RULE_CASES, invoke, read_csv, write_bundle
 
@@ -243,7 +243,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from billing_engine import safe_files
+    from billing_engine.io import safe_files
 
     ready, point, *args = sys.argv[1:]
 

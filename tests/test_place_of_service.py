@@ -14,14 +14,14 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
-from billing_engine.evaluate import default_parameters, evaluate
-from billing_engine.fees import shipped
-from billing_engine.normalize import EvalContext
-from billing_engine.pricing import potential_amounts
-from billing_engine.rules import OUTCOME_SCHEMA
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.kernel import OUTCOME_SCHEMA
+from billing_engine.engine.pipeline import default_parameters, evaluate
+from billing_engine.io.bundle import Bundle
+from billing_engine.pricing.fees import shipped
+from billing_engine.pricing.price import potential_amounts
 
 MARCH = Month.parse("2025-03")
 

@@ -16,13 +16,13 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_engine.bundle import Bundle
-from billing_engine.cms_files import PFS_SCHEMA
-from billing_engine.evaluate import default_parameters
-from billing_engine.fees import FeeLibrary, shipped
-from billing_engine.money import MONEY
-from billing_engine.pricing import fee_gaps, price_lines, split_shares
-from billing_engine.rules import OUTCOME_SCHEMA
+from billing_engine.engine.kernel import OUTCOME_SCHEMA
+from billing_engine.engine.pipeline import default_parameters
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.cms_files import PFS_SCHEMA
+from billing_engine.pricing.fees import FeeLibrary, shipped
+from billing_engine.pricing.money import MONEY
+from billing_engine.pricing.price import fee_gaps, price_lines, split_shares
 
 D = Decimal
 PARAMS = default_parameters()

@@ -23,10 +23,15 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
-from billing_engine.evaluate import EvaluationResult, default_parameters, evaluate
-from billing_engine.rules import STATUS_BLOCKED, STATUS_INFO, STATUS_SHORT, STATUS_SUPPRESSED
+from billing_engine.engine.kernel import (
+    STATUS_BLOCKED,
+    STATUS_INFO,
+    STATUS_SHORT,
+    STATUS_SUPPRESSED,
+)
+from billing_engine.engine.pipeline import EvaluationResult, default_parameters, evaluate
+from billing_engine.io.bundle import Bundle
 
 MONTH = Month(2025, 3)
 INTERCHANGE = Path(__file__).resolve().parents[1] / "docs" / "interchange.md"

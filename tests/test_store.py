@@ -16,8 +16,8 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
-from billing_engine.bundle import Bundle
-from billing_engine.schema import TABLES
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.schema import TABLES
 from billing_engine.store import Store, StoreError, default_db_url, display_url
 from billing_engine.store.models import INTERCHANGE_TABLES, metadata
 

@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from billing_engine.bundle import Bundle
-from billing_engine.schema import BILLING_CREDENTIALS, TABLES, ColType
-from billing_engine.synth import (
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.schema import BILLING_CREDENTIALS, TABLES, ColType
+from billing_engine.synth.practice import (
     OTHER_PRACTICE_NPI,
     generate_practice,
     make_npi,
@@ -23,7 +23,7 @@ from billing_engine.synth import (
 )
 from cli.cmd_demo import demo_folder, summarize
 
-HAS_INGEST = importlib.util.find_spec("billing_engine.ingest") is not None
+HAS_INGEST = importlib.util.find_spec("billing_engine.io.ingest") is not None
 DEMO_END = dt.date(2025, 12, 31)
 
 # (table, earlier, later): the later date may not precede the earlier one
@@ -272,9 +272,9 @@ def test_the_csv_writer_removes_a_stale_file_for_a_table_that_is_now_empty(
     assert not (tmp_path / "payer_codes.csv").exists()
 
 
-@pytest.mark.skipif(not HAS_INGEST, reason="billing_engine.ingest (read_bundle) not written yet")
+@pytest.mark.skipif(not HAS_INGEST, reason="billing_engine.io.ingest (read_bundle) not written yet")
 def test_the_csv_writer_round_trips_through_ingest(tmp_path: Path) -> None:
-    from billing_engine.ingest import read_bundle
+    from billing_engine.io.ingest import read_bundle
 
     bundle = generate_practice(300, seed=5)
     write_bundle_csv(bundle, tmp_path)
@@ -424,7 +424,11 @@ def test_the_synth_command_writes_the_bundle_and_prints_row_counts(tmp_path: Pat
 @pytest.mark.skipif(
     not all(
         importlib.util.find_spec(m) is not None
-        for m in ("billing_engine.ingest", "billing_engine.evaluate", "billing_engine.outputs")
+        for m in (
+            "billing_engine.io.ingest",
+            "billing_engine.engine.pipeline",
+            "billing_engine.engine.frames",
+        )
     ),
     reason="ingest, evaluate or outputs not written yet",
 )

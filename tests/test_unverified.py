@@ -1,4 +1,4 @@
-"""The next year: parameters past their verified date (``billing_engine.unverified``).
+"""The next year: parameters past their verified date (``billing_engine.params.unverified``).
 
 Parameters are verified through 2026-12-31, so January 2027 is refused naming them,
 since when, and ``--allow-unverified``; with it (or the setting common.allow_unverified)
@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from billing_engine.calendar import Month
+from billing_engine.engine.pipeline import default_parameters, evaluate
 from billing_engine.errors import ParameterNotVerified
-from billing_engine.evaluate import default_parameters, evaluate
-from billing_engine.ingest import read_bundle
+from billing_engine.io.ingest import read_bundle
+from billing_engine.params.unverified import PeriodNotVerified
 from billing_engine.store import Store
-from billing_engine.unverified import PeriodNotVerified
 from cli.main import billing
 from tests.test_cli import write_bundle
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine.schema import ColType, Column
-from billing_engine.schema import Table as SpecTable
+from billing_engine.io.schema import ColType, Column
+from billing_engine.io.schema import Table as SpecTable
 from billing_engine.store.models import (
     EXTRA,
     LIST_SEPARATOR,

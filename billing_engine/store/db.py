@@ -33,7 +33,7 @@ finds it at head); SQLite serializes writers itself.
 
 Fee files
     ``Store.import_pfs`` / ``Store.import_gpci`` store the normalized CMS frames of
-    ``billing_engine.cms_files`` in ``fee_rvu`` / ``fee_gpci``. A release replaces, in ONE
+    ``billing_engine.io.cms_files`` in ``fee_rvu`` / ``fee_gpci``. A release replaces, in ONE
     transaction, every stored row of the same (year, effective date, QP flag) for the RVU
     file, of the same year for the GPCIs; other years and effective dates are kept.
     ``Store.fee_tables`` reads them back typed; ``Store.fee_releases`` lists what is stored.
@@ -60,13 +60,13 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
-from billing_engine.cms_files import GPCI_COLUMNS, GPCI_SCHEMA, PFS_COLUMNS, PFS_SCHEMA
 from billing_engine.errors import BillingError, ConfigError, StoreMissing
-from billing_engine.overlap import overlapping_coverages
-from billing_engine.schema import TABLES
-from billing_engine.schema import Table as SpecTable
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.cms_files import GPCI_COLUMNS, GPCI_SCHEMA, PFS_COLUMNS, PFS_SCHEMA
+from billing_engine.io.overlap import overlapping_coverages
+from billing_engine.io.schema import TABLES
+from billing_engine.io.schema import Table as SpecTable
 from billing_engine.store import codec
 from billing_engine.store.models import (
     EXTRA,

@@ -1,6 +1,6 @@
 """Database tables of the store.
 
-The sixteen interchange tables are generated from ``billing_engine.schema.TABLES`` (the
+The sixteen interchange tables are generated from ``billing_engine.io.schema.TABLES`` (the
 schema module is the only place a column is declared), so a column added there shows up
 here at once; the test that compares these models with the alembic migrations then
 fails until a new revision is written. Type mapping:
@@ -30,7 +30,7 @@ and references is ingest's job, the store keeps what it was given.
 so are the imported CMS fee tables ``fee_rvu`` (the physician fee schedule's relative
 values, one row per year, effective date, QP flag, HCPCS code and modifier) and
 ``fee_gpci`` (the GPCIs, one row per year and Medicare locality): their columns are
-``billing_engine.cms_files.PFS_COLUMNS`` / ``GPCI_COLUMNS`` plus ``imported_at``, the
+``billing_engine.io.cms_files.PFS_COLUMNS`` / ``GPCI_COLUMNS`` plus ``imported_at``, the
 decimals ``Numeric(12, 4)``.
 """
 
@@ -43,8 +43,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from billing_engine.schema import TABLES, ColType, Column
-from billing_engine.schema import Table as SpecTable
+from billing_engine.io.schema import TABLES, ColType, Column
+from billing_engine.io.schema import Table as SpecTable
 
 ROW_KEY = "row_key"
 EXTRA = "extra"

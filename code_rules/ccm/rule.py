@@ -17,8 +17,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.family import (
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.family import (
     RuleSetResult,
     chronic_conditions_criterion,
     consent_criteria,
@@ -29,8 +30,7 @@ from billing_engine.family import (
     payer_pays_criterion,
     run_rule_set,
 )
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import CodeRule, Criterion
+from billing_engine.engine.kernel import CodeRule, Criterion
 from code_rules.valuesets import chronic_value_set
 
 FAMILY = "ccm"

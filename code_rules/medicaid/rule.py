@@ -31,9 +31,9 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.errors import ConfigError
-from billing_engine.family import (
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
     evidence_list,
@@ -41,8 +41,8 @@ from billing_engine.family import (
     payer_pays_criterion,
     run_rule_set,
 )
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion
+from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion
+from billing_engine.errors import ConfigError
 
 FAMILY = "medicaid"
 

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.family import (
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
     evidence_list,
@@ -40,8 +41,7 @@ from billing_engine.family import (
     run_rule_set,
     time_status,
 )
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion
+from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion
 
 FAMILY = "mnt"
 INDIVIDUAL, GROUP = "individual", "group"  # session modes

@@ -13,16 +13,16 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.family import (
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
     evidence_list,
     payer_pays_criterion,
     run_rule_set,
 )
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import CodeRule, Criterion
+from billing_engine.engine.kernel import CodeRule, Criterion
 
 FAMILY = "nurse_visit"
 KIND = "nurse_visit"

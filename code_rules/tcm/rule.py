@@ -31,17 +31,17 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from billing_engine import normalize as nz
 from billing_engine.calendar import add_business_days_expr, federal_holidays
-from billing_engine.family import (
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
     evidence_list,
     payer_pays_criterion,
     run_rule_set,
 )
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import (
+from billing_engine.engine.kernel import (
     STATUS_BLOCKED,
     STATUS_INFO,
     STATUS_SHORT,

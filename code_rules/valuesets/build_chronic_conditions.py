@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from billing_engine.safe_files import write_csv
+from billing_engine.io.safe_files import write_csv
 
 ACUTE_CATEGORIES: dict[str, str] = {
     "Acute Myocardial Infarction": "an acute event (the chronic sequel is Ischemic Heart Disease)",

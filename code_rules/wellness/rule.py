@@ -25,16 +25,16 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.family import (
+from billing_engine.engine import facts as nz
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
     evidence_list,
     payer_pays_criterion,
     run_rule_set,
 )
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import STATUS_SUPPRESSED, CodeRule, Criterion, line_column
+from billing_engine.engine.kernel import STATUS_SUPPRESSED, CodeRule, Criterion, line_column
 
 FAMILY = "wellness"
 IPPE, AWV = "ippe", "awv"  # request groups (rules' alternatives are wellness.ippe / .awv)

@@ -7,12 +7,12 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from billing_engine.schema import TABLES
+from billing_engine.io.schema import TABLES
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """Every interchange table as a polars frame typed per ``billing_engine.schema``.
+    """Every interchange table as a polars frame typed per ``billing_engine.io.schema``.
 
     A table absent from the source is present here as an empty frame with the right
     schema; ``given`` names the tables the source did hold (a snapshot import replaces

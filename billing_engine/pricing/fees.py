@@ -1,6 +1,6 @@
 """The fee library: CMS PFS relative value units and GPCIs, shipped and imported.
 
-Two normalized frames (columns in ``billing_engine.cms_files``): ``rvus``, one row per
+Two normalized frames (columns in ``billing_engine.io.cms_files``): ``rvus``, one row per
 HCPCS code and modifier for each release (year, effective_from, qp variant), and
 ``gpcis``, one row per Medicare locality and year. The project ships a default library
 derived from the CMS files by ``code_rules/pricing/build_fee_data.py`` (see
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from billing_engine.cms_files import (
+from billing_engine.io.cms_files import (
     empty_gpci_frame,
     empty_pfs_frame,
     read_gpci_table,

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from billing_engine.bundle import Bundle
 from billing_engine.errors import ConfigError, ParameterNotVerified
-from billing_engine.fees import FeeLibrary
-from billing_engine.money import CALC, MONEY, dec, exact, round_cents
-from billing_engine.params import Parameter, ParameterSet, PeriodParameters, UsedValue
+from billing_engine.io.bundle import Bundle
+from billing_engine.params.parameters import Parameter, ParameterSet, PeriodParameters, UsedValue
+from billing_engine.pricing.fees import FeeLibrary
+from billing_engine.pricing.money import CALC, MONEY, dec, exact, round_cents
 
 if TYPE_CHECKING:
-    from billing_engine.conflicts import ConflictTable
+    from billing_engine.engine.conflicts import ConflictTable
 
 BASIS_PFS = "medicare_pfs"
 BASIS_SCHEDULE = "schedule"
@@ -732,7 +732,7 @@ def _one_per_alternative_group(
     conflict table the evaluation resolved with (carried forward under
     ``--allow-unverified``); without it the shipped one is read.
     """
-    from billing_engine.conflicts import load_table
+    from billing_engine.engine.conflicts import load_table
 
     groups = (table or load_table()).in_force(period.start, period.end)
     alternative, group = [], []

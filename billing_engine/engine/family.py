@@ -7,8 +7,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import STATUS_BLOCKED, STATUS_SHORT, CodeRule, Criterion, apply_rules
+from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.kernel import (
+    STATUS_BLOCKED,
+    STATUS_SHORT,
+    CodeRule,
+    Criterion,
+    apply_rules,
+)
 
 
 @dataclass(frozen=True)

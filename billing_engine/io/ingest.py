@@ -2,13 +2,13 @@
 
 Every file is read as text first, so that a value of the wrong type can be reported with
 its file, row and column. Validation runs as polars expressions over whole columns (never
-a Python loop over rows), then each spec column is cast to the type ``billing_engine.schema``
+a Python loop over rows), then each spec column is cast to the type ``billing_engine.io.schema``
 declares. Any problem refuses the whole bundle: ``read_bundle`` raises ``BundleInvalid``
 listing every issue found, sorted by file, row and column.
 
 Row numbers are the ones a spreadsheet shows: the header is row 1, the first data row 2.
 
-Input limits (``billing_engine.ingest_limits``: earliest and latest date, minutes per
+Input limits (``billing_engine.io.ingest_limits``: earliest and latest date, minutes per
 encounter, cell and id length) and NUL characters are checked the same way. A message
 never shows the value of a PHI column (``Column.phi``), nor a CSV file's raw content.
 """
@@ -26,18 +26,18 @@ from typing import NamedTuple
 
 import polars as pl
 
-from billing_engine.bundle import Bundle
 from billing_engine.errors import BundleInvalid, InputIssue
-from billing_engine.ingest_limits import (
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.ingest_limits import (
     ID_SUFFIX,
     MAX_VALUE_LIMITS,
     OPEN_ENDED_DATES,
     PREFIX,
     InputLimits,
 )
-from billing_engine.ingest_limits import default_limits as default_input_limits
-from billing_engine.overlap import OTHER, overlapping_coverages
-from billing_engine.schema import DECIMAL_DTYPE, TABLES, ColType, Column, Table
+from billing_engine.io.ingest_limits import default_limits as default_input_limits
+from billing_engine.io.overlap import OTHER, overlapping_coverages
+from billing_engine.io.schema import DECIMAL_DTYPE, TABLES, ColType, Column, Table
 
 ROW = "__row__"
 """Column of a raw frame holding each row's spreadsheet row number (optional)."""

@@ -14,17 +14,22 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine import conflicts
-from billing_engine.bundle import ENTERED_IN_ERROR, Bundle, entered_in_error
 from billing_engine.calendar import Month
-from billing_engine.family import RuleSetResult
-from billing_engine.fees import FeeLibrary, shipped
-from billing_engine.normalize import EvalContext, billed_claims, time_entries
-from billing_engine.outputs import capitation_frame, claim_lines_frame, gaps_frame, revenue_frame
-from billing_engine.params import ParameterSet, UsedValue
-from billing_engine.pricing import fee_gaps, potential_amounts, price_lines, split_shares
-from billing_engine.rules import empty_outcomes
-from billing_engine.unverified import CONFLICTS, check_period, unverified_gaps
+from billing_engine.engine import conflicts
+from billing_engine.engine.facts import EvalContext, billed_claims, time_entries
+from billing_engine.engine.family import RuleSetResult
+from billing_engine.engine.frames import (
+    capitation_frame,
+    claim_lines_frame,
+    gaps_frame,
+    revenue_frame,
+)
+from billing_engine.engine.kernel import empty_outcomes
+from billing_engine.io.bundle import ENTERED_IN_ERROR, Bundle, entered_in_error
+from billing_engine.params.parameters import ParameterSet, UsedValue
+from billing_engine.params.unverified import CONFLICTS, check_period, unverified_gaps
+from billing_engine.pricing.fees import FeeLibrary, shipped
+from billing_engine.pricing.price import fee_gaps, potential_amounts, price_lines, split_shares
 
 
 @dataclass(frozen=True)

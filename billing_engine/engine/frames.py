@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from billing_engine.money import CALC, MONEY, exact, round_cents
-from billing_engine.safe_files import OutputFile, csv_output, publish_folder
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.safe_files import OutputFile, csv_output, publish_folder
+from billing_engine.pricing.money import CALC, MONEY, exact, round_cents
 
 if TYPE_CHECKING:
-    from billing_engine.evaluate import EvaluationResult
+    from billing_engine.engine.pipeline import EvaluationResult
 
 CLAIM_LINE_COLUMNS = (
     "patient_id", "payer_id", "billing_practitioner_id", "billing_npi", "code", "modifiers",

@@ -10,7 +10,7 @@ encounters). The same arguments always give the same bundle; 100,000 patients ta
 seconds.
 
 Vocabulary: the codes (CPT/HCPCS, ICD-10-CM), the Medicaid fee table, the ZIP codes and
-the weights that choose between visit codes live in ``synth_vocabulary.yaml`` next to
+the weights that choose between visit codes live in ``vocabulary.yaml`` next to
 this module (the machinery holds no code-shaped literal); it is read once, on import.
 
 Time frame: "the window" is the ``months`` calendar months ending with ``end_month``;
@@ -107,11 +107,11 @@ import polars as pl
 import yaml
 from numpy.typing import NDArray
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month, add_business_days_expr, federal_holidays
 from billing_engine.errors import ConfigError
-from billing_engine.safe_files import write_csv
-from billing_engine.schema import TABLE_ORDER, TABLES
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.safe_files import write_csv
+from billing_engine.io.schema import TABLE_ORDER, TABLES
 
 __all__ = [
     "OTHER_PRACTICE_NPI",
@@ -129,7 +129,7 @@ Bool = NDArray[np.bool_]
 _EPOCH = dt.date(1970, 1, 1)
 _NO_DAY = int(np.iinfo(np.int32).min)  # "no date" in the integer day columns
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_VOCABULARY_FILE = Path(__file__).with_name("synth_vocabulary.yaml")
+_VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -137,7 +137,7 @@ _VOCABULARY_FILE = Path(__file__).with_name("synth_vocabulary.yaml")
 
 @dataclass(frozen=True)
 class _Vocabulary:
-    """The generator's codes, fee table, ZIP codes and code weights (synth_vocabulary.yaml)."""
+    """The generator's codes, fee table, ZIP codes and code weights (vocabulary.yaml)."""
 
     npi_prefix: str
     medicaid_fees: tuple[tuple[str, str], ...]  # (code, amount per unit)

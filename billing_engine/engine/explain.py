@@ -17,13 +17,13 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine.bundle import Bundle
-from billing_engine.evaluate import EvaluationResult, evaluate
-from billing_engine.family import PERIOD_START_COLUMN
-from billing_engine.fees import FeeLibrary
-from billing_engine.normalize import EvalContext, time_entries, visit_intervals
-from billing_engine.params import ParameterSet
-from billing_engine.rules import considered_column, criterion_column
+from billing_engine.engine.facts import EvalContext, time_entries, visit_intervals
+from billing_engine.engine.family import PERIOD_START_COLUMN
+from billing_engine.engine.kernel import considered_column, criterion_column
+from billing_engine.engine.pipeline import EvaluationResult, evaluate
+from billing_engine.io.bundle import Bundle
+from billing_engine.params.parameters import ParameterSet
+from billing_engine.pricing.fees import FeeLibrary
 
 AMOUNTS = (
     ("allowed", "allowed_amount"), ("payer", "payer_amount"), ("patient", "patient_amount"),

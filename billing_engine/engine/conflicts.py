@@ -26,8 +26,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SUPPRESSED
 from billing_engine.errors import ConfigError, ParameterNotVerified
-from billing_engine.rules import STATUS_BLOCKED, STATUS_SUPPRESSED
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from billing_engine.bundle import Bundle
 from billing_engine.calendar import Month
-from billing_engine.params import PeriodParameters
+from billing_engine.io.bundle import Bundle
+from billing_engine.params.parameters import PeriodParameters
 
 # Exclusion reasons of time entries (shown by `billing explain`, documented in the README).
 EXCLUDED_NO_BILLING_PRACTITIONER = "no_billing_practitioner"
