@@ -320,13 +320,14 @@ def demo_command(
     is refused unless --force; the outputs folder is replaced as a whole, as by
     billing evaluate, and may hold only outputs.
     """
-    from billing_engine.engine.frames import EVALUATE_FILES, write_outputs
-    from billing_engine.engine.pipeline import evaluate
     from billing_engine.io.ingest import read_bundle
     from billing_engine.io.safe_files import check_output_folder, claim_folder
-    from billing_engine.pricing.fees import FeeLibrary, shipped
+    from billing_engine.pricing.fees import FeeLibrary
+    from billing_engine.services.evaluation import evaluate
     from billing_engine.store import Store, default_db_url, display_url
     from billing_engine.synth.practice import generate_practice, write_bundle_csv
+    from code_rules.rulebook import shipped_fees as shipped
+    from reports.outputs import EVALUATE_FILES, write_outputs
 
     url = db_url or default_db_url()
     bundle_dir = bundle_dir or demo_folder(url) / "demo-bundle"

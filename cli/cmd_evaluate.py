@@ -22,7 +22,7 @@ from cli.options import (
 )
 
 if TYPE_CHECKING:
-    from billing_engine.engine.pipeline import EvaluationResult
+    from billing_engine.services.evaluation import EvaluationResult
 
 
 def _month(_ctx: click.Context, _param: click.Parameter, value: str) -> Month:
@@ -139,9 +139,9 @@ def evaluate_command(
     BUNDLE is a folder of CSV or Parquet files or an .xlsx workbook; without it the
     store (--db) is evaluated and the run is recorded there.
     """
-    from billing_engine.engine.frames import EVALUATE_FILES, write_outputs
-    from billing_engine.engine.pipeline import evaluate
     from billing_engine.io.safe_files import check_output_folder
+    from billing_engine.services.evaluation import evaluate
+    from reports.outputs import EVALUATE_FILES, write_outputs
 
     check_output_folder(out, EVALUATE_FILES)
     data, store_url = load_bundle(bundle, db_url, input_limits(settings_path))
@@ -231,23 +231,21 @@ def explain_command(
 
     Reads BUNDLE when given, else the store (--db).
     """
-    from billing_engine.engine import explain
-    from billing_engine.engine.pipeline import default_parameters, evaluate
+    from billing_engine.services.evaluation import explain
     from reports import render
 
     data, _ = load_bundle(bundle, db_url, input_limits(settings_path))
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
-    mine = data.for_patients([patient_id])
-    fees = fee_library(db_url)  # the fees `billing evaluate` would use
-    result = evaluate(
-        mine,
+    view = explain(
+        data,
         month,
-        as_of,
+        patient_id,
+        code,
+        as_of=as_of,
         settings=with_allow_unverified(_settings(settings_path), allow_unverified),
-        fees=fees,
+        fees=fee_library(db_url),  # the fees `billing evaluate` would use
     )
-    view = explain.build(result, default_parameters(), patient_id, code, bundle=mine, fees=fees)
     click.echo(render("explain.txt.j2", x=view), nl=False)
 
 

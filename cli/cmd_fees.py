@@ -123,8 +123,8 @@ def format_releases(releases: list[dict[str, Any]]) -> list[str]:
 def list_command(db_url: str | None) -> None:
     """List the shipped fee releases and those imported into the store (which win)."""
     from billing_engine.errors import StoreMissing
-    from billing_engine.pricing.fees import shipped
     from billing_engine.store import Store
+    from code_rules.rulebook import shipped_fees as shipped
 
     click.echo("shipped with the engine (code_rules/pricing/data):")
     for kind, year, effective_from, qp, release, source_file, rows in (

@@ -23,11 +23,10 @@ def check_command(year: int, as_json: bool) -> None:
     forward (past its verified_through; --allow-unverified would use its last verified
     value) or unverified (no verified value to use), with verified_through and source.
     """
-    from billing_engine.engine import conflicts
-    from billing_engine.engine.pipeline import default_parameters
     from billing_engine.params.unverified import year_report
+    from code_rules.rulebook import shipped_conflicts, shipped_parameters
 
-    rows = year_report(default_parameters(), year, conflicts.load_table().verified_through)
+    rows = year_report(shipped_parameters(), year, shipped_conflicts().verified_through)
     if as_json:
         click.echo(json.dumps({"year": year, "parameters": rows}, indent=2))
         return

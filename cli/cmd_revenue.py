@@ -159,9 +159,9 @@ def write_revenue(
     table, text neutralized, a ``manifest.json``, the previous folder replaced only once
     the new one is complete (``safe_files.publish_folder``).
     """
-    from billing_engine.engine.frames import software_version, with_run_id
-    from billing_engine.engine.pipeline import default_parameters
     from billing_engine.io.safe_files import MANIFEST, csv_output, publish_folder
+    from billing_engine.services.evaluation import default_parameters
+    from reports.outputs import software_version, with_run_id
 
     run_id = str(uuid.uuid4())
     files = [

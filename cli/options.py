@@ -42,7 +42,8 @@ def fee_library(db_url: str | None) -> FeeLibrary:
     library is used, as when no store is named.
     """
     from billing_engine.errors import StoreMissing
-    from billing_engine.pricing.fees import FeeLibrary, shipped
+    from billing_engine.pricing.fees import FeeLibrary
+    from code_rules.rulebook import shipped_fees as shipped
 
     library = shipped()
     if not store_is_configured(db_url):

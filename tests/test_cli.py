@@ -20,9 +20,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import evaluate
 from billing_engine.errors import ConfigError
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import evaluate
 from billing_engine.store import Store
 from cli.main import billing
 from tests.scenario_io import write_scenario_bundle

@@ -23,10 +23,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import evaluate
 from billing_engine.errors import BundleInvalid
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import evaluate
 from billing_engine.store import Store, StoreError
 from billing_engine.store.models import INTERCHANGE_TABLES
 from cli.main import billing

@@ -33,10 +33,10 @@ from billing_engine.engine.conflicts import (
     resolve,
 )
 from billing_engine.engine.kernel import OUTCOME_SCHEMA, STATUS_BLOCKED, STATUS_SUPPRESSED
-from billing_engine.engine.pipeline import EvaluationResult, evaluate
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.io.bundle import Bundle
 from billing_engine.params.parameters import ParameterSet
+from billing_engine.services.evaluation import EvaluationResult, evaluate
 
 # --------------------------------------------------------------------------- parameters
 

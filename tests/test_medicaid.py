@@ -27,10 +27,10 @@ from click.testing import CliRunner
 from billing_engine.calendar import Month
 from billing_engine.engine import facts as nz
 from billing_engine.engine.facts import EvalContext
-from billing_engine.engine.pipeline import EvaluationResult, default_parameters, evaluate
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.io.ingest import read_bundle
 from billing_engine.params.parameters import ParameterSet
+from billing_engine.services.evaluation import EvaluationResult, default_parameters, evaluate
 from cli.main import billing
 from code_rules.medicaid import rule as medicaid
 from tests.scenario_io import write_scenario_bundle

@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from billing_engine.engine.pipeline import default_parameters
 from billing_engine.errors import ConfigError, ParameterNotVerified
+from billing_engine.services.evaluation import default_parameters
 
 
 def mnt_parameter_names() -> list[str]:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import EvaluationResult, evaluate
 from billing_engine.errors import ParameterNotVerified
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import EvaluationResult, evaluate
 from code_rules.obesity import rule as obesity
 from tests.scenario_io import write_scenario_bundle
 

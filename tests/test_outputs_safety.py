@@ -31,13 +31,13 @@ import sqlalchemy as sa
 import yaml
 
 from billing_engine.calendar import Month
-from billing_engine.engine.frames import write_outputs
-from billing_engine.engine.pipeline import evaluate
 from billing_engine.errors import ConfigError, StoreMissing
 from billing_engine.io import safe_files
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import evaluate
 from billing_engine.store import Store
 from billing_engine.synth.practice import generate_practice, write_bundle_csv
+from reports.outputs import write_outputs
 from tests.scenario_io import write_scenario_bundle
 from tests.test_cli import ENTRIES, RULE_CASES, invoke, read_csv, write_bundle
 

@@ -18,10 +18,11 @@ from billing_engine.calendar import Month
 from billing_engine.engine import facts as nz
 from billing_engine.engine.facts import EvalContext
 from billing_engine.engine.kernel import OUTCOME_SCHEMA
-from billing_engine.engine.pipeline import default_parameters, evaluate
 from billing_engine.io.bundle import Bundle
-from billing_engine.pricing.fees import shipped
 from billing_engine.pricing.price import potential_amounts
+from billing_engine.services.evaluation import default_parameters, evaluate
+from code_rules.rulebook import shipped_conflicts
+from code_rules.rulebook import shipped_fees as shipped
 
 MARCH = Month.parse("2025-03")
 
@@ -181,5 +182,7 @@ def test_a_short_gaps_potential_amount_uses_the_gaps_place_of_service() -> None:
     )
     params = default_parameters()
     period = params.for_period(MARCH.start, MARCH.end)
-    values = potential_amounts(gaps, bundle, params, period, shipped()).to_list()
+    table = shipped_conflicts()
+    values = potential_amounts(gaps, bundle, params, period, shipped(), conflict_table=table)
+    values = values.to_list()
     assert values == [Decimal("47.87"), Decimal("60.49")]

@@ -30,8 +30,8 @@ from billing_engine.engine.kernel import (
     STATUS_SHORT,
     STATUS_SUPPRESSED,
 )
-from billing_engine.engine.pipeline import EvaluationResult, default_parameters, evaluate
 from billing_engine.io.bundle import Bundle
+from billing_engine.services.evaluation import EvaluationResult, default_parameters, evaluate
 
 MONTH = Month(2025, 3)
 INTERCHANGE = Path(__file__).resolve().parents[1] / "docs" / "interchange.md"

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import EvaluationResult, evaluate
 from billing_engine.errors import ParameterNotVerified
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import EvaluationResult, evaluate
 from tests.scenario_io import write_scenario_bundle
 
 CASES = Path(__file__).with_name("rule_cases")

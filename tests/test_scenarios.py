@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import default_parameters
+from billing_engine.services.evaluation import default_parameters
 from cli.main import billing
 from code_rules.registry import FAMILIES
 from tests.scenario_io import write_scenario_bundle

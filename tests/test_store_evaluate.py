@@ -7,11 +7,11 @@ import uuid
 from pathlib import Path
 
 from billing_engine.calendar import Month
-from billing_engine.engine.frames import write_outputs
-from billing_engine.engine.pipeline import evaluate
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import evaluate
 from billing_engine.store import Store
 from billing_engine.synth.practice import generate_practice, write_bundle_csv
+from reports.outputs import write_outputs
 
 
 def test_the_store_and_the_bundle_file_evaluate_to_identical_outputs(

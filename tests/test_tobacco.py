@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import evaluate
 from billing_engine.errors import ParameterNotVerified
 from billing_engine.io.ingest import read_bundle
+from billing_engine.services.evaluation import evaluate
 from cli.main import billing
 from code_rules.tobacco import rule as tobacco
 from tests.scenario_io import write_scenario_bundle

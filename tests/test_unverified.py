@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from billing_engine.calendar import Month
-from billing_engine.engine.pipeline import default_parameters, evaluate
 from billing_engine.errors import ParameterNotVerified
 from billing_engine.io.ingest import read_bundle
 from billing_engine.params.unverified import PeriodNotVerified
+from billing_engine.services.evaluation import default_parameters, evaluate
 from billing_engine.store import Store
 from cli.main import billing
 from tests.test_cli import write_bundle

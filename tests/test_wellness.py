@@ -10,8 +10,8 @@ import datetime as dt
 
 import pytest
 
-from billing_engine.engine.pipeline import default_parameters
 from billing_engine.errors import ParameterNotVerified
+from billing_engine.services.evaluation import default_parameters
 
 FIRST = dt.date(2011, 1, 1)
 LAST = dt.date(2026, 12, 31)

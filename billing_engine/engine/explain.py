@@ -21,9 +21,9 @@ from billing_engine.engine.facts import EvalContext, time_entries, visit_interva
 from billing_engine.engine.family import PERIOD_START_COLUMN
 from billing_engine.engine.kernel import considered_column, criterion_column
 from billing_engine.engine.pipeline import EvaluationResult, evaluate
+from billing_engine.engine.rulebook import Rulebook
 from billing_engine.io.bundle import Bundle
 from billing_engine.params.parameters import ParameterSet
-from billing_engine.pricing.fees import FeeLibrary
 
 AMOUNTS = (
     ("allowed", "allowed_amount"), ("payer", "payer_amount"), ("patient", "patient_amount"),
@@ -253,45 +253,41 @@ def _fate(entry: dict[str, Any], counted: dict[str, dict[str, Any]]) -> str:
 
 def _settings_read(
     result: EvaluationResult,
-    params: ParameterSet,
+    rulebook: Rulebook,
     bundle: Bundle | None,
     families: set[str],
-    fees: FeeLibrary | None,
 ) -> set[str]:
     """Names of the settings the explained codes read: their families evaluated alone."""
-    names = {p.name for p in params.settings()}
+    names = {p.name for p in rulebook.parameters.settings()}
     if bundle is None:
         return names & set(result.parameters_used)
     if not families:
         return set()
-    from code_rules.registry import FAMILIES
-
     alone = evaluate(
         bundle,
         result.month,
         result.as_of,
-        params=params,
+        rulebook=rulebook.only(families),
         settings=result.settings,
-        families={f: FAMILIES[f] for f in sorted(families) if f in FAMILIES},
-        fees=fees,
     )
     return names & set(alone.parameters_used)
 
 
 def build(
     result: EvaluationResult,
-    params: ParameterSet,
+    rulebook: Rulebook,
     patient_id: str,
     code: str | None = None,
     *,
     bundle: Bundle | None = None,
-    fees: FeeLibrary | None = None,
 ) -> Explanation:
-    """The explanation of `patient_id`'s month (only `code` when given).
+    """The explanation of `patient_id`'s month (only `code` when given), under the
+    rulebook `result` was evaluated with.
 
     `bundle` (the one `result` was evaluated from) adds the minutes each time entry
     counted and narrows the settings to those the explained codes read.
     """
+    params = rulebook.parameters
     codes: list[CodeView] = []
     families: set[str] = set()
     outcomes = result.outcomes.filter(pl.col("patient_id") == patient_id)
@@ -365,7 +361,7 @@ def build(
         .sort("date", "encounter_id")
         .to_dicts()
     ]
-    read = _settings_read(result, params, bundle, families, fees)
+    read = _settings_read(result, rulebook, bundle, families)
     settings = []
     for setting in sorted(params.settings(), key=lambda p: p.name):
         if setting.name not in read:

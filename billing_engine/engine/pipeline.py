@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 import polars as pl
@@ -25,10 +24,10 @@ from billing_engine.engine.frames import (
     revenue_frame,
 )
 from billing_engine.engine.kernel import empty_outcomes
+from billing_engine.engine.rulebook import Rulebook
 from billing_engine.io.bundle import ENTERED_IN_ERROR, Bundle, entered_in_error
-from billing_engine.params.parameters import ParameterSet, UsedValue
+from billing_engine.params.parameters import UsedValue
 from billing_engine.params.unverified import CONFLICTS, check_period, unverified_gaps
-from billing_engine.pricing.fees import FeeLibrary, shipped
 from billing_engine.pricing.price import fee_gaps, potential_amounts, price_lines, split_shares
 
 
@@ -54,42 +53,33 @@ class EvaluationResult:
     unverified_parameters: Mapping[str, dt.date] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
-def default_parameters() -> ParameterSet:
-    """The parameters shipped in ``code_rules``, loaded once per process."""
-    return ParameterSet.load()
-
-
 def evaluate(
     bundle: Bundle,
     month: Month,
     as_of: dt.date | None = None,
     *,
-    params: ParameterSet | None = None,
+    rulebook: Rulebook,
     settings: Mapping[str, Any] | None = None,
-    families: Mapping[str, Any] | None = None,
-    fees: FeeLibrary | None = None,
     apply_deductible: bool = False,
 ) -> EvaluationResult:
-    """Evaluate every code family for one calendar month.
+    """Evaluate every code family of `rulebook` for one calendar month.
 
     `as_of` (default: the month's last day) decides whether a shortfall is still
-    `short` (work dated on or after it can close the gap) or `blocked`. `fees` is the
-    fee library (default: the shipped one); `apply_deductible` charges the Part B
+    `short` (work dated on or after it can close the gap) or `blocked`. The rulebook's
+    families, parameters, conflict table and fee library are all the rules there are;
+    `settings` override its settings; `apply_deductible` charges the Part B
     deductible to the patient in the estimate (FEE-2).
 
     Encounters entered in error are removed here, once, before anything reads the
     bundle: they count nowhere. The month's care-management ones stay visible in
     ``time_entries`` as excluded ``entered_in_error`` (``billing explain`` shows them).
     """
-    from code_rules.registry import FAMILIES
-
-    params = params or default_parameters()
+    params = rulebook.parameters
     as_of = as_of or month.end
     period = params.for_period(month.start, month.end, settings)
     voided = bundle["encounters"].filter(entered_in_error())
     full_bundle, bundle = bundle, bundle.without_entered_in_error()
-    table = conflicts.load_table()
+    table = rulebook.conflicts
     if not period.allow_unverified:
         check_period(params, month.start, month.end, table.verified_through)
     elif month.end > table.verified_through:  # the conflict table, carried forward
@@ -97,12 +87,12 @@ def evaluate(
         table = replace(table, verified_through=month.end)
     ctx = EvalContext(bundle=bundle, month=month, as_of=as_of, params=period)
     rule_sets: list[RuleSetResult] = []
-    for evaluate_family in (families or FAMILIES).values():
+    for evaluate_family in rulebook.families.values():
         rule_sets.extend(evaluate_family(ctx))
     outcomes = pl.concat([r.outcomes for r in rule_sets]) if rule_sets else empty_outcomes()
     history = billed_claims(ctx, table.history_codes(), through=dt.date.max)
     outcomes = conflicts.resolve(outcomes, month.start, month.end, table, history)
-    fees = fees or shipped()
+    fees = rulebook.fees
     priced = price_lines(outcomes.filter(pl.col("is_line")), bundle, params, period, fees)
     shared = split_shares(priced.lines, bundle, params, period, apply_deductible=apply_deductible)
     outcomes = pl.concat([outcomes, fee_gaps(priced.missing, outcomes.columns, priced.estimated)])

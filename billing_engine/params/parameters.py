@@ -218,11 +218,8 @@ class ParameterSet:
             self._by_name[p.name] = p
 
     @classmethod
-    def load(cls, roots: Iterable[Path] | None = None) -> ParameterSet:
-        if roots is None:
-            import code_rules
-
-            roots = [Path(code_rules.__file__).parent]
+    def load(cls, roots: Iterable[Path]) -> ParameterSet:
+        """Every ``parameters.yaml`` below `roots` (the shipped ones: ``code_rules/``)."""
         params: list[Parameter] = []
         for root in roots:
             for path in sorted(root.rglob("parameters.yaml")):

@@ -12,7 +12,6 @@ release replaces the shipped rows of the same year (and effective date and QP va
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -26,12 +25,6 @@ from billing_engine.io.cms_files import (
 
 RELEASE_KEY = ("year", "effective_from", "qp")
 GPCI_RELEASE_KEY = ("year",)
-
-
-def shipped_data_dir() -> Path:
-    import code_rules
-
-    return Path(code_rules.__file__).parent / "pricing" / "data"
 
 
 @dataclass(frozen=True)
@@ -87,9 +80,3 @@ def _replace(base: pl.DataFrame, new: pl.DataFrame, key: tuple[str, ...]) -> pl.
         return base
     kept = base.join(new.select(key).unique(), on=list(key), how="anti", nulls_equal=True)
     return pl.concat([kept, new.select(base.columns)], how="vertical")
-
-
-@lru_cache(maxsize=1)
-def shipped() -> FeeLibrary:
-    """The project's default fee library (loaded once per process)."""
-    return FeeLibrary.load_dir(shipped_data_dir())

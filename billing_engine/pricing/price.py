@@ -39,7 +39,7 @@ from billing_engine.pricing.fees import FeeLibrary
 from billing_engine.pricing.money import CALC, MONEY, dec, exact, round_cents
 
 if TYPE_CHECKING:
-    from billing_engine.engine.conflicts import ConflictTable
+    from billing_engine.params.conflict_table import ConflictTable
 
 BASIS_PFS = "medicare_pfs"
 BASIS_SCHEDULE = "schedule"
@@ -719,7 +719,7 @@ def _one_per_alternative_group(
     valued: pl.DataFrame,
     lines: pl.DataFrame | None,
     period: PeriodParameters,
-    table: ConflictTable | None = None,
+    table: ConflictTable,
 ) -> pl.DataFrame:
     """Null the potential of alternatives that cannot add to what the month bills.
 
@@ -730,11 +730,9 @@ def _one_per_alternative_group(
     does when a line of the group is already billed (closing the gap would replace that
     line, not add to it). Add-ons (``base_key`` set) are left alone. `table` is the
     conflict table the evaluation resolved with (carried forward under
-    ``--allow-unverified``); without it the shipped one is read.
+    ``--allow-unverified``).
     """
-    from billing_engine.engine.conflicts import load_table
-
-    groups = (table or load_table()).in_force(period.start, period.end)
+    groups = table.in_force(period.start, period.end)
     alternative, group = [], []
     for g in groups:
         for alt in g.order:
@@ -778,7 +776,8 @@ def potential_amounts(
     period: PeriodParameters,
     fees: FeeLibrary,
     lines: pl.DataFrame | None = None,
-    conflict_table: ConflictTable | None = None,
+    *,
+    conflict_table: ConflictTable,
 ) -> pl.Series:
     """Per gap row: the allowed amount of one unit of its code if it were closed.
 

@@ -26,12 +26,12 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from billing_engine.engine.frames import ALL_PAYERS, AMOUNT_COLUMNS, grand_total, line_totals
-from billing_engine.engine.pipeline import EvaluationResult, default_parameters, evaluate
 from billing_engine.errors import ConfigError
 from billing_engine.io.bundle import Bundle
 from billing_engine.pricing.fees import FeeLibrary
 from billing_engine.pricing.money import MONEY
 from billing_engine.pricing.price import SHARE_COLUMNS, short_and_started, split_shares
+from billing_engine.services.evaluation import EvaluationResult, default_parameters, evaluate
 
 MONTHS_PER_YEAR = 12
 METRICS = AMOUNT_COLUMNS

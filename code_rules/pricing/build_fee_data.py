@@ -36,7 +36,7 @@ import yaml
 from billing_engine.errors import BillingError
 from billing_engine.io.cms_files import read_gpci, read_pfs
 from billing_engine.io.safe_files import write_csv
-from billing_engine.params.parameters import ParameterSet
+from code_rules.rulebook import shipped_parameters
 
 DATA = Path(__file__).resolve().with_name("data")
 SOURCES = DATA / "sources.yaml"
@@ -59,7 +59,7 @@ def _strings(value: Any) -> Iterator[str]:
 def referenced_codes(parameters: Iterable[Any] | None = None) -> list[str]:
     """Every HCPCS-shaped string in the values of the engine's parameters, sorted."""
     found: set[str] = set()
-    for parameter in parameters if parameters is not None else ParameterSet.load():
+    for parameter in parameters if parameters is not None else shipped_parameters():
         for dated in parameter.values:
             found.update(s.strip().upper() for s in _strings(dated.value))
     return sorted(code for code in found if HCPCS.match(code))

@@ -1,0 +1,88 @@
+"""Evaluate a month with the shipped rulebook (``code_rules``), or a variant of it.
+
+The engine (``engine.pipeline.evaluate``) is handed its rulebook; this is where the
+commands and tests get the shipped one, with optional replacements: other parameters
+(a test's overrides, next year's draft), fewer families, another fee library.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from billing_engine.calendar import Month
+from billing_engine.engine import explain as engine_explain
+from billing_engine.engine import pipeline
+from billing_engine.engine.explain import Explanation
+from billing_engine.engine.family import FamilyEvaluator
+from billing_engine.engine.pipeline import EvaluationResult
+from billing_engine.engine.rulebook import Rulebook
+from billing_engine.io.bundle import Bundle
+from billing_engine.params.parameters import ParameterSet
+from billing_engine.pricing.fees import FeeLibrary
+from code_rules.rulebook import shipped_parameters, shipped_rulebook
+
+__all__ = ["EvaluationResult", "default_parameters", "evaluate", "explain", "rulebook"]
+
+
+def default_parameters() -> ParameterSet:
+    """The parameters shipped in ``code_rules`` (loaded once per process)."""
+    return shipped_parameters()
+
+
+def rulebook(
+    *,
+    params: ParameterSet | None = None,
+    families: Mapping[str, FamilyEvaluator] | None = None,
+    fees: FeeLibrary | None = None,
+) -> Rulebook:
+    """The shipped rulebook, with `params`, `families` or `fees` in place of its own."""
+    book = shipped_rulebook()
+    if params is not None:
+        book = book.with_parameters(params)
+    if families is not None:
+        book = Rulebook(families, book.parameters, book.conflicts, book.fees)
+    if fees is not None:
+        book = book.with_fees(fees)
+    return book
+
+
+def evaluate(
+    bundle: Bundle,
+    month: Month,
+    as_of: dt.date | None = None,
+    *,
+    params: ParameterSet | None = None,
+    settings: Mapping[str, Any] | None = None,
+    families: Mapping[str, FamilyEvaluator] | None = None,
+    fees: FeeLibrary | None = None,
+    apply_deductible: bool = False,
+) -> EvaluationResult:
+    """``engine.pipeline.evaluate`` under the shipped rulebook (see ``rulebook``)."""
+    return pipeline.evaluate(
+        bundle,
+        month,
+        as_of,
+        rulebook=rulebook(params=params, families=families, fees=fees),
+        settings=settings,
+        apply_deductible=apply_deductible,
+    )
+
+
+def explain(
+    bundle: Bundle,
+    month: Month,
+    patient_id: str,
+    code: str | None = None,
+    *,
+    as_of: dt.date | None = None,
+    settings: Mapping[str, Any] | None = None,
+    fees: FeeLibrary | None = None,
+) -> Explanation:
+    """One patient's month explained: `bundle` narrowed to the patient, evaluated with
+    the shipped rulebook (and `fees`, the library ``billing evaluate`` would use)."""
+    mine = bundle.for_patients([patient_id])
+    book = rulebook(fees=fees)
+    result = pipeline.evaluate(mine, month, as_of, rulebook=book, settings=settings)
+    return engine_explain.build(result, book, patient_id, code, bundle=mine)
