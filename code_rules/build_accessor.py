@@ -21,7 +21,7 @@ import argparse
 import keyword
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,7 +158,9 @@ def _file_descriptions(params: Sequence[Parameter]) -> dict[str, str]:
     return out
 
 
-def build_tree(params: ParameterSet) -> Node:
+def build_tree(
+    params: ParameterSet, shapes: Mapping[str, tuple[str, tuple[str, ...]]] = SHAPES
+) -> Node:
     """The namespaces as nested nodes; fails on a name that is both a value and a prefix."""
     all_params: list[Parameter] = list(params)
     descriptions = _file_descriptions(all_params)
@@ -183,7 +185,7 @@ def build_tree(params: ParameterSet) -> Node:
                 f"{_where(param)}: other names start with {param.name}., so it cannot be a value"
             )
         node.leaves[key] = _leaf(param, node.class_name)
-    seen: dict[str, str] = {ROOT_CLASS: "the root", **{s: "a protocol" for s in SHAPES}}
+    seen: dict[str, str] = {ROOT_CLASS: "the root", **{s: "a protocol" for s in shapes}}
     for node in root.walk()[1:]:
         if node.class_name in seen:
             raise AccessorError(
@@ -279,10 +281,10 @@ def _node_class(node: Node) -> list[str]:
     return lines
 
 
-def _protocols(root: Node) -> list[list[str]]:
+def _protocols(root: Node, shapes: Mapping[str, tuple[str, tuple[str, ...]]]) -> list[list[str]]:
     nodes = {node.dotted: node for node in root.walk()[1:]}
     out: list[list[str]] = []
-    for name, (what, namespaces) in SHAPES.items():
+    for name, (what, namespaces) in shapes.items():
         missing = [ns for ns in namespaces if ns not in nodes]
         if missing:
             raise AccessorError(f"protocol {name}: no namespace {', '.join(missing)}")
@@ -325,9 +327,9 @@ def _root_class(root: Node) -> list[str]:
     return lines
 
 
-def render(params: ParameterSet) -> str:
-    """The text of parameters_typed.py for `params`."""
-    root = build_tree(params)
+def render(params: ParameterSet, shapes: Mapping[str, tuple[str, tuple[str, ...]]] = SHAPES) -> str:
+    """The text of parameters_typed.py for `params` (with the protocols of `shapes`)."""
+    root = build_tree(params, shapes)
     nodes = root.walk()[1:]
     leaves = [leaf for node in nodes for leaf in node.leaves.values()]
     annotations = " ".join(leaf.annotation for leaf in leaves)
@@ -337,7 +339,7 @@ def render(params: ParameterSet) -> str:
     aliases = [leaf for leaf in leaves if leaf.alias]
     if aliases:
         typing_names += ["Literal", "cast"]
-    protocols = _protocols(root)
+    protocols = _protocols(root, shapes)
     if protocols:
         typing_names.append("Protocol")
     imports = ["from __future__ import annotations", ""]
