@@ -54,34 +54,33 @@ class Alternative:
 
 
 def alternatives(ctx: EvalContext) -> tuple[Alternative, Alternative, Alternative]:
-    """Staff, the practitioner's own and complex CCM (in precedence-table order)."""
+    """Staff, the practitioner's own and complex CCM, in the order their rules are listed."""
     ccm = typed(ctx.params).ccm
-    return (
-        Alternative(
-            "staff",
-            ccm.staff,
-            nz.POOL_ALL,
-            "staff_minutes",
-            ANYONES_MINUTES,
-            ("CCM-T1", "CCM-U1", "TIME-2"),
-        ),
-        Alternative(
-            "practitioner",
-            ccm.practitioner,
-            nz.POOL_PRACTITIONER,
-            "practitioner_minutes",
-            "the billing practitioner's own minutes",
-            ("CCMP-T1", "CCMP-U1"),
-        ),
-        Alternative(
-            "complex",
-            ccm.complex,
-            nz.POOL_ALL,
-            "staff_minutes",
-            ANYONES_MINUTES,
-            ("CCCM-T1", "CCCM-M1", "CCCM-U1"),
-        ),
+    staff = Alternative(
+        key="staff",
+        code=ccm.staff,
+        pool=nz.POOL_ALL,
+        minutes="staff_minutes",
+        what=ANYONES_MINUTES,
+        rule_ids=("CCM-T1", "CCM-U1", "TIME-2"),
     )
+    practitioner = Alternative(
+        key="practitioner",
+        code=ccm.practitioner,
+        pool=nz.POOL_PRACTITIONER,
+        minutes="practitioner_minutes",
+        what="the billing practitioner's own minutes",
+        rule_ids=("CCMP-T1", "CCMP-U1"),
+    )
+    complex_ccm = Alternative(
+        key="complex",
+        code=ccm.complex,
+        pool=nz.POOL_ALL,
+        minutes="staff_minutes",
+        what=ANYONES_MINUTES,
+        rule_ids=("CCCM-T1", "CCCM-M1", "CCCM-U1"),
+    )
+    return staff, practitioner, complex_ccm
 
 
 def family_codes(ctx: EvalContext) -> list[str]:
