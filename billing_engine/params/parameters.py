@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,60 @@ class PeriodParameters:
         if not isinstance(value, list):
             raise ConfigError(f"parameter {name!r} must be a list, got {value!r}")
         return [str(v) for v in value]
+
+    def as_float(self, name: str) -> float:
+        value = self[name]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ConfigError(f"parameter {name!r} must be a number, got {value!r}")
+        return float(value)
+
+    def as_decimal(self, name: str) -> Decimal:
+        value = self.as_optional_decimal(name)
+        if value is None:
+            raise ConfigError(f"parameter {name!r} must be a decimal number, got None")
+        return value
+
+    def as_optional_decimal(self, name: str) -> Decimal | None:
+        """A decimal written as a string ("0.20") or a whole number; null reads as None."""
+        value = self[name]
+        if value is None:
+            return None
+        if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+            try:
+                return Decimal(str(value))
+            except InvalidOperation:
+                pass
+        raise ConfigError(f"parameter {name!r} must be a decimal number, got {value!r}")
+
+    def as_mapping(self, name: str) -> Mapping[str, Any]:
+        """A table (YAML mapping); null, as a settings file may write it, reads as empty."""
+        value = self[name]
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"parameter {name!r} must be a mapping, got {value!r}")
+        return value
+
+    def as_bands(self, name: str) -> list[tuple[float, str]]:
+        """A list of [number, code] pairs."""
+        value = self[name]
+        if not isinstance(value, list) or not all(
+            isinstance(band, list | tuple)
+            and len(band) == 2
+            and isinstance(band[0], int | float)
+            and not isinstance(band[0], bool)
+            for band in value
+        ):
+            raise ConfigError(f"parameter {name!r} must be a list of [number, code], got {value!r}")
+        return [(float(low), str(code)) for low, code in value]
+
+    def as_choice(self, name: str) -> object:
+        """The value, checked to be one of the parameter's ``choices``."""
+        value = self[name]
+        choices = self.params.get(name).choices
+        if value not in choices:
+            raise ConfigError(f"parameter {name!r} must be one of {list(choices)}, got {value!r}")
+        return value
 
 
 class ParameterSet:

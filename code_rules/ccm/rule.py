@@ -14,6 +14,7 @@ requirements in plain words are in ``README.md``. Two rule sets:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -31,41 +32,67 @@ from billing_engine.engine.family import (
     run_rule_set,
 )
 from billing_engine.engine.kernel import CodeRule, Criterion
+from code_rules.parameters_typed import CcmTimedCode, typed
 from code_rules.valuesets import chronic_value_set
 
 FAMILY = "ccm"
 IDENTITY = ("patient_id", "billing_practitioner_id", "payer_id")
-
-# Rule keys and the parameter prefix of each alternative.
-STAFF, PRACTITIONER, COMPLEX = "staff", "practitioner", "complex"
-ALTERNATIVES = (STAFF, PRACTITIONER, COMPLEX)
-POOL_OF = {STAFF: nz.POOL_ALL, PRACTITIONER: nz.POOL_PRACTITIONER, COMPLEX: nz.POOL_ALL}
-MINUTES_OF = {
-    STAFF: "staff_minutes",
-    PRACTITIONER: "practitioner_minutes",
-    COMPLEX: "staff_minutes",
-}
-RULE_IDS = {
-    STAFF: ("CCM-T1", "CCM-U1", "TIME-2"),
-    PRACTITIONER: ("CCMP-T1", "CCMP-U1"),
-    COMPLEX: ("CCCM-T1", "CCCM-M1", "CCCM-U1"),
-}
 SHARED_RULE_IDS = ("CCM-D1", "CCM-C1", "CCM-CP1", "CCM-I1", "CCM-B1", "TIME-3", "TIME-4", "TIME-8")
+ANYONES_MINUTES = "clinical-staff and practitioner minutes"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One monthly CCM code pair (base + add-on): its parameters and the minutes it counts."""
+
+    key: str  # rule keys ccm.<key>.base / ccm.<key>.addon, facts <key>_base_date / _addon_date
+    code: CcmTimedCode  # ccm.<key>.*: the codes, threshold, add-on step and cap
+    pool: str  # the time entries whose minutes count (nz.POOL_*)
+    minutes: str  # the facts column of those minutes
+    what: str  # those minutes, in words
+    rule_ids: tuple[str, ...]
+
+
+def alternatives(ctx: EvalContext) -> tuple[Alternative, Alternative, Alternative]:
+    """Staff, the practitioner's own and complex CCM, in the order their rules are listed."""
+    ccm = typed(ctx.params).ccm
+    staff = Alternative(
+        key="staff",
+        code=ccm.staff,
+        pool=nz.POOL_ALL,
+        minutes="staff_minutes",
+        what=ANYONES_MINUTES,
+        rule_ids=("CCM-T1", "CCM-U1", "TIME-2"),
+    )
+    practitioner = Alternative(
+        key="practitioner",
+        code=ccm.practitioner,
+        pool=nz.POOL_PRACTITIONER,
+        minutes="practitioner_minutes",
+        what="the billing practitioner's own minutes",
+        rule_ids=("CCMP-T1", "CCMP-U1"),
+    )
+    complex_ccm = Alternative(
+        key="complex",
+        code=ccm.complex,
+        pool=nz.POOL_ALL,
+        minutes="staff_minutes",
+        what=ANYONES_MINUTES,
+        rule_ids=("CCCM-T1", "CCCM-M1", "CCCM-U1"),
+    )
+    return staff, practitioner, complex_ccm
 
 
 def family_codes(ctx: EvalContext) -> list[str]:
-    p = ctx.params
-    return [
-        p.as_str(f"ccm.{alt}.{part}_code") for alt in ALTERNATIVES for part in ("base", "addon")
-    ]
+    return [code for alt in alternatives(ctx) for code in (alt.code.base_code, alt.code.addon_code)]
 
 
-def _addon_units(ctx: EvalContext, alt: str) -> pl.Expr:
-    p = ctx.params
-    threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
-    step = p.as_int(f"ccm.{alt}.addon_step_minutes")
-    cap = p.as_int(f"ccm.{alt}.addon_max_units")
-    full_steps = ((pl.col(MINUTES_OF[alt]) - threshold) // step).clip(lower_bound=0)
+def _addon_units(alt: Alternative) -> pl.Expr:
+    code = alt.code
+    threshold = code.threshold_minutes
+    step = code.addon_step_minutes
+    cap = code.addon_max_units
+    full_steps = ((pl.col(alt.minutes) - threshold) // step).clip(lower_bound=0)
     return pl.min_horizontal(full_steps, pl.lit(cap)).cast(pl.Int64)
 
 
@@ -103,12 +130,12 @@ def _with_minutes(ctx: EvalContext, facts: pl.DataFrame, program: str) -> pl.Dat
 
 
 def _with_initiating_visit(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    p = ctx.params
-    codes = p.as_strs("ccm.initiating_visit.codes")
-    if p.as_bool("ccm.initiating_visit.accept_level1_visit"):
-        codes = [*codes, p.as_str("ccm.initiating_visit.level1_code")]
-    visits = nz.practitioner_visits(ctx, codes, p.as_strs("ccm.initiating_visit.kinds"))
-    lookback = p.as_int("ccm.initiating_visit.lookback_months")
+    initiating = typed(ctx.params).ccm.initiating_visit
+    codes = initiating.codes
+    if initiating.accept_level1_visit:
+        codes = [*codes, initiating.level1_code]
+    visits = nz.practitioner_visits(ctx, codes, initiating.kinds)
+    lookback = initiating.lookback_months
     found = (
         facts.select("patient_id", "billing_practitioner_id", "consent_date")
         .filter(pl.col("consent_date").is_not_null())
@@ -161,41 +188,38 @@ def _with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
 
 def _with_dates(ctx: EvalContext, facts: pl.DataFrame, program: str) -> pl.DataFrame:
     """Date each code's minutes were reached (or the month's end, per the setting)."""
-    p = ctx.params
-    month_end = p.as_str("common.date_of_service_rule") == "month_end"
+    month_end = typed(ctx.params).common.date_of_service_rule == "month_end"
     columns: dict[str, pl.Series | pl.Expr] = {}
-    for alt in ALTERNATIVES:
-        threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
-        step = p.as_int(f"ccm.{alt}.addon_step_minutes")
+    for alt in alternatives(ctx):
+        threshold = alt.code.threshold_minutes
+        step = alt.code.addon_step_minutes
         needed = facts.select(
             "patient_id",
             "billing_practitioner_id",
             base_needed=pl.lit(threshold),
-            addon_needed=threshold + step * pl.max_horizontal(_addon_units(ctx, alt), pl.lit(1)),
+            addon_needed=threshold + step * pl.max_horizontal(_addon_units(alt), pl.lit(1)),
         )
         for part in ("base", "addon"):
-            name = f"{alt}_{part}_date"
+            name = f"{alt.key}_{part}_date"
             if month_end:
                 columns[name] = pl.lit(ctx.end, dtype=pl.Date)
             else:
                 columns[name] = nz.date_reached(
-                    ctx, needed, program, POOL_OF[alt], f"{part}_needed"
+                    ctx, needed, program, alt.pool, f"{part}_needed"
                 ).alias(name)
     return facts.with_columns(**columns)
 
 
 def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
-    p = ctx.params
-    program = p.as_str("ccm.consent_program")
+    rp = typed(ctx.params)
+    program = rp.ccm.consent_program
     facts = _candidates(ctx, program)
     facts = _with_minutes(ctx, facts, program)
     facts = nz.consent_facts(ctx, facts, program)
     facts = facts.join(
         nz.chronic_conditions(ctx, chronic_value_set()), on="patient_id", how="left"
     ).with_columns(pl.col("n_chronic").fill_null(0))
-    care_plans = nz.care_plan_facts(
-        ctx, p.as_str("ccm.care_plan_program"), p.as_strs("ccm.complex.care_plan_actions")
-    )
+    care_plans = nz.care_plan_facts(ctx, rp.ccm.care_plan_program, rp.ccm.complex.care_plan_actions)
     facts = facts.join(care_plans, on="patient_id", how="left")
     facts = _with_initiating_visit(ctx, facts)
     facts = nz.with_practitioner(ctx, facts, "billing_practitioner_id", "bp")
@@ -204,11 +228,11 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
         nz.max_mdm(ctx), on=["patient_id", "billing_practitioner_id"], how="left", nulls_equal=True
     ).with_columns(pl.col("mdm_ids").fill_null(pl.lit([], dtype=pl.List(pl.String))))
     facts = _with_dates(ctx, facts, program)
-    for minutes in sorted(set(MINUTES_OF.values())):
+    for minutes in sorted({alt.minutes for alt in alternatives(ctx)}):
         facts = nz.monthly_place_of_service(ctx, facts, f"{minutes}_ids", f"{minutes}_pos")
     reference = pl.coalesce("staff_base_date", pl.lit(min(max(ctx.as_of, ctx.start), ctx.end)))
     facts = nz.primary_coverage(ctx, facts.with_columns(reference_date=reference), "reference_date")
-    kinds = p.as_strs("common.payer_kinds_paying_by_default")
+    kinds = rp.common.payer_kinds_paying_by_default
     for code in family_codes(ctx):
         frame = facts.with_columns(_code=pl.lit(code))
         facts = facts.with_columns(
@@ -219,10 +243,10 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
 
 def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
     """Criteria every monthly CCM code shares, in the order their reasons take precedence."""
-    p = ctx.params
-    program = p.as_str("ccm.consent_program")
-    billers = p.as_strs("common.billing_credentials")
-    minimum = p.as_int("ccm.min_chronic_conditions")
+    rp = typed(ctx.params)
+    program = rp.ccm.consent_program
+    billers = rp.common.billing_credentials
+    minimum = rp.ccm.min_chronic_conditions
     return [
         Criterion(
             "billing_practitioner_known",
@@ -279,133 +303,160 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
 
 
 def monthly_rules(ctx: EvalContext) -> list[CodeRule]:
-    p = ctx.params
-    icd = pl.col("chronic_icd10").list.head(4)
-    rules: list[CodeRule] = []
-    for alt in ALTERNATIVES:
-        minutes = MINUTES_OF[alt]
-        base_code = p.as_str(f"ccm.{alt}.base_code")
-        addon_code = p.as_str(f"ccm.{alt}.addon_code")
-        threshold = p.as_int(f"ccm.{alt}.threshold_minutes")
-        step = p.as_int(f"ccm.{alt}.addon_step_minutes")
-        month_pos = pl.col(f"{minutes}_pos")
-        evidence = evidence_list(
-            f"{minutes}_ids", "consent_id", "care_plan_id", f"{minutes}_pos_evidence"
-        )
-        extra: list[Criterion] = []
-        considered: pl.Expr = pl.lit(True)
-        what = "clinical-staff and practitioner minutes"
-        if alt == PRACTITIONER:
-            considered = pl.col("practitioner_minutes") > 0
-            what = "the billing practitioner's own minutes"
-        if alt == COMPLEX:
-            min_rank = nz.mdm_rank_of(ctx, p.as_str("ccm.complex.min_mdm"))
-            considered = (pl.col("mdm_rank").fill_null(0) >= min_rank) | (
-                pl.col("revised_plan_id").is_not_null() & (pl.col("staff_minutes") >= threshold)
-            )
-            evidence = evidence_list(
-                f"{minutes}_ids",
-                "consent_id",
-                "care_plan_id",
-                "revised_plan_id",
-                "mdm_ids",
-                f"{minutes}_pos_evidence",
-            )
-            extra = [
-                Criterion(
-                    "mdm",
-                    "moderate or high medical decision making by the billing practitioner "
-                    "this month",
-                    pl.col("mdm_rank") >= min_rank,
-                    "mdm_insufficient",
-                    ("CCCM-M1",),
-                    shows=("mdm_rank",),
-                ),
-                Criterion(
-                    "care_plan_revised",
-                    "the care plan was established or substantially revised this month",
-                    pl.col("revised_plan_id").is_not_null(),
-                    "care_plan_not_revised",
-                    ("CCCM-M1",),
-                    shows=("revised_plan_id", "revised_plan_date"),
-                ),
-            ]
-        base_key = f"ccm.{alt}.base"
-        names = [
-            f"ccm.{alt}.base_code",
-            f"ccm.{alt}.threshold_minutes",
-            "ccm.min_chronic_conditions",
-            "common.monthly_place_of_service",
-        ]
-        rules.append(
-            CodeRule(
-                key=base_key,
-                code=base_code,
-                family=FAMILY,
-                considered=considered,
-                criteria=(
-                    *_eligibility(ctx, base_code),
-                    *extra,
-                    minutes_criterion(ctx, minutes, pl.lit(threshold), RULE_IDS[alt], what),
-                ),
-                units=pl.lit(1),
-                date_of_service=pl.col(f"{alt}_base_date"),
-                evidence=evidence,
-                rules=(*RULE_IDS[alt], *SHARED_RULE_IDS),
-                alternative=f"ccm.{alt}",
-                minutes_logged=pl.col("minutes_logged"),
-                place_of_service=month_pos,
-                icd10_codes=icd,
-                parameters=tuple(names),
-                description=f"{alt} CCM base code",
-            )
-        )
-        rules.append(
-            CodeRule(
-                key=f"ccm.{alt}.addon",
-                code=addon_code,
-                family=FAMILY,
-                considered=pl.col(f"{base_key}:line"),
-                criteria=(
-                    payer_pays_criterion(addon_code),
-                    Criterion(
-                        "not_already_billed",
-                        "this code is not already billed for the month (claims history)",
-                        ~pl.col("own_claim_codes").list.contains(addon_code),
-                        "already_billed",
-                    ),
-                    minutes_criterion(ctx, minutes, pl.lit(threshold + step), RULE_IDS[alt], what),
-                ),
-                units=_addon_units(ctx, alt),
-                date_of_service=pl.col(f"{alt}_addon_date"),
-                evidence=evidence,
-                rules=(*RULE_IDS[alt], *SHARED_RULE_IDS),
-                alternative=f"ccm.{alt}",
-                base_key=base_key,
-                minutes_logged=pl.col("minutes_logged"),
-                place_of_service=month_pos,
-                icd10_codes=icd,
-                parameters=(
-                    f"ccm.{alt}.addon_code",
-                    f"ccm.{alt}.threshold_minutes",
-                    f"ccm.{alt}.addon_step_minutes",
-                    f"ccm.{alt}.addon_max_units",
-                    "common.monthly_place_of_service",
-                ),
-                description=f"{alt} CCM add-on code",
-            )
-        )
-    return rules
+    staff, practitioner, complex_ccm = alternatives(ctx)
+    return [
+        *_staff_rules(ctx, staff),
+        *_practitioner_rules(ctx, practitioner),
+        *_complex_rules(ctx, complex_ccm),
+    ]
+
+
+def _staff_rules(ctx: EvalContext, alt: Alternative) -> list[CodeRule]:
+    """Staff CCM: every candidate is considered; anyone's CCM minutes count."""
+    evidence = _evidence(alt)
+    return [
+        _base_rule(ctx, alt, pl.lit(True), evidence, ()),
+        _addon_rule(ctx, alt, evidence),
+    ]
+
+
+def _practitioner_rules(ctx: EvalContext, alt: Alternative) -> list[CodeRule]:
+    """The practitioner's own CCM: considered once the practitioner logged CCM minutes."""
+    evidence = _evidence(alt)
+    return [
+        _base_rule(ctx, alt, pl.col(alt.minutes) > 0, evidence, ()),
+        _addon_rule(ctx, alt, evidence),
+    ]
+
+
+def _complex_rules(ctx: EvalContext, alt: Alternative) -> list[CodeRule]:
+    """Complex CCM: considered with the practitioner's moderate or high MDM that month, or a
+    care plan revised this month with complex CCM's minutes; both are then required."""
+    min_rank = nz.mdm_rank_of(ctx, typed(ctx.params).ccm.complex.min_mdm)
+    considered = (pl.col("mdm_rank").fill_null(0) >= min_rank) | (
+        pl.col("revised_plan_id").is_not_null()
+        & (pl.col(alt.minutes) >= alt.code.threshold_minutes)
+    )
+    evidence = _evidence(alt, "revised_plan_id", "mdm_ids")
+    complexity = (
+        Criterion(
+            "mdm",
+            "moderate or high medical decision making by the billing practitioner this month",
+            pl.col("mdm_rank") >= min_rank,
+            "mdm_insufficient",
+            ("CCCM-M1",),
+            shows=("mdm_rank",),
+        ),
+        Criterion(
+            "care_plan_revised",
+            "the care plan was established or substantially revised this month",
+            pl.col("revised_plan_id").is_not_null(),
+            "care_plan_not_revised",
+            ("CCCM-M1",),
+            shows=("revised_plan_id", "revised_plan_date"),
+        ),
+    )
+    return [
+        _base_rule(ctx, alt, considered, evidence, complexity),
+        _addon_rule(ctx, alt, evidence),
+    ]
+
+
+def _evidence(alt: Alternative, *extra: str) -> pl.Expr:
+    """The counted time entries, consent and care plan (+ `extra`), then the POS evidence."""
+    return evidence_list(
+        f"{alt.minutes}_ids", "consent_id", "care_plan_id", *extra, f"{alt.minutes}_pos_evidence"
+    )
+
+
+def _base_rule(
+    ctx: EvalContext,
+    alt: Alternative,
+    considered: pl.Expr,
+    evidence: pl.Expr,
+    extra: tuple[Criterion, ...],
+) -> CodeRule:
+    """The month's base code: eligibility, `extra`, then the threshold minutes."""
+    code = alt.code
+    rp = typed(ctx.params)
+    return CodeRule(
+        key=f"ccm.{alt.key}.base",
+        code=code.base_code,
+        family=FAMILY,
+        considered=considered,
+        criteria=(
+            *_eligibility(ctx, code.base_code),
+            *extra,
+            minutes_criterion(
+                ctx, alt.minutes, pl.lit(code.threshold_minutes), alt.rule_ids, alt.what
+            ),
+        ),
+        units=pl.lit(1),
+        date_of_service=pl.col(f"{alt.key}_base_date"),
+        evidence=evidence,
+        rules=(*alt.rule_ids, *SHARED_RULE_IDS),
+        alternative=f"ccm.{alt.key}",
+        minutes_logged=pl.col("minutes_logged"),
+        place_of_service=pl.col(f"{alt.minutes}_pos"),
+        icd10_codes=pl.col("chronic_icd10").list.head(4),
+        parameters=(
+            code.BASE_CODE,
+            code.THRESHOLD_MINUTES,
+            rp.ccm.MIN_CHRONIC_CONDITIONS,
+            rp.common.MONTHLY_PLACE_OF_SERVICE,
+        ),
+        description=f"{alt.key} CCM base code",
+    )
+
+
+def _addon_rule(ctx: EvalContext, alt: Alternative, evidence: pl.Expr) -> CodeRule:
+    """The add-on: a line for the base code, then one unit per full step beyond it (capped)."""
+    code = alt.code
+    addon_code = code.addon_code
+    needed = pl.lit(code.threshold_minutes + code.addon_step_minutes)
+    return CodeRule(
+        key=f"ccm.{alt.key}.addon",
+        code=addon_code,
+        family=FAMILY,
+        considered=pl.col(f"ccm.{alt.key}.base:line"),
+        criteria=(
+            payer_pays_criterion(addon_code),
+            Criterion(
+                "not_already_billed",
+                "this code is not already billed for the month (claims history)",
+                ~pl.col("own_claim_codes").list.contains(addon_code),
+                "already_billed",
+            ),
+            minutes_criterion(ctx, alt.minutes, needed, alt.rule_ids, alt.what),
+        ),
+        units=_addon_units(alt),
+        date_of_service=pl.col(f"{alt.key}_addon_date"),
+        evidence=evidence,
+        rules=(*alt.rule_ids, *SHARED_RULE_IDS),
+        alternative=f"ccm.{alt.key}",
+        base_key=f"ccm.{alt.key}.base",
+        minutes_logged=pl.col("minutes_logged"),
+        place_of_service=pl.col(f"{alt.minutes}_pos"),
+        icd10_codes=pl.col("chronic_icd10").list.head(4),
+        parameters=(
+            code.ADDON_CODE,
+            code.THRESHOLD_MINUTES,
+            code.ADDON_STEP_MINUTES,
+            code.ADDON_MAX_UNITS,
+            typed(ctx.params).common.MONTHLY_PLACE_OF_SERVICE,
+        ),
+        description=f"{alt.key} CCM add-on code",
+    )
 
 
 def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
     """One row per visit in the month whose cpt requests G0506."""
-    p = ctx.params
-    code = p.as_str("ccm.g0506.code")
-    kinds = p.as_strs("ccm.initiating_visit.kinds")
-    visit_codes = p.as_strs("ccm.initiating_visit.codes")
-    ignored = p.as_strs("common.ignored_claim_statuses")
-    program = p.as_str("ccm.consent_program")
+    rp = typed(ctx.params)
+    code = rp.ccm.g0506.code
+    kinds = rp.ccm.initiating_visit.kinds
+    visit_codes = rp.ccm.initiating_visit.codes
+    ignored = rp.common.ignored_claim_statuses
+    program = rp.ccm.consent_program
     requests = (
         ctx.bundle["encounters"]
         .filter(
@@ -462,18 +513,19 @@ def g0506_facts(ctx: EvalContext) -> pl.DataFrame:
     facts = nz.primary_coverage(ctx, facts, "date")
     frame = facts.with_columns(_code=pl.lit(code))
     return facts.with_columns(
-        nz.payer_pays(
-            ctx, frame, "_code", "date", p.as_strs("common.payer_kinds_paying_by_default")
-        ).alias(f"pays:{code}")
+        nz.payer_pays(ctx, frame, "_code", "date", rp.common.payer_kinds_paying_by_default).alias(
+            f"pays:{code}"
+        )
     )
 
 
 def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
-    p = ctx.params
-    code = p.as_str("ccm.g0506.code")
-    billers = p.as_strs("common.billing_credentials")
-    limit = p.as_int("ccm.g0506.lifetime_limit")
-    minimum = p.as_int("ccm.min_chronic_conditions")
+    rp = typed(ctx.params)
+    g0506 = rp.ccm.g0506
+    code = g0506.code
+    billers = rp.common.billing_credentials
+    limit = g0506.lifetime_limit
+    minimum = rp.ccm.min_chronic_conditions
     criteria = (
         Criterion(
             "performed_by_billing_practitioner",
@@ -494,7 +546,7 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
             ("G0506-1",),
             shows=("encounter_id",),
         ),
-        *consent_criteria(p.as_str("ccm.consent_program"), ("CCM-C1",)),
+        *consent_criteria(rp.ccm.consent_program, ("CCM-C1",)),
         chronic_conditions_criterion(minimum, ("CCM-D1", "G0506-1")),
         Criterion(
             "not_already_billed",
@@ -526,7 +578,7 @@ def g0506_rules(ctx: EvalContext) -> list[CodeRule]:
             rules=("G0506-1", "G0506-2", "G0506-3"),
             place_of_service=pl.col("place_of_service"),
             icd10_codes=pl.col("chronic_icd10").list.head(4),
-            parameters=("ccm.g0506.code", "ccm.g0506.lifetime_limit", "ccm.min_chronic_conditions"),
+            parameters=(g0506.CODE, g0506.LIFETIME_LIMIT, rp.ccm.MIN_CHRONIC_CONDITIONS),
             description="CCM comprehensive assessment and care planning add-on",
         )
     ]
