@@ -350,7 +350,7 @@ def render(params: ParameterSet, shapes: Mapping[str, tuple[str, tuple[str, ...]
     # isort's order by type (ruff's default): classes, then functions
     typing_names.sort(key=lambda name: (name[0].islower(), name))
     imports.append(f"from typing import {', '.join(typing_names)}")
-    imports += ["", "from billing_engine.params.parameters import PeriodParameters"]
+    imports += ["", "from billing_engine.params.period import PeriodParameters"]
 
     header = [
         '"""Typed readers of every parameter in code_rules/*/parameters.yaml (generated).',

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal, Protocol, cast
 
-from billing_engine.params.parameters import PeriodParameters
+from billing_engine.params.period import PeriodParameters
 
 # the values of each choice setting
 CommonDateOfServiceRule = Literal["threshold_met", "month_end"]

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from billing_engine.calendar import Month
 from billing_engine.engine import facts as nz
-from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.context import EvalContext
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.io.ingest import read_bundle
 from billing_engine.params.parameters import ParameterSet

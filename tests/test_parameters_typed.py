@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from billing_engine.params.parameters import Parameter, ParameterSet, PeriodParameters
+from billing_engine.params.parameters import Parameter, ParameterSet
+from billing_engine.params.period import PeriodParameters
 from billing_engine.params.units import UNIT_TYPES
 from code_rules import build_accessor, parameters_typed
 from code_rules.parameters_typed import CcmStaff, typed

@@ -16,7 +16,7 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from billing_engine.engine import facts as nz
-from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import OUTCOME_SCHEMA
 from billing_engine.io.bundle import Bundle
 from billing_engine.pricing.price import potential_amounts

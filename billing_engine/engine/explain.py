@@ -17,7 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine.engine.facts import EvalContext, time_entries, visit_intervals
+from billing_engine.engine.context import EvalContext
+from billing_engine.engine.facts import time_entries, visit_intervals
 from billing_engine.engine.family import PERIOD_START_COLUMN
 from billing_engine.engine.kernel import considered_column, criterion_column
 from billing_engine.engine.pipeline import EvaluationResult, evaluate

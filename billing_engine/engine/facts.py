@@ -22,13 +22,10 @@ Time rules applied here (rules reference section 1.2):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import polars as pl
 
-from billing_engine.calendar import Month
-from billing_engine.io.bundle import Bundle
-from billing_engine.params.parameters import PeriodParameters
+from billing_engine.engine.context import EvalContext
 
 # Exclusion reasons of time entries (shown by `billing explain`, documented in the README).
 EXCLUDED_NO_BILLING_PRACTITIONER = "no_billing_practitioner"
@@ -45,28 +42,6 @@ POOL_ALL = "all"  # clinical staff and the billing practitioner (staff codes)
 POOL_PRACTITIONER = "practitioner"  # the billing practitioner personally
 
 TIME_KEYS = ["patient_id", "program", "billing_practitioner_id"]
-
-
-@dataclass
-class EvalContext:
-    """Everything one evaluation reads: the bundle, the period and its parameters."""
-
-    bundle: Bundle
-    month: Month
-    as_of: dt.date
-    params: PeriodParameters
-    cache: dict[str, pl.DataFrame] = field(default_factory=dict)
-
-    @property
-    def start(self) -> dt.date:
-        return self.month.start
-
-    @property
-    def end(self) -> dt.date:
-        return self.month.end
-
-    def in_month(self, column: str) -> pl.Expr:
-        return pl.col(column).is_between(self.start, self.end)
 
 
 def normalized_icd10(expr: pl.Expr) -> pl.Expr:
@@ -198,8 +173,10 @@ def time_entries(ctx: EvalContext) -> pl.DataFrame:
     ``start_min`` (minutes after midnight), ``consent_date`` and ``excluded`` (null when
     the minutes count, else the first reason they don't).
     """
-    if "time_entries" in ctx.cache:
-        return ctx.cache["time_entries"]
+    return ctx.memo.frame("time_entries", lambda: _time_entries(ctx))
+
+
+def _time_entries(ctx: EvalContext) -> pl.DataFrame:
     staff = ctx.params.as_strs("common.clinical_staff_credentials")
     billers = ctx.params.as_strs("common.billing_credentials")
     consent_programs = ctx.params.as_strs("common.consent_programs")
@@ -277,7 +254,6 @@ def time_entries(ctx: EvalContext) -> pl.DataFrame:
         )
         .drop("inpatient", "consent_practitioner_id")
     )
-    ctx.cache["time_entries"] = entries
     return entries
 
 
@@ -384,8 +360,10 @@ def daily_minutes(ctx: EvalContext) -> pl.DataFrame:
     that overlap a blocking interval (``_blocking_intervals``). Entries without a start
     time cannot be placed in the day and count as logged.
     """
-    if "daily_minutes" in ctx.cache:
-        return ctx.cache["daily_minutes"]
+    return ctx.memo.frame("daily_minutes", lambda: _daily_minutes(ctx))
+
+
+def _daily_minutes(ctx: EvalContext) -> pl.DataFrame:
     counted = time_entries(ctx).filter(pl.col("excluded").is_null() & (pl.col("minutes") > 0))
     pooled = pl.concat(
         [
@@ -426,7 +404,6 @@ def daily_minutes(ctx: EvalContext) -> pl.DataFrame:
         .sort(keys)
         .with_columns(cumulative=pl.col("minutes").cum_sum().over(keys[:-1]))
     )
-    ctx.cache["daily_minutes"] = daily
     return daily
 
 
@@ -493,8 +470,10 @@ def chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFram
     depend on the source's row order (a bundle file and the store agree): earliest
     onset first (no onset = longest standing), then by code.
     """
-    if "chronic" in ctx.cache:
-        return ctx.cache["chronic"]
+    return ctx.memo.frame("chronic", lambda: _chronic_conditions(ctx, value_set))
+
+
+def _chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFrame:
     members = value_set.select(pl.col("icd10").alias("code"), pl.lit(True).alias("in_value_set"))
     result = (
         ctx.bundle["conditions"]
@@ -514,7 +493,6 @@ def chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFram
             chronic_icd10=pl.col("icd10"),
         )
     )
-    ctx.cache["chronic"] = result
     return result
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import (
     STATUS_BLOCKED,
     STATUS_SHORT,

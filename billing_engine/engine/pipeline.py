@@ -15,7 +15,8 @@ import polars as pl
 
 from billing_engine.calendar import Month
 from billing_engine.engine import conflicts
-from billing_engine.engine.facts import EvalContext, billed_claims, time_entries
+from billing_engine.engine.context import EvalContext
+from billing_engine.engine.facts import billed_claims, time_entries
 from billing_engine.engine.family import RuleSetResult
 from billing_engine.engine.frames import (
     capitation_frame,
@@ -26,7 +27,7 @@ from billing_engine.engine.frames import (
 from billing_engine.engine.kernel import empty_outcomes
 from billing_engine.engine.rulebook import Rulebook
 from billing_engine.io.bundle import ENTERED_IN_ERROR, Bundle, entered_in_error
-from billing_engine.params.parameters import UsedValue
+from billing_engine.params.period import UsedValue
 from billing_engine.params.unverified import CONFLICTS, check_period, unverified_gaps
 from billing_engine.pricing.price import fee_gaps, potential_amounts, price_lines, split_shares
 

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from billing_engine.engine import facts as nz
-from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
@@ -163,8 +163,10 @@ def state_table(ctx: EvalContext) -> pl.DataFrame:
     a state's program entry is completed from ``default``. A malformed table raises
     ConfigError naming the state, program and field.
     """
-    if "medicaid.state_table" in ctx.cache:
-        return ctx.cache["medicaid.state_table"]
+    return ctx.memo.frame("medicaid.state_table", lambda: _state_table(ctx))
+
+
+def _state_table(ctx: EvalContext) -> pl.DataFrame:
     p = ctx.params
     rules = unit_rules(ctx)
     shipped = p["medicaid.state_rules"]
@@ -229,7 +231,6 @@ def state_table(ctx: EvalContext) -> pl.DataFrame:
         NURSE_FLAG: pl.Boolean,
     }
     frame = pl.DataFrame(rows, schema=schema)
-    ctx.cache["medicaid.state_table"] = frame
     return frame
 
 
@@ -535,8 +536,10 @@ def day_facts(ctx: EvalContext) -> pl.DataFrame:
     """Every patient x program x billing practitioner x day with case-management time,
     with its payer, state rules, minutes, units and claims history (all programs and
     unit kinds; the rules pick theirs)."""
-    if "medicaid.days" in ctx.cache:
-        return ctx.cache["medicaid.days"]
+    return ctx.memo.frame("medicaid.days", lambda: _day_facts(ctx))
+
+
+def _day_facts(ctx: EvalContext) -> pl.DataFrame:
     entries = _entries(ctx)
     days = _days(ctx, entries)
     classified = _classified(entries, days)
@@ -550,7 +553,6 @@ def day_facts(ctx: EvalContext) -> pl.DataFrame:
         )
     )
     facts = nz.monthly_place_of_service(ctx, _with_npi(ctx, facts), "eligible_ids")
-    ctx.cache["medicaid.days"] = facts
     return facts
 
 

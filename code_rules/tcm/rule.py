@@ -33,7 +33,7 @@ import polars as pl
 
 from billing_engine.calendar import add_business_days_expr, federal_holidays
 from billing_engine.engine import facts as nz
-from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,

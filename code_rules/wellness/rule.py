@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from billing_engine.engine import facts as nz
-from billing_engine.engine.facts import EvalContext
+from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import (
     RuleSetResult,
     coverage_criterion,
