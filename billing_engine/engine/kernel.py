@@ -21,6 +21,8 @@ from typing import Any
 
 import polars as pl
 
+from billing_engine.errors import ConfigError
+
 STATUS_BLOCKED = "blocked"
 STATUS_SHORT = "short"
 STATUS_SUPPRESSED = "suppressed"
@@ -102,6 +104,29 @@ class CodeRule:
     parameters: tuple[str, ...] = ()  # names of the parameters the rule used
     description: str = ""
 
+    def fact_columns(self) -> tuple[str, ...]:
+        """The facts columns this rule reads, found in its own expressions (an earlier
+        rule's ``<key>:line`` column included): what its family's facts must hold."""
+        exprs = [
+            self.considered,
+            self.units,
+            self.date_of_service,
+            self.evidence,
+            self.minutes_logged,
+            self.place_of_service,
+            self.icd10_codes,
+        ]
+        for crit in self.criteria:
+            exprs.append(crit.met)
+            exprs.extend(
+                e
+                for e in (crit.status, crit.detail, crit.minutes_needed, crit.deadline)
+                if e is not None
+            )
+        names = {name for e in exprs for name in e.meta.root_names()}
+        names.update(name for crit in self.criteria for name in crit.shows)
+        return tuple(sorted(names))
+
 
 def _col(rule: CodeRule, name: str) -> str:
     return f"{rule.key}:{name}"
@@ -155,6 +180,12 @@ def apply_rules(
     """
     outcomes: list[pl.DataFrame] = []
     for rule in rules:
+        missing = [c for c in rule.fact_columns() if c not in facts.columns]
+        if missing:
+            raise ConfigError(
+                f"rule {rule.key} ({rule.code}) reads facts its family does not build: "
+                + ", ".join(missing)
+            )
         checks = [
             crit.met.fill_null(False).alias(criterion_column(rule, crit)) for crit in rule.criteria
         ]
