@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from billing_engine.errors import ConfigError
-from billing_engine.params.parameters import Parameter, ParameterSet
+from billing_engine.params.parameter import Parameter
+from billing_engine.params.parameters import ParameterSet
 from billing_engine.params.units import CHOICE, ValueType, value_type
 
 OUTPUT = Path(__file__).with_name("parameters_typed.py")

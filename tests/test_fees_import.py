@@ -445,7 +445,7 @@ def test_the_build_script_reproduces_the_shipped_files(tmp_path: Path) -> None:
 
 
 def test_referenced_codes_are_the_hcpcs_shaped_strings_of_parameter_values() -> None:
-    from billing_engine.params.parameters import DatedValue, Parameter
+    from billing_engine.params.parameter import DatedValue, Parameter
     from code_rules.pricing.build_fee_data import referenced_codes
 
     parameter = Parameter(

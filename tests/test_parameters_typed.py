@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from billing_engine.params.parameters import Parameter, ParameterSet
+from billing_engine.params.parameter import Parameter
+from billing_engine.params.parameters import ParameterSet
 from billing_engine.params.period import PeriodParameters
 from billing_engine.params.units import UNIT_TYPES
 from code_rules import build_accessor, parameters_typed

@@ -25,59 +25,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from billing_engine.errors import ConfigError, ParameterNotVerified
+from billing_engine.errors import ConfigError
+from billing_engine.params.parameter import DatedValue, Parameter
 from billing_engine.params.period import PeriodParameters
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # the setting of --allow-unverified (code_rules/common/parameters.yaml)
 ALLOW_UNVERIFIED = "common.allow_unverified"
-
-
-@dataclass(frozen=True)
-class DatedValue:
-    start: dt.date
-    value: Any
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str  # fully qualified: namespace.key
-    description: str
-    unit: str
-    rules: tuple[str, ...]
-    values: tuple[DatedValue, ...]  # sorted by start
-    verified_through: dt.date
-    setting: bool = False
-    choices: tuple[Any, ...] = ()
-    file: str = ""
-
-    def verified_on(self, on: dt.date) -> bool:
-        return bool(self.values) and self.values[0].start <= on <= self.verified_through
-
-    def carried(self, on: dt.date) -> DatedValue:
-        """The value on `on`, or past ``verified_through`` the last verified value."""
-        return self.at(min(on, self.verified_through))
-
-    def at(self, on: dt.date) -> DatedValue:
-        if not self.values or on < self.values[0].start or on > self.verified_through:
-            first = self.values[0].start if self.values else None
-            raise ParameterNotVerified(
-                self.name, on, f"verified from {first} through {self.verified_through}"
-            )
-        current = self.values[0]
-        for dated in self.values:
-            if dated.start <= on:
-                current = dated
-            else:
-                break
-        return current
 
 
 def _as_date(raw: object, where: str) -> dt.date:

@@ -10,12 +10,16 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from billing_engine.errors import ConfigError
+from billing_engine.params.parameter import Parameter
 
-if TYPE_CHECKING:
-    from billing_engine.params.parameters import ParameterSet
+
+class ParameterLookup(Protocol):
+    """What a period reads its parameters from (a ``ParameterSet``)."""
+
+    def get(self, name: str) -> Parameter: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class PeriodParameters:
     was applied and why.
     """
 
-    params: ParameterSet
+    params: ParameterLookup
     start: dt.date
     end: dt.date
     overrides: Mapping[str, Any] = field(default_factory=dict)

@@ -19,7 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from billing_engine.errors import ParameterNotVerified
-from billing_engine.params.parameters import ALLOW_UNVERIFIED, Parameter, ParameterSet
+from billing_engine.params.parameter import Parameter
+from billing_engine.params.parameters import ALLOW_UNVERIFIED, ParameterSet
 from billing_engine.params.period import PeriodParameters
 
 PARAMETERS_UNVERIFIED = "parameters_unverified"

@@ -34,7 +34,8 @@ import polars as pl
 
 from billing_engine.errors import ConfigError, ParameterNotVerified
 from billing_engine.io.bundle import Bundle
-from billing_engine.params.parameters import Parameter, ParameterSet
+from billing_engine.params.parameter import Parameter
+from billing_engine.params.parameters import ParameterSet
 from billing_engine.params.period import PeriodParameters, UsedValue
 from billing_engine.pricing.fees import FeeLibrary
 from billing_engine.pricing.money import CALC, MONEY, dec, exact, round_cents
