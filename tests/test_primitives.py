@@ -794,3 +794,87 @@ def test_with_payer_pays_is_the_loop_every_family_wrote(ctx: EvalContext) -> Non
             nz.payer_pays(ctx, shown, "_code", "date", kinds).alias(f"pays:{code}")
         )
     assert pr.with_payer_pays(ctx, frame, codes, "date").equals(loop)
+
+
+def tcm_fixed_point(discharges: pl.DataFrame, period_days: int) -> set[str]:
+    """The copy: tcm._with_periods_billed's blocked discharges (its fixed point)."""
+    pairs = (
+        discharges.select("discharge_id", "patient_id", "discharge_date")
+        .join(
+            discharges.select(
+                "patient_id",
+                pl.col("discharge_id").alias("earlier_id"),
+                pl.col("discharge_date").alias("earlier_date"),
+            ),
+            on="patient_id",
+            how="inner",
+        )
+        .filter(
+            (pl.col("earlier_date") < pl.col("discharge_date"))
+            & (
+                pl.col("discharge_date")
+                <= pl.col("earlier_date") + pl.duration(days=period_days - 1)
+            )
+        )
+        .select("discharge_id", "earlier_id")
+    )
+    blocked = discharges.select("discharge_id", blocked=pl.lit(False))
+    for _ in range(discharges.height + 1):
+        starts = discharges.join(blocked, on="discharge_id").filter(
+            pl.col("would") & ~pl.col("blocked")
+        )
+        effective = pairs.join(
+            starts.select(pl.col("discharge_id").alias("earlier_id")), on="earlier_id"
+        )
+        now = (
+            discharges.select("discharge_id")
+            .join(
+                effective.select("discharge_id").unique().with_columns(hit=pl.lit(True)),
+                on="discharge_id",
+                how="left",
+            )
+            .select("discharge_id", blocked=pl.col("hit").fill_null(False))
+        )
+        if now.equals(blocked):
+            break
+        blocked = now
+    return set(blocked.filter(pl.col("blocked"))["discharge_id"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.sampled_from(["P1", "P2"]), st.integers(0, 120), st.booleans()),
+        max_size=15,
+    ),
+    period_days=st.integers(min_value=1, max_value=40),
+)
+def test_frequency_cap_counting_granted_is_the_tcm_one_per_period_fixed_point(
+    data: list[tuple[str, int, bool]], period_days: int
+) -> None:
+    discharges = pl.DataFrame(
+        {
+            "discharge_id": [f"D{i:02d}" for i in range(len(data))],
+            "patient_id": [p for p, _, _ in data],
+            "discharge_date": [BASE + dt.timedelta(days=d) for _, d, _ in data],
+            "would": [w for _, _, w in data],
+        },
+        schema={
+            "discharge_id": pl.String,
+            "patient_id": pl.String,
+            "discharge_date": pl.Date,
+            "would": pl.Boolean,
+        },
+    )
+    window = Window.days_back("discharge_date", period_days - 1, closed="left")
+    got = pr.frequency_cap(
+        discharges,
+        [Cap("period", 1, window=window)],
+        group=("patient_id",),
+        order=("discharge_date", "discharge_id"),
+        qualifies=pl.col("would"),
+        counting="granted",
+        date="discharge_date",
+    )
+    blocked = set(got.filter(~pl.col("period_within"))["discharge_id"])
+    assert blocked == tcm_fixed_point(discharges, period_days)
