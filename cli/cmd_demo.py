@@ -64,7 +64,7 @@ def format_counts(counts: dict[str, int]) -> list[str]:
 def summarize(result: EvaluationFrames) -> str:
     """Claim lines by code, gaps by reason and the patients close to a time threshold
     (minutes logged, a few short: ``pricing.short_and_started``)."""
-    from billing_engine.pricing.price import short_and_started
+    from billing_engine.pricing.potential import short_and_started
 
     lines_frame = result.claim_lines
     gaps = result.gaps
@@ -132,9 +132,9 @@ def summarize(result: EvaluationFrames) -> str:
 def _revenue_lines(result: EvaluationFrames) -> list[str]:
     """Revenue by payer (the TOTAL rows, then the GRAND TOTAL) and the money left on the
     table: the short gaps within reach (``gaps.potential_amount``, set only on short
-    gaps that logged work has started: ``pricing.potential_amounts``)."""
+    gaps that logged work has started: ``pricing.potential.potential_amounts``)."""
     from billing_engine.engine.frames import GRAND_TOTAL, TOTAL
-    from billing_engine.pricing.price import short_and_started
+    from billing_engine.pricing.potential import short_and_started
 
     revenue = result.revenue_by_payer
     totals = revenue.filter(pl.col("code") == TOTAL)

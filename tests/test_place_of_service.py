@@ -1,6 +1,6 @@
 """The place of service of monthly lines (CCM-POS; pricing FEE-1).
 
-``normalize.monthly_place_of_service`` takes it from the billing practitioner's
+``facts.monthly_place_of_service`` takes it from the billing practitioner's
 ``place_of_service``, else from the counted encounters when they all name the same one,
 else from ``common.monthly_place_of_service``. At POS 22 (hospital outpatient department)
 99490 in 2025 at national rates is paid 47.87 (facility PE RVU), at POS 11 60.49.
@@ -19,7 +19,7 @@ from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import OUTCOME_SCHEMA
 from billing_engine.io.bundle import Bundle
-from billing_engine.pricing.price import potential_amounts
+from billing_engine.pricing.potential import potential_amounts
 from billing_engine.services.evaluation import default_parameters, evaluate
 from code_rules.rulebook import shipped_conflicts
 from code_rules.rulebook import shipped_fees as shipped

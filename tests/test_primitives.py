@@ -131,9 +131,9 @@ def test_active_on_spells_the_coverage_and_condition_copies_value_for_value(
 ) -> None:
     frame = interval_frame(data)
     d, s, e = pl.col("d"), pl.col("s"), pl.col("e")
-    coverage_copy = (s <= d) & (e.is_null() | (e >= d))  # normalize.primary_coverage
+    coverage_copy = (s <= d) & (e.is_null() | (e >= d))  # facts.primary_coverage
     condition_copy = (s.is_null() | (s <= d)) & (e.is_null() | (e >= d))  # conditions_on_date
-    stay_copy = (d >= s) & (d < e)  # normalize.time_entries, inpatient days
+    stay_copy = (d >= s) & (d < e)  # facts.time_entries, inpatient days
     assert evaluate(frame, pr.active_on("d", "s", "e")) == evaluate(frame, coverage_copy)
     assert evaluate(frame, pr.active_on("d", "s", "e", open_start=True)) == evaluate(
         frame, condition_copy

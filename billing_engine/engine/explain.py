@@ -150,7 +150,7 @@ def _amounts(line: dict[str, Any]) -> tuple[str, str]:
 def entry_minutes(ctx: EvalContext, patient_id: str) -> pl.DataFrame:
     """encounter_id, counted (minutes), lost (text): how much of each entry counted.
 
-    Follows the shared time rules (``normalize.daily_minutes``, staff and practitioner
+    Follows the shared time rules (``facts.daily_minutes``, staff and practitioner
     pool): a timed entry loses the minutes during a face-to-face or separately billed
     visit (TIME-6, when ``common.exclude_time_during_visits``), those counted toward a
     program earlier in ``common.program_minute_priority`` (TIME-5) and those another

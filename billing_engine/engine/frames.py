@@ -9,7 +9,7 @@ picks up), ``sequestration_amount`` and ``fee_source`` (how the allowed amount w
 found; ``secondary_*`` empty without secondary coverage); gaps add
 ``billing_practitioner_id``, ``payer_id``, ``rule`` and ``potential_amount`` (a short
 gap's allowed amount if it were closed, only when it is within reach:
-``pricing.potential_amounts``);
+``pricing.potential.potential_amounts``);
 revenue adds ``secondary_amount``, ``sequestration_amount`` and ``unpriced_lines``, a
 ``TOTAL`` row per payer and a last ``GRAND TOTAL`` row. A line without a fee keeps
 empty amount columns (never zero) and has a ``fee_not_found`` gap.

@@ -29,7 +29,9 @@ from billing_engine.engine.rulebook import Rulebook
 from billing_engine.io.bundle import ENTERED_IN_ERROR, Bundle, entered_in_error
 from billing_engine.params.period import UsedValue
 from billing_engine.params.unverified import CONFLICTS, check_period, unverified_gaps
-from billing_engine.pricing.price import fee_gaps, potential_amounts, price_lines, split_shares
+from billing_engine.pricing.allowed import fee_gaps, price_lines
+from billing_engine.pricing.potential import potential_amounts
+from billing_engine.pricing.shares import split_shares
 
 
 @dataclass(frozen=True)

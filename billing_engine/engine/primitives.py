@@ -123,7 +123,7 @@ def coverage_on(
     patient's coverage active on the row's date.
 
     Without ``prefer_kinds`` it is the primary coverage: the lowest ``rank`` (blank = 1),
-    then the latest start date (``normalize.primary_coverage``). With ``prefer_kinds`` a
+    then the latest start date (``facts.primary_coverage``). With ``prefer_kinds`` a
     coverage whose payer kind is listed comes first whatever its rank (the Medicaid
     T-code payer of a dual eligible), then rank, then the latest start. Rows without an
     active coverage get nulls. The frame's rows and order are kept.
@@ -180,7 +180,7 @@ def with_payer_pays(
     kinds: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Adds ``pays:<code>`` for each of `codes`: whether the row's payer pays the code on
-    the row's date (``normalize.payer_pays``: a payer_codes row in effect decides, else the
+    the row's date (``facts.payer_pays``: a payer_codes row in effect decides, else the
     payer kind is in `kinds`; null without a payer). `kinds` defaults to the parameter
     ``common.payer_kinds_paying_by_default``. `facts` needs ``payer_id``, ``payer_kind``
     and `date_column`; its rows and order are kept."""

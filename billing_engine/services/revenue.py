@@ -8,7 +8,7 @@ The "money left on the table" of a month is the sum of ``gaps.potential_amount``
 allowed amount, if closed, of every ``short`` gap within reach (work logged in the
 month has started it, ``pricing.short_and_started``: "started, N minutes short", or a
 TCM period whose contact or visit is still due; one per group of alternative codes and
-none beside a billed alternative, ``pricing.potential_amounts``). A short gap with
+none beside a billed alternative, ``pricing.potential.potential_amounts``). A short gap with
 nothing logged toward it is counted apart, as ``not_started_gaps``, and never valued.
 PMPM capitation is reported beside fee-for-service, never added into it.
 ``RevenueReport.table`` gives each table with its ``GRAND TOTAL`` row, as
@@ -30,7 +30,8 @@ from billing_engine.errors import ConfigError
 from billing_engine.io.bundle import Bundle
 from billing_engine.pricing.fees import FeeLibrary
 from billing_engine.pricing.money import MONEY
-from billing_engine.pricing.price import SHARE_COLUMNS, short_and_started, split_shares
+from billing_engine.pricing.potential import short_and_started
+from billing_engine.pricing.shares import SHARE_COLUMNS, split_shares
 from billing_engine.services.evaluation import EvaluationResult, default_parameters, evaluate
 
 MONTHS_PER_YEAR = 12
