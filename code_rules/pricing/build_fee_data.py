@@ -37,6 +37,7 @@ from billing_engine.cms_files import read_gpci, read_pfs
 from billing_engine.errors import BillingError
 from billing_engine.params import ParameterSet
 from billing_engine.safe_files import write_csv
+from billing_engine.strict_yaml import load_path
 
 DATA = Path(__file__).resolve().with_name("data")
 SOURCES = DATA / "sources.yaml"
@@ -122,7 +123,7 @@ def write(pfs: Path, gpci: Path, year: int, out: Path = DATA) -> dict[str, dict[
     sources_file = out / SOURCES.name
     doc: dict[str, Any] = {}
     if sources_file.is_file():
-        doc = yaml.safe_load(sources_file.read_text(encoding="utf-8")) or {}
+        doc = load_path(sources_file) or {}
     files: dict[str, dict[str, Any]] = dict(doc.get("files") or {})
     written = {
         pfs_name: _entry("pfs", pfs_frame, pfs, year, command),
