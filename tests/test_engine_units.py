@@ -67,10 +67,14 @@ parameters:
       - {from: 2024-01-01, value: threshold_met, source: [SRC-OLD]}
   free_setting:
     description: A setting without a list of choices.
-    unit: code
+    unit: CMS POS code
     setting: true
     values:
       - {from: 2024-01-01, value: "11", source: [SRC-OLD]}
+sources:
+  SRC-OLD: {title: The old rule, address: https://example.org/old}
+  SRC-NEW: {title: The new rule, address: https://example.org/new}
+  SRC-OTHER: {title: Another page on the new rule, address: https://example.org/other}
 """
 
 

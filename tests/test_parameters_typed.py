@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from billing_engine.errors import ConfigError
 from billing_engine.params.parameter import Parameter
 from billing_engine.params.parameters import ParameterSet
 from billing_engine.params.period import PeriodParameters
@@ -167,7 +168,9 @@ def _write_params(root: Path, unit: str, value: str) -> Path:
         "    description: How long.\n"
         f"    unit: {unit}\n"
         "    values:\n"
-        f"      - {{from: 2024-01-01, value: {value}, source: [SRC-X]}}\n",
+        f"      - {{from: 2024-01-01, value: {value}, source: [SRC-X]}}\n"
+        "sources:\n"
+        "  SRC-X: {title: A test source, address: tests/test_parameters_typed.py}\n",
         encoding="utf-8",
     )
     return path
@@ -177,7 +180,7 @@ def test_an_unknown_unit_fails_the_build_naming_the_file_and_the_parameter(
     tmp_path: Path,
 ) -> None:
     path = _write_params(tmp_path, "furlong", "3")
-    with pytest.raises(build_accessor.AccessorError) as caught:
+    with pytest.raises(ConfigError) as caught:  # the loader refuses it before the build
         build_accessor.render(ParameterSet.load([tmp_path]), shapes={})
     message = str(caught.value)
     assert str(path) in message
@@ -188,7 +191,7 @@ def test_an_unknown_unit_fails_the_build_naming_the_file_and_the_parameter(
 
 def test_a_value_not_of_its_units_type_fails_the_build(tmp_path: Path) -> None:
     _write_params(tmp_path, "minute", "'twenty'")
-    with pytest.raises(build_accessor.AccessorError, match=r"fam\.visit\.length.*'twenty'"):
+    with pytest.raises(ConfigError, match=r"fam\.visit\.length.*'twenty'"):
         build_accessor.render(ParameterSet.load([tmp_path]), shapes={})
 
 

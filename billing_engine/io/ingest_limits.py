@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from billing_engine.errors import ConfigError
+from billing_engine.io import strict_yaml
 
 LIMITS_FILE = Path(__file__).with_name("ingest_limits.yaml")
 PREFIX = "ingest."
@@ -95,7 +96,7 @@ def split_settings(settings: Mapping[str, Any]) -> tuple[InputLimits, dict[str, 
 
 def _file_values(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = strict_yaml.load_path(path)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the input limits: {exc}") from exc
     limits = doc.get("limits") if isinstance(doc, dict) else None

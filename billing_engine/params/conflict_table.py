@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from billing_engine.errors import ConfigError, ParameterNotVerified
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from billing_engine.io import strict_yaml
+from billing_engine.params.sources import Source, check_cited, read_sources
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class ConflictTable:
     verified_through: dt.date
     history: tuple[HistoryConflict, ...] = ()
     mue: tuple[UnitCap, ...] = ()
+    # the file's sources table, sorted by key: what each cited source key stands for
+    source_details: tuple[Source, ...] = ()
 
     def history_in_force(self, start: dt.date, end: dt.date) -> tuple[HistoryConflict, ...]:
         return tuple(
@@ -97,7 +99,8 @@ def _date(raw: object) -> dt.date:
 def load_table(path: Path) -> ConflictTable:
     """Read a conflict table file (the shipped one: ``code_rules/conflicts.yaml``)."""
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        doc = strict_yaml.load_path(path)
+        sources = read_sources(doc, path)
         groups = tuple(
             PrecedenceGroup(
                 id=str(g["id"]),
@@ -135,13 +138,20 @@ def load_table(path: Path) -> ConflictTable:
             UnitCap(str(m["code"]), int(m["units"]), tuple(m["rules"]), tuple(m["sources"]))
             for m in doc.get("mue") or []
         )
-        table = ConflictTable(groups, addons, _date(doc["verified_through"]), history, mue)
+        details = tuple(sources[key] for key in sorted(sources))
+        table = ConflictTable(groups, addons, _date(doc["verified_through"]), history, mue, details)
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: invalid conflict table: {exc}") from exc
     scopes = [(g.id, g.scope) for g in table.groups] + [(h.id, h.scope) for h in table.history]
     for item_id, scope in scopes:
         if scope not in ("practitioner", "patient"):
             raise ConfigError(f"{path}: {item_id}: unknown scope {scope!r}")
+    cited = [(g.id, g.sources) for g in table.groups]
+    cited += [(h.id, h.sources) for h in table.history]
+    cited += [(f"addon {a.addon}", a.sources) for a in table.addons]
+    cited += [(f"mue {m.code}", m.sources) for m in table.mue]
+    for name, keys in cited:
+        check_cited(keys, sources, f"{path}: {name}")
     for cap in table.mue:
         if cap.units < 1:
             raise ConfigError(f"{path}: mue {cap.code}: units must be 1 or more")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billing_engine.errors import ParameterNotVerified
+from billing_engine.params.sources import Source
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Parameter:
     setting: bool = False
     choices: tuple[Any, ...] = ()
     file: str = ""
+    # the file's entries for the keys its values cite, in order of first citation
+    source_details: tuple[Source, ...] = ()
 
     def verified_on(self, on: dt.date) -> bool:
         return bool(self.values) and self.values[0].start <= on <= self.verified_through

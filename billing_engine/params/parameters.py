@@ -13,6 +13,16 @@ under ``code_rules/`` (one per family, plus ``code_rules/common``). A file looks
         rules: [CCM-T1, TIME-2]
         values:
           - {from: 2022-01-01, value: 20, source: [SRC-CCM-MLN-2015]}
+    sources:
+      SRC-CCM-MLN-2015:
+        title: CMS MLN ICN 909188 'Chronic Care Management Services' (May 2015) ...
+        year: 2015/2024
+        address: https://docslib.org/doc/11570542/chronic-care-management-services ...
+
+The loader is strict (``io.strict_yaml``: a repeated key is refused with its line),
+every ``unit`` is one of ``params.units.UNIT_TYPES`` and every value has its unit's
+type, and every source key a value cites is defined in the file's ``sources`` table
+(title, address, optional year): a file carries its own provenance.
 
 Asking for a parameter on a date before its first value or after its
 ``verified_through`` date raises ``ParameterNotVerified`` naming the parameter and the
@@ -31,10 +41,12 @@ from typing import Any
 import yaml
 
 from billing_engine.errors import ConfigError
+from billing_engine.io import strict_yaml
 from billing_engine.params.parameter import DatedValue, Parameter
 from billing_engine.params.period import PeriodParameters
+from billing_engine.params.sources import Source, check_cited, cited_keys, read_sources
+from billing_engine.params.units import CHOICE, value_type
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # the setting of --allow-unverified (code_rules/common/parameters.yaml)
 ALLOW_UNVERIFIED = "common.allow_unverified"
 
@@ -50,12 +62,13 @@ def _as_date(raw: object, where: str) -> dt.date:
 
 def _load_file(path: Path) -> list[Parameter]:
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        doc = strict_yaml.load_path(path)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or "namespace" not in doc or "parameters" not in doc:
         raise ConfigError(f"{path}: needs 'namespace' and 'parameters'")
     namespace = str(doc["namespace"])
+    sources = read_sources(doc, path)
     file_verified = doc.get("verified_through")
     out: list[Parameter] = []
     for key, spec in (doc["parameters"] or {}).items():
@@ -72,26 +85,46 @@ def _load_file(path: Path) -> list[Parameter]:
         for i, item in enumerate(spec["values"]):
             if not isinstance(item, dict) or "from" not in item or "value" not in item:
                 raise ConfigError(f"{where}: value {i + 1} needs 'from' and 'value'")
-            sources = item.get("source")
-            if isinstance(sources, str):
-                sources = [sources]
-            if not sources:
+            if not item.get("source"):
                 raise ConfigError(f"{where}: value {i + 1} has no source")
-            values.append(
-                DatedValue(_as_date(item["from"], where), item["value"], tuple(map(str, sources)))
-            )
+            cited = cited_keys(item["source"], f"{where}: value {i + 1}")
+            values.append(DatedValue(_as_date(item["from"], where), item["value"], cited))
         values.sort(key=lambda v: v.start)
+        unit = spec.get("unit")
+        if unit is None:
+            raise ConfigError(f"{where}: missing 'unit'")
+        kind = value_type(str(unit))
+        if kind is None:
+            raise ConfigError(
+                f"{where}: unknown unit {unit!r} (add it with its type to "
+                "billing_engine/params/units.py UNIT_TYPES)"
+            )
+        choices = tuple(spec.get("choices", []))
+        for dated in values:
+            if kind is CHOICE:
+                fits = any(dated.value == c and type(dated.value) is type(c) for c in choices)
+            else:
+                fits = kind.accepts(dated.value)
+            if not fits:
+                expected = f"one of {list(choices)}" if kind is CHOICE else kind.annotation
+                raise ConfigError(
+                    f"{where}: value from {dated.start} {dated.value!r} is not "
+                    f"{expected} (unit {unit!r})"
+                )
+        used = list(dict.fromkeys(k for dated in values for k in dated.sources))
+        check_cited(used, sources, where)
         out.append(
             Parameter(
                 name=f"{namespace}.{key}",
                 description=str(spec["description"]),
-                unit=str(spec.get("unit", "")),
+                unit=str(unit),
                 rules=tuple(map(str, spec.get("rules", []))),
                 values=tuple(values),
                 verified_through=_as_date(verified_raw, where),
                 setting=bool(spec.get("setting", False)),
-                choices=tuple(spec.get("choices", [])),
+                choices=choices,
                 file=str(path),
+                source_details=tuple(sources[k] for k in used),
             )
         )
     return out
@@ -102,10 +135,17 @@ class ParameterSet:
 
     def __init__(self, parameters: Iterable[Parameter]) -> None:
         self._by_name: dict[str, Parameter] = {}
+        self._sources: dict[str, Source] = {}
         for p in parameters:
             if p.name in self._by_name:
                 raise ConfigError(f"parameter {p.name} is defined twice ({p.file})")
             self._by_name[p.name] = p
+            for entry in p.source_details:
+                known = self._sources.setdefault(entry.key, entry)
+                if known != entry:
+                    raise ConfigError(
+                        f"source {entry.key!r} is defined differently in two files ({p.file})"
+                    )
 
     @classmethod
     def load(cls, roots: Iterable[Path]) -> ParameterSet:
@@ -121,6 +161,13 @@ class ParameterSet:
             return self._by_name[name]
         except KeyError:
             raise ConfigError(f"unknown parameter {name!r}") from None
+
+    def source(self, key: str) -> Source:
+        """What a source key cited by some parameter stands for (title, address)."""
+        try:
+            return self._sources[key]
+        except KeyError:
+            raise ConfigError(f"no parameter cites a source {key!r}") from None
 
     def __iter__(self) -> Any:
         return iter(self._by_name.values())
@@ -168,7 +215,7 @@ class ParameterSet:
 def load_settings_file(path: Path) -> dict[str, Any]:
     """Read a YAML mapping of setting name -> value (``billing ... --settings FILE``)."""
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
+        doc = strict_yaml.load_path(path) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read settings: {exc}") from exc
     if not isinstance(doc, dict):

@@ -109,6 +109,7 @@ from numpy.typing import NDArray
 
 from billing_engine.calendar import Month, add_business_days_expr, federal_holidays
 from billing_engine.errors import ConfigError
+from billing_engine.io import strict_yaml
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.safe_files import write_csv
 from billing_engine.io.schema import TABLE_ORDER, TABLES
@@ -128,7 +129,6 @@ Bool = NDArray[np.bool_]
 
 _EPOCH = dt.date(1970, 1, 1)
 _NO_DAY = int(np.iinfo(np.int32).min)  # "no date" in the integer day columns
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VOCABULARY_FILE = Path(__file__).with_name("vocabulary.yaml")
 
 
@@ -294,7 +294,7 @@ def _parse_vocabulary(doc: Mapping[str, object]) -> _Vocabulary:
 def _vocabulary() -> _Vocabulary:
     """The vocabulary file, read once."""
     try:
-        doc = yaml.load(_VOCABULARY_FILE.read_text(encoding="utf-8"), Loader=_LOADER)
+        doc = strict_yaml.load_path(_VOCABULARY_FILE)
         return _parse_vocabulary(_mapping(doc, "document"))
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"{_VOCABULARY_FILE}: invalid synth vocabulary: {exc}") from exc

@@ -36,6 +36,7 @@ import yaml
 from billing_engine.errors import BillingError
 from billing_engine.io.cms_files import read_gpci, read_pfs
 from billing_engine.io.safe_files import write_csv
+from billing_engine.io.strict_yaml import load_path
 from code_rules.rulebook import shipped_parameters
 
 DATA = Path(__file__).resolve().with_name("data")
@@ -122,7 +123,7 @@ def write(pfs: Path, gpci: Path, year: int, out: Path = DATA) -> dict[str, dict[
     sources_file = out / SOURCES.name
     doc: dict[str, Any] = {}
     if sources_file.is_file():
-        doc = yaml.safe_load(sources_file.read_text(encoding="utf-8")) or {}
+        doc = load_path(sources_file) or {}
     files: dict[str, dict[str, Any]] = dict(doc.get("files") or {})
     written = {
         pfs_name: _entry("pfs", pfs_frame, pfs, year, command),
