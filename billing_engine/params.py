@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +237,21 @@ class ParameterSet:
 
     def __iter__(self) -> Any:
         return iter(self._by_name.values())
+
+    def with_values(self, values: Mapping[str, Any], *, source: str) -> ParameterSet:
+        """A copy in which each named parameter has one value, `source` its source.
+
+        The value holds over the parameter's whole verified span (from its first value
+        through ``verified_through``), so a rule case can try next year's threshold
+        without editing the shipped YAML. Rule parameters and settings alike; this set
+        is left unchanged. An unknown name is a ``ConfigError``.
+        """
+        changed: dict[str, Parameter] = {}
+        for name, value in values.items():
+            param = self.get(name)
+            start = param.values[0].start if param.values else dt.date.min
+            changed[name] = replace(param, values=(DatedValue(start, value, (source,)),))
+        return ParameterSet(changed.get(p.name, p) for p in self._by_name.values())
 
     def settings(self) -> list[Parameter]:
         return [p for p in self._by_name.values() if p.setting]
