@@ -47,8 +47,3 @@ def test_an_mnt_setting_outside_its_choices_is_refused() -> None:
         default_parameters().for_period(
             dt.date(2025, 1, 1), dt.date(2025, 1, 31), {"mnt.unit_rounding": "round_up"}
         )
-
-
-def test_the_cost_sharing_of_mnt_is_waived_for_pricing() -> None:
-    period = default_parameters().for_period(dt.date(2025, 1, 1), dt.date(2025, 1, 31))
-    assert period.as_bool("mnt.cost_sharing_waived") is True

@@ -306,14 +306,6 @@ def test_waived_preventive_services_cost_the_patient_nothing() -> None:
     assert frame.filter(pl.col("code") == "G0439")["payer_amount"].to_list() == [D("123.94")]
 
 
-def test_sequestration_follows_its_dates() -> None:
-    # 2 % from 2022-07-01; the shipped fees are 2025 only, so check the dated parameter.
-    seq = PARAMS.get("pricing.sequestration_rate")
-    assert [seq.at(dt.date(y, m, 1)).value for y, m in ((2021, 6), (2022, 5), (2023, 1))] == [
-        "0.00", "0.01", "0.02",
-    ]  # fmt: skip
-
-
 def test_medicaid_secondary_coverage_picks_up_the_patient_share() -> None:
     data = bundle(
         payers=[

@@ -40,10 +40,3 @@ def test_every_wellness_parameter_is_verified_from_2011_through_2026(name: str) 
         param.at(FIRST - dt.timedelta(days=1))
     with pytest.raises(ParameterNotVerified):
         param.at(LAST + dt.timedelta(days=1))
-
-
-def test_the_medicare_advantage_frequency_setting_defaults_to_the_cms_rule() -> None:
-    param = default_parameters().get("wellness.awv.ma_frequency")
-    assert param.setting
-    assert param.at(LAST).value == "eleven_full_months"
-    assert set(param.choices) == {"eleven_full_months", "calendar_year"}

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,12 @@ from billing_engine.errors import ConfigError
 from billing_engine.io import strict_yaml
 from billing_engine.params.parameter import DatedValue, Parameter
 from billing_engine.params.period import PeriodParameters
-from billing_engine.params.sources import Source, check_cited, cited_keys, read_sources
+from billing_engine.params.sources import (
+    Source,
+    check_cited,
+    cited_keys,
+    read_sources,
+)
 from billing_engine.params.units import CHOICE, value_type
 
 # the setting of --allow-unverified (code_rules/common/parameters.yaml)
@@ -171,6 +177,21 @@ class ParameterSet:
 
     def __iter__(self) -> Any:
         return iter(self._by_name.values())
+
+    def with_values(self, values: Mapping[str, Any], *, source: str) -> ParameterSet:
+        """A copy in which each named parameter has one value, `source` its source.
+
+        The value holds over the parameter's whole verified span (from its first value
+        through ``verified_through``), so a rule case can try next year's threshold
+        without editing the shipped YAML. Rule parameters and settings alike; this set
+        is left unchanged. An unknown name is a ``ConfigError``.
+        """
+        changed: dict[str, Parameter] = {}
+        for name, value in values.items():
+            param = self.get(name)
+            start = param.values[0].start if param.values else dt.date.min
+            changed[name] = replace(param, values=(DatedValue(start, value, (source,)),))
+        return ParameterSet(changed.get(p.name, p) for p in self._by_name.values())
 
     def settings(self) -> list[Parameter]:
         return [p for p in self._by_name.values() if p.setting]
