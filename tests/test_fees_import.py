@@ -517,7 +517,7 @@ def test_a_failed_fee_import_changes_nothing(
     with Store.open(store_url) as store:
         store.import_pfs(first)
         before = store.fee_tables()[0]
-        monkeypatch.setattr("billing_engine.store.db.BATCH_ROWS", 2)
+        monkeypatch.setattr("billing_engine.store.connect.BATCH_ROWS", 2)
         # the repeated key fails in a later batch, after the delete and the first inserts
         broken = pl.concat([first.head(6), first.slice(5, 1)])
         with pytest.raises(StoreError):
