@@ -23,16 +23,8 @@ from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 from billing_engine.errors import BillingError, FeeFileError
-from billing_engine.io.cms_files import (
-    GPCI_COLUMNS,
-    GPCI_SCHEMA,
-    PFS_COLUMNS,
-    PFS_SCHEMA,
-    read_gpci,
-    read_gpci_table,
-    read_pfs,
-    read_pfs_table,
-)
+from billing_engine.io.cms_gpci import GPCI_COLUMNS, GPCI_SCHEMA, read_gpci, read_gpci_table
+from billing_engine.io.cms_pfs import PFS_COLUMNS, PFS_SCHEMA, read_pfs, read_pfs_table
 from billing_engine.store import Store, StoreError
 from tests.shared_data import REFERENCE
 

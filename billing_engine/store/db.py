@@ -33,10 +33,11 @@ finds it at head); SQLite serializes writers itself.
 
 Fee files
     ``Store.import_pfs`` / ``Store.import_gpci`` store the normalized CMS frames of
-    ``billing_engine.io.cms_files`` in ``fee_rvu`` / ``fee_gpci``. A release replaces, in ONE
-    transaction, every stored row of the same (year, effective date, QP flag) for the RVU
-    file, of the same year for the GPCIs; other years and effective dates are kept.
-    ``Store.fee_tables`` reads them back typed; ``Store.fee_releases`` lists what is stored.
+    ``billing_engine.io.cms_pfs`` / ``cms_gpci`` in ``fee_rvu`` / ``fee_gpci``. A
+    release replaces, in ONE transaction, every stored row of the same (year, effective
+    date, QP flag) for the RVU file, of the same year for the GPCIs; other years and
+    effective dates are kept. ``Store.fee_tables`` reads them back typed;
+    ``Store.fee_releases`` lists what is stored.
 
 This module is the ``Store`` itself: opening (``billing_engine.store.connect``: the URL,
 the engine, the migrations) and the methods, each handing over to the module of what it
@@ -56,7 +57,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_engine.io.bundle import Bundle
-from billing_engine.io.cms_files import GPCI_SCHEMA, PFS_SCHEMA
+from billing_engine.io.cms_gpci import GPCI_SCHEMA
+from billing_engine.io.cms_pfs import PFS_SCHEMA
 from billing_engine.store import bundles, fees, runs
 from billing_engine.store.bundles import ImportSummary
 from billing_engine.store.connect import (
@@ -217,7 +219,7 @@ class Store:
     # -- CMS fee files ---------------------------------------------------------------
 
     def import_pfs(self, frame: pl.DataFrame) -> int:
-        """Store RVU rows (``cms_files.PFS_COLUMNS``); returns the number of rows written.
+        """Store RVU rows (``cms_pfs.PFS_COLUMNS``); returns the number of rows written.
 
         Every stored row of each (year, effective_from, qp) in ``frame`` is replaced, all
         in one transaction: on any error nothing changes.
@@ -227,7 +229,7 @@ class Store:
         )
 
     def import_gpci(self, frame: pl.DataFrame) -> int:
-        """Store GPCI rows (``cms_files.GPCI_COLUMNS``); replaces each year in ``frame``."""
+        """Store GPCI rows (``cms_gpci.GPCI_COLUMNS``); replaces each year in ``frame``."""
         return fees.import_fees(
             self._engine, self.url, FEE_GPCI_TABLE, frame, GPCI_SCHEMA, fees.GPCI_RELEASE_KEY
         )

@@ -2,7 +2,8 @@
 
 A release replaces, in ONE transaction, every stored row of the same release key
 (``PFS_RELEASE_KEY`` for the RVU file, ``GPCI_RELEASE_KEY`` for the GPCIs); other
-releases are kept. The columns are ``billing_engine.io.cms_files``' normalized ones.
+releases are kept. The columns are the readers' normalized ones
+(``billing_engine.io.cms_pfs``, ``billing_engine.io.cms_gpci``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from billing_engine.io.cms_files import GPCI_COLUMNS, GPCI_SCHEMA, PFS_COLUMNS, PFS_SCHEMA
+from billing_engine.io.cms_gpci import GPCI_COLUMNS, GPCI_SCHEMA
+from billing_engine.io.cms_pfs import PFS_COLUMNS, PFS_SCHEMA
 from billing_engine.store.connect import StoreError, as_utc, driver_reason, write_batches
 from billing_engine.store.models import FEE_GPCI_TABLE, FEE_RVU_TABLE, IMPORTED_AT
 
