@@ -418,8 +418,8 @@ KNOWN_ROW_WISE: dict[str, str] = {}
 # and the refused bundle's issue report becomes InputIssue objects once, at the boundary,
 # from the frame of bad cells (never over the input rows themselves).
 ALLOWED_ROW_WISE = {
-    ("billing_engine/ingest.py", "sheet.iter_rows"),
-    ("billing_engine/ingest.py", "found.iter_rows"),
+    ("billing_engine/io/readers.py", "sheet.iter_rows"),
+    ("billing_engine/io/checks.py", "found.iter_rows"),
 }
 
 

@@ -1,8 +1,8 @@
 """Read a bundle's files as text: a folder of CSV or Parquet files, or an .xlsx workbook.
 
-Every cell is read as text (validation, in ``billing_engine.io.checks``, parses it), each
-row keeps the row number a spreadsheet shows (the header is row 1, the first data row 2)
-in the ``ROW`` column, and a file that cannot be read is reported, never its raw content.
+Every cell is read as text (``billing_engine.io.cells`` parses it later), each row keeps
+the row number a spreadsheet shows (the header is row 1, the first data row 2) in the
+``ROW`` column, and a file that cannot be read is reported, never its raw content.
 """
 
 from __future__ import annotations
