@@ -50,7 +50,7 @@ def import_pfs_command(
     CSV in the original CMS layout (or the same layout in .xlsx). Replaces every stored
     RVU row of the same year, effective date and QP flag, in one transaction.
     """
-    from billing_engine.io.cms_files import read_pfs
+    from billing_engine.io.cms_pfs import read_pfs
     from billing_engine.store import Store
 
     effective = effective_from.date() if effective_from is not None else None
@@ -90,7 +90,7 @@ def import_gpci_command(file: Path, year: int, db_url: str | None) -> None:
     CSV in the original CMS layout (or the same layout in .xlsx). Replaces every stored
     GPCI of the same year, in one transaction.
     """
-    from billing_engine.io.cms_files import read_gpci
+    from billing_engine.io.cms_gpci import read_gpci
     from billing_engine.store import Store
 
     frame = read_gpci(file, year)

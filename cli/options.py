@@ -29,7 +29,7 @@ def store_is_configured(db_url: str | None) -> bool:
         return True
     from sqlalchemy.engine import make_url
 
-    from billing_engine.store.db import default_db_url
+    from billing_engine.store.connect import default_db_url
 
     url = make_url(default_db_url())
     return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()

@@ -456,9 +456,9 @@ KNOWN_ROW_WISE: dict[str, str] = {}
 # from the frame of bad cells (never over the input rows themselves).
 # The store deletes a fee release's old rows once per release (a handful), not per row.
 ALLOWED_ROW_WISE = {
-    ("billing_engine/store/db.py", "releases.iter_rows"),
-    ("billing_engine/io/ingest.py", "sheet.iter_rows"),
-    ("billing_engine/io/ingest.py", "found.iter_rows"),
+    ("billing_engine/store/fees.py", "releases.iter_rows"),
+    ("billing_engine/io/readers.py", "sheet.iter_rows"),
+    ("billing_engine/io/checks.py", "found.iter_rows"),
 }
 
 

@@ -23,16 +23,8 @@ from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 from billing_engine.errors import BillingError, FeeFileError
-from billing_engine.io.cms_files import (
-    GPCI_COLUMNS,
-    GPCI_SCHEMA,
-    PFS_COLUMNS,
-    PFS_SCHEMA,
-    read_gpci,
-    read_gpci_table,
-    read_pfs,
-    read_pfs_table,
-)
+from billing_engine.io.cms_gpci import GPCI_COLUMNS, GPCI_SCHEMA, read_gpci, read_gpci_table
+from billing_engine.io.cms_pfs import PFS_COLUMNS, PFS_SCHEMA, read_pfs, read_pfs_table
 from billing_engine.store import Store, StoreError
 from tests.shared_data import REFERENCE
 
@@ -517,7 +509,7 @@ def test_a_failed_fee_import_changes_nothing(
     with Store.open(store_url) as store:
         store.import_pfs(first)
         before = store.fee_tables()[0]
-        monkeypatch.setattr("billing_engine.store.db.BATCH_ROWS", 2)
+        monkeypatch.setattr("billing_engine.store.connect.BATCH_ROWS", 2)
         # the repeated key fails in a later batch, after the delete and the first inserts
         broken = pl.concat([first.head(6), first.slice(5, 1)])
         with pytest.raises(StoreError):

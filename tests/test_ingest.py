@@ -21,7 +21,8 @@ from shared_data import SCENARIOS
 
 from billing_engine.errors import BundleInvalid, InputIssue
 from billing_engine.io.bundle import Bundle
-from billing_engine.io.ingest import read_bundle, valid_npi, validate_frames
+from billing_engine.io.cells import valid_npi
+from billing_engine.io.ingest import read_bundle, validate_frames
 from billing_engine.io.schema import TABLES, ColType
 
 Rows = list[dict[str, object]]

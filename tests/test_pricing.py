@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from billing_engine.engine.kernel import OUTCOME_SCHEMA
 from billing_engine.io.bundle import Bundle
-from billing_engine.io.cms_files import PFS_SCHEMA
+from billing_engine.io.cms_pfs import PFS_SCHEMA
 from billing_engine.pricing.allowed import fee_gaps, price_lines
 from billing_engine.pricing.fees import FeeLibrary
 from billing_engine.pricing.money import MONEY

@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.schema import TABLES
-from billing_engine.store import Store, StoreError, default_db_url, display_url
+from billing_engine.store import Store, StoreError, bundles, default_db_url, display_url
 from billing_engine.store.models import INTERCHANGE_TABLES, metadata
 
 D = dt.date
@@ -318,16 +318,16 @@ def test_a_failed_import_rolls_back_every_table(
         store.import_bundle(first)
         before = _stored_rows(store_url)
 
-        real = Store._import_table
+        real = bundles.import_table
         calls: list[str] = []
 
-        def fail_after_first_table(self: Store, connection: Any, spec: Any, *args: Any) -> Any:
+        def fail_after_first_table(connection: Any, spec: Any, *args: Any) -> Any:
             calls.append(spec.name)
             if len(calls) > 1:
                 raise RuntimeError("disk on fire")
-            return real(self, connection, spec, *args)
+            return real(connection, spec, *args)
 
-        monkeypatch.setattr(Store, "_import_table", fail_after_first_table)
+        monkeypatch.setattr(bundles, "import_table", fail_after_first_table)
         changed = Bundle.from_frames(
             {
                 name: frame.with_columns(pl.col(c).str.to_uppercase() for c in ["name"])

@@ -1,10 +1,10 @@
 """The fee library: CMS PFS relative value units and GPCIs, shipped and imported.
 
-Two normalized frames (columns in ``billing_engine.io.cms_files``): ``rvus``, one row per
-HCPCS code and modifier for each release (year, effective_from, qp variant), and
-``gpcis``, one row per Medicare locality and year. The project ships a default library
-derived from the CMS files by ``code_rules/pricing/build_fee_data.py`` (see
-``code_rules/pricing/data/sources.yaml``); ``billing fees import-pfs`` /
+Two normalized frames (columns in ``billing_engine.io.cms_pfs`` / ``cms_gpci``):
+``rvus``, one row per HCPCS code and modifier for each release (year, effective_from, qp
+variant), and ``gpcis``, one row per Medicare locality and year. The project ships a
+default library derived from the CMS files by ``code_rules/pricing/build_fee_data.py``
+(see ``code_rules/pricing/data/sources.yaml``); ``billing fees import-pfs`` /
 ``import-gpci`` load a newer or fuller CMS release into the store, and an imported
 release replaces the shipped rows of the same year (and effective date and QP variant).
 """
@@ -16,12 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from billing_engine.io.cms_files import (
-    empty_gpci_frame,
-    empty_pfs_frame,
-    read_gpci_table,
-    read_pfs_table,
-)
+from billing_engine.io.cms_gpci import empty_gpci_frame, read_gpci_table
+from billing_engine.io.cms_pfs import empty_pfs_frame, read_pfs_table
 
 RELEASE_KEY = ("year", "effective_from", "qp")
 GPCI_RELEASE_KEY = ("year",)

@@ -30,8 +30,8 @@ and references is ingest's job, the store keeps what it was given.
 so are the imported CMS fee tables ``fee_rvu`` (the physician fee schedule's relative
 values, one row per year, effective date, QP flag, HCPCS code and modifier) and
 ``fee_gpci`` (the GPCIs, one row per year and Medicare locality): their columns are
-``billing_engine.io.cms_files.PFS_COLUMNS`` / ``GPCI_COLUMNS`` plus ``imported_at``, the
-decimals ``Numeric(12, 4)``.
+``billing_engine.io.cms_pfs.PFS_COLUMNS`` / ``cms_gpci.GPCI_COLUMNS`` plus
+``imported_at``, the decimals ``Numeric(12, 4)``.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ FEE_DECIMAL = sa.Numeric(12, 4)
 
 
 class FeeRvu(Base):
-    """One row of an imported CMS Relative Value File (``cms_files.PFS_COLUMNS``)."""
+    """One row of an imported CMS Relative Value File (``cms_pfs.PFS_COLUMNS``)."""
 
     __tablename__ = "fee_rvu"
 
@@ -187,7 +187,7 @@ class FeeRvu(Base):
 
 
 class FeeGpci(Base):
-    """One locality of an imported CMS GPCI file (``cms_files.GPCI_COLUMNS``)."""
+    """One locality of an imported CMS GPCI file (``cms_gpci.GPCI_COLUMNS``)."""
 
     __tablename__ = "fee_gpci"
 

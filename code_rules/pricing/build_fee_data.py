@@ -3,7 +3,7 @@
 Sources: the CMS National Physician Fee Schedule Relative Value File (``PPRRVUyy``,
 the January release of the year) and Addendum E of the final rule (GPCIs by Medicare
 locality), both in their original CMS layout. They are read by
-``billing_engine.io.cms_files`` (the same reader as ``billing fees import-pfs`` /
+``billing_engine.io.cms_pfs`` / ``cms_gpci`` (the same reader as ``billing fees import-pfs`` /
 ``import-gpci``) and written as normalized CSV files next to this script:
 
 - ``data/pfs_rvu_<year>.csv``: the RVU rows (``PFS_COLUMNS``) of the codes the engine
@@ -34,7 +34,8 @@ import polars as pl
 import yaml
 
 from billing_engine.errors import BillingError
-from billing_engine.io.cms_files import read_gpci, read_pfs
+from billing_engine.io.cms_gpci import read_gpci
+from billing_engine.io.cms_pfs import read_pfs
 from billing_engine.io.safe_files import write_csv
 from billing_engine.io.strict_yaml import load_path
 from code_rules.rulebook import shipped_parameters

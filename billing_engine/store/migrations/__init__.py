@@ -1,1 +1,1 @@
-"""Alembic migrations of the store (run from code by ``billing_engine.store.db.upgrade``)."""
+"""Alembic migrations of the store (run from code by ``billing_engine.store.connect.upgrade``)."""

@@ -1,6 +1,6 @@
 """Alembic environment of the store.
 
-Runs on the connection that ``billing_engine.store.db.upgrade`` passes in
+Runs on the connection that ``billing_engine.store.connect.upgrade`` passes in
 ``config.attributes["connection"]``; failing that on ``config.attributes["url"]``, the
 ``sqlalchemy.url`` option or ``default_db_url()``. Offline (SQL script) mode is not
 supported: the store always migrates a live database.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from billing_engine.store.db import create_store_engine, default_db_url
+from billing_engine.store.connect import create_store_engine, default_db_url
 from billing_engine.store.models import metadata
 
 

@@ -1,0 +1,311 @@
+"""Interchange rows in the store: a bundle imported (``import_bundle``), read back.
+
+``import_bundle`` writes a whole bundle in ONE transaction (see ``billing_engine.store.db``
+for the rules: unchanged, updated, inserted, retired by a snapshot, restored); the reads
+give the current rows as a typed bundle, one table's current or retired rows, and the
+record of every import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from billing_engine.io.bundle import Bundle
+from billing_engine.io.overlap import overlapping_coverages
+from billing_engine.io.schema import TABLES
+from billing_engine.io.schema import Table as SpecTable
+from billing_engine.store import codec
+from billing_engine.store.connect import StoreError, as_utc, write_batches
+from billing_engine.store.models import (
+    EXTRA,
+    IMPORTED_AT,
+    INTERCHANGE_TABLES,
+    RETIRED_AT,
+    ROW_HASH,
+    ImportRecord,
+    primary_key_columns,
+)
+
+_STORED_HASH = "__stored_hash"
+_STORED_RETIRED = "__stored_retired"
+
+
+@dataclass(frozen=True)
+class TableImportCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    # input rows whose key repeated an earlier row of the same import (the last one is kept)
+    duplicates: int = 0
+    # stored rows a snapshot no longer holds, retired by this import
+    retired: int = 0
+    # retired rows this import holds again (current again; counted in ``updated`` too)
+    restored: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "retired": self.retired,
+            "restored": self.restored,
+        }
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What one ``import_bundle`` did, per table (every interchange table is listed)."""
+
+    import_id: str
+    source: str
+    created_at: dt.datetime
+    tables: dict[str, TableImportCounts] = field(default_factory=dict)
+    snapshot: bool = False  # the bundle's tables replaced the stored ones (rows retired)
+
+    @property
+    def inserted(self) -> int:
+        return sum(c.inserted for c in self.tables.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(c.updated for c in self.tables.values())
+
+    @property
+    def unchanged(self) -> int:
+        return sum(c.unchanged for c in self.tables.values())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(c.duplicates for c in self.tables.values())
+
+    @property
+    def retired(self) -> int:
+        return sum(c.retired for c in self.tables.values())
+
+
+def _upsert(connection: Connection, table: sa.Table, key: tuple[str, ...]) -> sa.Executable:
+    if connection.dialect.name == "postgresql":
+        pg_stmt = postgresql.insert(table)
+        pg_set = {c.name: pg_stmt.excluded[c.name] for c in table.columns if c.name not in key}
+        return pg_stmt.on_conflict_do_update(index_elements=list(key), set_=pg_set)
+    lite_stmt = sqlite.insert(table)
+    lite_set = {c.name: lite_stmt.excluded[c.name] for c in table.columns if c.name not in key}
+    return lite_stmt.on_conflict_do_update(index_elements=list(key), set_=lite_set)
+
+
+def _retire(connection: Connection, table: sa.Table, keys: pl.DataFrame, now: dt.datetime) -> None:
+    """Set ``retired_at`` on the stored rows with these primary keys."""
+    if keys.height == 0:
+        return
+    statement = (
+        sa.update(table)
+        .where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in keys.columns))
+        .values({RETIRED_AT: now})
+    )
+    renamed = keys.rename({k: f"k_{k}" for k in keys.columns})
+    write_batches(connection, statement, renamed)
+
+
+_COVERAGE_COLUMNS = ("patient_id", "payer_id", "start_date", "end_date")
+
+
+def _refuse_overlapping_coverages(connection: Connection, now: dt.datetime) -> None:
+    """Raise ``StoreError`` when a coverage written at ``now`` overlaps another current one
+    of the same patient and payer (the import is then rolled back)."""
+    table = INTERCHANGE_TABLES["coverages"]
+    written = table.c[IMPORTED_AT] == now
+    patients = sa.select(table.c.patient_id).where(written, table.c[RETIRED_AT].is_(None))
+    rows = connection.execute(
+        sa.select(*(table.c[c] for c in _COVERAGE_COLUMNS), written.label("written")).where(
+            table.c[RETIRED_AT].is_(None), table.c.patient_id.in_(patients)
+        )
+    ).all()
+    if not rows:
+        return
+    dtypes = codec.store_dtypes(TABLES["coverages"])
+    frame = pl.DataFrame(
+        rows,
+        schema={**{c: dtypes[c] for c in _COVERAGE_COLUMNS}, "written": pl.Boolean()},
+        orient="row",
+    )
+    pairs = overlapping_coverages(frame.filter("written"), frame)
+    if pairs.height:
+        first = pairs.row(0, named=True)
+        raise StoreError(
+            f"coverages: the coverage of patient {first['patient_id']} with payer "
+            f"{first['payer_id']} from {first['start_date']} overlaps the one from "
+            f"{first['other_start_date']} ({pairs.height} such pair(s)); end the stored "
+            "coverage (end_date) or import the coverages as a snapshot"
+        )
+
+
+def import_bundle(engine: Engine, bundle: Bundle, snapshot: bool) -> ImportSummary:
+    """Write the bundle in one transaction (``Store.import_bundle`` says how)."""
+    now = dt.datetime.now(dt.UTC)
+    counts: dict[str, TableImportCounts] = {}
+    replaced = bundle.given if snapshot else frozenset()
+    with engine.begin() as connection:
+        for name, spec in TABLES.items():
+            frame = bundle.tables.get(name)
+            if frame is None:
+                frame = spec.empty_frame()
+            counts[name] = import_table(connection, spec, frame, now, name in replaced)
+        _refuse_overlapping_coverages(connection, now)
+        summary = ImportSummary(str(uuid.uuid4()), bundle.source, now, counts, snapshot)
+        connection.execute(
+            sa.insert(ImportRecord),
+            [
+                {
+                    "import_id": summary.import_id,
+                    "created_at": now,
+                    "source": summary.source,
+                    "row_counts": {name: frame.height for name, frame in bundle.tables.items()},
+                    "table_counts": {n: c.as_dict() for n, c in counts.items()},
+                    "inserted": summary.inserted,
+                    "updated": summary.updated,
+                    "unchanged": summary.unchanged,
+                }
+            ],
+        )
+    return summary
+
+
+def import_table(
+    connection: Connection,
+    spec: SpecTable,
+    frame: pl.DataFrame,
+    now: dt.datetime,
+    replace: bool = False,
+) -> TableImportCounts:
+    """Write one table; with ``replace`` retire the current stored rows it lacks."""
+    if frame.height == 0 and not replace:
+        return TableImportCounts()
+    table = INTERCHANGE_TABLES[spec.name]
+    key = primary_key_columns(spec)
+    rows, duplicates = codec.to_store_frame(spec, frame)
+
+    key_dtypes = {k: rows.schema[k] for k in key}
+    retired_flag = sa.case((table.c[RETIRED_AT].is_(None), 0), else_=1)
+    stored = pl.DataFrame(
+        connection.execute(
+            sa.select(*(table.c[k] for k in key), table.c[ROW_HASH], retired_flag)
+        ).all(),
+        schema={**key_dtypes, _STORED_HASH: pl.String(), _STORED_RETIRED: pl.Int8()},
+        orient="row",
+    )
+    rows = rows.join(stored, on=list(key), how="left", maintain_order="left")
+    is_new = pl.col(_STORED_HASH).is_null()
+    was_retired = pl.col(_STORED_RETIRED) == 1
+    is_changed = is_new.not_() & ((pl.col(_STORED_HASH) != pl.col(ROW_HASH)) | was_retired)
+    inserted, updated, restored = rows.select(
+        is_new.sum().alias("inserted"),
+        is_changed.sum().alias("updated"),
+        (is_new.not_() & was_retired).sum().alias("restored"),
+    ).row(0)
+
+    to_write = rows.filter(is_new | is_changed).select(
+        pl.exclude(_STORED_HASH, _STORED_RETIRED),
+        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(RETIRED_AT),
+    )
+    if to_write.height:
+        write_batches(connection, _upsert(connection, table, key), to_write)
+    retired = 0
+    if replace:
+        gone = stored.filter(pl.col(_STORED_RETIRED) == 0).join(
+            rows.select(key), on=list(key), how="anti"
+        )
+        retired = gone.height
+        _retire(connection, table, gone.select(key), now)
+    return TableImportCounts(
+        inserted=inserted,
+        updated=updated,
+        unchanged=rows.height - inserted - updated,
+        duplicates=duplicates,
+        retired=retired,
+        restored=restored,
+    )
+
+
+def load_bundle(engine: Engine, source: str) -> Bundle:
+    """Every current stored row as a typed bundle (extra columns restored from ``extra``).
+
+    Retired rows (a snapshot import no longer held them) are left out. Rows come
+    sorted by their id or natural key. Extra columns come back with JSON types
+    (text, integer, float, boolean); dates and the like in them as text.
+    """
+    frames: dict[str, pl.DataFrame] = {}
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # one snapshot for all tables, even while an import commits
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        for name, spec in TABLES.items():
+            table = INTERCHANGE_TABLES[name]
+            columns = [table.c[c] for c in spec.column_names]
+            rows = connection.execute(
+                sa.select(*columns, table.c[EXTRA]).where(table.c[RETIRED_AT].is_(None))
+            ).all()
+            frames[name] = codec.from_rows(spec, rows)
+    return Bundle.from_frames(frames, source=source)
+
+
+def current_rows(engine: Engine, name: str, columns: Sequence[str]) -> pl.DataFrame:
+    """``columns`` of the current (not retired) stored rows of one interchange table.
+
+    Typed as the bundle types them (list columns as their ``;``-joined text). What
+    ``billing import`` checks an incremental bundle's references against.
+    """
+    spec, table = TABLES[name], INTERCHANGE_TABLES[name]
+    dtypes = codec.store_dtypes(spec)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None))
+        ).all()
+    return pl.DataFrame(rows, schema={c: dtypes[c] for c in columns}, orient="row")
+
+
+def retired_rows(engine: Engine, name: str) -> pl.DataFrame:
+    """The retired rows of one interchange table: spec columns (as ``current_rows``
+    types them) and ``retired_at`` (UTC)."""
+    spec, table = TABLES[name], INTERCHANGE_TABLES[name]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(*(table.c[c] for c in spec.column_names), table.c[RETIRED_AT]).where(
+                table.c[RETIRED_AT].is_not(None)
+            )
+        ).all()
+    frame = pl.DataFrame([row[:-1] for row in rows], schema=codec.store_dtypes(spec), orient="row")
+    stamps = pl.Series(RETIRED_AT, [as_utc(row[-1]) for row in rows], pl.Datetime("us", "UTC"))
+    return frame.with_columns(stamps)
+
+
+def import_records(engine: Engine) -> list[dict[str, Any]]:
+    """Every import, oldest first."""
+    with Session(engine) as session:
+        records = session.scalars(
+            sa.select(ImportRecord).order_by(ImportRecord.created_at, ImportRecord.import_id)
+        ).all()
+        return [
+            {
+                "import_id": r.import_id,
+                "created_at": as_utc(r.created_at),
+                "source": r.source,
+                "row_counts": dict(r.row_counts),
+                "table_counts": {k: dict(v) for k, v in r.table_counts.items()},
+                "inserted": r.inserted,
+                "updated": r.updated,
+                "unchanged": r.unchanged,
+            }
+            for r in records
+        ]
