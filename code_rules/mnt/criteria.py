@@ -8,17 +8,33 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT, Criterion
-from code_rules.mnt.shared import mnt
+from code_rules.mnt.shared import PAYMENT_RULE_IDS, mnt
+
+
+def coverage_criterion(on: str) -> Criterion:
+    """Coverage on the date column `on` (it feeds MNT's waived cost sharing, MNT-$)."""
+    return pr.coverage_criterion(PAYMENT_RULE_IDS, shows=(on, "payer_id"))
 
 
 def payment_criteria(code: str, on: str) -> list[Criterion]:
     """Coverage on the date column `on`, and the payer pays `code`."""
+    return [coverage_criterion(on), pr.payer_pays_criterion(code, PAYMENT_RULE_IDS)]
+
+
+def eligibility_criteria(ctx: EvalContext) -> list[Criterion]:
+    """What a session needs whatever code it bills and whatever remains of the allowance:
+    the sessions' ``eligible`` column is all of these met (the payer's check, the
+    referral for additional hours and the allowance are the rules' own)."""
     return [
-        coverage_criterion(shows=(on, "payer_id")),
-        payer_pays_criterion(code),
+        *practitioner_criteria(ctx),
+        coverage_criterion("date"),
+        *diagnosis_criteria(ctx, "date"),
+        referral_criterion(ctx),
+        *same_day_criteria(),
+        time_criterion(ctx),
     ]
 
 
@@ -106,12 +122,11 @@ def practitioner_criteria(ctx: EvalContext) -> list[Criterion]:
             ),
             shows=("unqualified_performers",),
         ),
-        Criterion(
-            "billing_practitioner_qualified",
-            "the billing practitioner is a registered dietitian with an NPI",
-            pl.col("bp_credential").is_in(furnishers) & pl.col("bp_npi").is_not_null(),
-            "practitioner_not_qualified",
+        pr.billing_practitioner_qualified_criterion(
             ("MNT-S1",),
+            furnishers,
+            "the billing practitioner is a registered dietitian with an NPI",
+            require_npi=True,
             detail=pl.format(
                 "billing practitioner {} ({}, NPI {}) cannot bill MNT: a registered "
                 "dietitian with an NPI bills it",
@@ -228,11 +243,9 @@ def same_day_criteria() -> list[Criterion]:
             ),
             shows=("dsmt_ids",),
         ),
-        Criterion(
-            "not_already_billed",
-            "no MNT claim of the same mode already billed for this date (claims history)",
+        pr.not_already_billed_criterion(
             pl.col("same_day_claims").list.len() == 0,
-            "already_billed",
+            "no MNT claim of the same mode already billed for this date (claims history)",
             ("MNT-U1",),
             detail=pl.format("already billed: {}", pl.col("same_day_claims").list.join(", ")),
             shows=("same_day_claims",),

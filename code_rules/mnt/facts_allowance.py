@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from billing_engine.engine import facts as nz
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from code_rules.mnt.facts_history import (
     mnt_claims,
     with_allowance_size,
     with_diagnoses,
-    with_pays,
     with_referrals,
 )
 from code_rules.mnt.shared import EMPTY_IDS, EVER, INDIVIDUAL, mnt, year
@@ -60,7 +59,7 @@ def _month_sessions(sessions: pl.DataFrame) -> pl.DataFrame:
         sessions.sort("patient_id", "seq")
         .group_by("patient_id")
         .agg(
-            month_minutes_used=pl.col("_demand").sum().cast(pl.Int64),
+            month_minutes_used=pl.col("demand_minutes").sum().cast(pl.Int64),
             minutes_logged=pl.col("minutes").sum().cast(pl.Int64),
             initial_this_month=(pl.col("eligible") & individual).any(),
             session_practitioner_id=pl.col("billing_practitioner_id").last(),
@@ -94,7 +93,7 @@ def allowance_facts(ctx: EvalContext, sessions: pl.DataFrame) -> pl.DataFrame:
         remaining_minutes=(pl.col("allowance_minutes") - used).clip(lower_bound=0),
         next_initial=~pl.col("initial_claimed") & ~pl.col("initial_this_month"),
     )
-    facts = nz.primary_coverage(ctx, facts, "reference_date")
+    facts = pr.coverage_on(ctx, facts, "reference_date")
     facts = with_diagnoses(ctx, facts, "reference_date")
     codes = [p.individual.initial_code, p.individual.followup_code]
-    return with_pays(ctx, facts, codes, "reference_date")
+    return pr.with_payer_pays(ctx, facts, codes, "reference_date")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from code_rules.mnt.shared import (
@@ -21,7 +22,6 @@ from code_rules.mnt.shared import (
     unit_minutes,
     year,
 )
-from code_rules.parameters_typed import typed
 
 
 def mnt_claims(ctx: EvalContext) -> pl.DataFrame:
@@ -149,9 +149,7 @@ def with_diagnoses(ctx: EvalContext, frame: pl.DataFrame, on: str) -> pl.DataFra
     day = pl.col(on)
     onset = pl.col("onset_date")
     conditions = ctx.bundle["conditions"].with_columns(code=nz.normalized_icd10(pl.col("icd10")))
-    active = (onset.is_null() | (onset <= day)) & (
-        pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= day)
-    )
+    active = pr.active_on(on, "onset_date", "resolved_date", open_start=True)
     transplant = starts_with_any("code", p.transplant_icd10_prefixes)
     recent = transplant & onset.is_not_null() & (day <= onset.dt.offset_by(f"{months}mo"))
     qualifying = (
@@ -180,14 +178,3 @@ def with_diagnoses(ctx: EvalContext, frame: pl.DataFrame, on: str) -> pl.DataFra
         .drop("_dx_row")
         .with_columns(pl.col("qualifying_icd10", "dialysis_icd10").fill_null(EMPTY_IDS))
     )
-
-
-def with_pays(ctx: EvalContext, facts: pl.DataFrame, codes: list[str], on: str) -> pl.DataFrame:
-    """``pays:<code>`` for each of `codes` on the date column `on`."""
-    kinds = typed(ctx.params).common.payer_kinds_paying_by_default
-    for code in codes:
-        frame = facts.with_columns(_code=pl.lit(code))
-        facts = facts.with_columns(
-            nz.payer_pays(ctx, frame, "_code", on, kinds).alias(f"pays:{code}")
-        )
-    return facts

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
+from billing_engine.primitives import Cap, Window
+from code_rules.mnt.criteria import eligibility_criteria
 from code_rules.mnt.facts_history import (
     mnt_claims,
     with_allowance_size,
     with_diagnoses,
-    with_pays,
     with_referrals,
 )
 from code_rules.mnt.shared import (
@@ -111,7 +113,7 @@ def _with_session_claims(
     of its mode on its own date, and whether the initial assessment was billed before."""
     year_start, _ = year(ctx)
     p = mnt(ctx)
-    in_year = (pl.col("claim_date") >= year_start) & (pl.col("claim_date") <= pl.col("date"))
+    in_year = pr.active_on("claim_date", pl.lit(year_start), "date", open_end=False)
     initial_before = (pl.col("code") == p.individual.initial_code) & (
         pl.col("claim_date") < pl.col("date")
     )
@@ -123,7 +125,6 @@ def _with_session_claims(
         .sort("claim_date", "code")
         .group_by(SESSION_KEYS)
         .agg(
-            claims_minutes=pl.col("claim_minutes").filter(in_year).sum(),
             claim_ids=pl.col("claim_id").filter(in_year).unique(maintain_order=True),
             same_day_claims=pl.col("claim_id")
             .filter(
@@ -133,28 +134,27 @@ def _with_session_claims(
             initial_claimed=initial_before.any(),
         )
     )
-    return sessions.join(found, on=SESSION_KEYS, how="left", nulls_equal=True).with_columns(
-        pl.col("claims_minutes").fill_null(0).cast(pl.Int64),
-        pl.col("claim_ids", "same_day_claims").fill_null(EMPTY_IDS),
-        pl.col("initial_claimed").fill_null(False),
+    claims_minutes = pr.prior_usage(
+        sessions,
+        claims,
+        on=("patient_id",),
+        window=Window.calendar_year_through("date"),
+        service_date="claim_date",
+        units="claim_minutes",
+    )
+    return (
+        sessions.with_columns(claims_minutes=claims_minutes)
+        .join(found, on=SESSION_KEYS, how="left", nulls_equal=True)
+        .with_columns(
+            pl.col("claim_ids", "same_day_claims").fill_null(EMPTY_IDS),
+            pl.col("initial_claimed").fill_null(False),
+        )
     )
 
 
 def _eligible(ctx: EvalContext) -> pl.Expr:
-    """Everything a session needs except payment and the allowance (see the criteria)."""
-    furnishers = mnt(ctx).furnisher_credentials
-    return (
-        (pl.col("unqualified_performers").list.len() == 0)
-        & pl.col("bp_credential").is_in(furnishers).fill_null(False)
-        & pl.col("bp_npi").is_not_null()
-        & pl.col("payer_id").is_not_null()
-        & (pl.col("qualifying_icd10").list.len() > 0)
-        & (pl.col("dialysis_icd10").list.len() == 0)
-        & pl.col("referral_id").is_not_null()
-        & (pl.col("dsmt_ids").list.len() == 0)
-        & (pl.col("same_day_claims").list.len() == 0)
-        & (pl.col("session_units") > 0)
-    )
+    """Everything a session needs except payment and the allowance (the criteria)."""
+    return pl.all_horizontal([c.met.fill_null(False) for c in eligibility_criteria(ctx)])
 
 
 def _with_codes(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
@@ -203,10 +203,19 @@ def _with_allowance(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
         .otherwise(0)
         .cast(pl.Int64)
     )
-    facts = facts.with_columns(_demand=demand).with_columns(
-        minutes_used_before=pl.col("claims_minutes")
-        + pl.col("_demand").cum_sum().over("patient_id")
-        - pl.col("_demand")
+    allowance = Cap("allowance", pl.col("allowance_minutes"), prior="claims_minutes")
+    facts = pr.frequency_cap(
+        facts.with_columns(demand_minutes=demand),
+        [allowance],
+        group=("patient_id",),
+        order=("seq",),
+        units="demand_minutes",
+        rank="_allowance_rank",
+        keep_order="sorted",
+    )
+    cap_columns = [f"allowance_{c}" for c in ("prior", "earlier", "room", "within", "granted")]
+    facts = facts.rename({"allowance_used": "minutes_used_before"}).drop(
+        "_allowance_rank", *cap_columns
     )
     remaining = (pl.col("allowance_minutes") - pl.col("minutes_used_before")).clip(lower_bound=0)
     return (
@@ -226,12 +235,12 @@ def session_facts(ctx: EvalContext) -> pl.DataFrame:
     claims = mnt_claims(ctx)
     facts = _sessions(ctx)
     facts = nz.with_practitioner(ctx, facts, "billing_practitioner_id", "bp")
-    facts = nz.primary_coverage(ctx, facts, "date")
+    facts = pr.coverage_on(ctx, facts, "date")
     facts = with_referrals(ctx, facts, "date")
     facts = with_diagnoses(ctx, facts, "date")
     facts = _with_same_day_dsmt(ctx, facts)
     facts = _with_session_claims(ctx, facts, claims)
     facts = with_allowance_size(ctx, facts, claims)
-    facts = with_pays(ctx, facts, family_codes(ctx), "date")
+    facts = pr.with_payer_pays(ctx, facts, family_codes(ctx), "date")
     facts = _with_codes(ctx, facts)
     return _with_allowance(ctx, facts).drop("_ok_individual")
