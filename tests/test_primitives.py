@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_engine import normalize as nz
 from billing_engine import primitives as pr
 from billing_engine.calendar import Month
-from billing_engine.evaluate import default_parameters
-from billing_engine.normalize import EvalContext
+from billing_engine.engine import facts as nz
+from billing_engine.engine.context import EvalContext
+from billing_engine.engine.kernel import Criterion
 from billing_engine.primitives import Cap, Window
-from billing_engine.rules import Criterion
-from billing_engine.synth import generate_practice
+from billing_engine.services.evaluation import default_parameters
+from billing_engine.synth.practice import generate_practice
 
 BASE = dt.date(2025, 1, 1)
 CLOSED = ("both", "left", "right", "none")
@@ -233,7 +233,7 @@ def same_criterion(a: Criterion, b: Criterion) -> bool:
 
 
 def test_the_old_coverage_and_payer_criteria_delegate_and_keep_their_rule_ids() -> None:
-    from billing_engine.family import coverage_criterion, payer_pays_criterion
+    from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 
     assert same_criterion(
         coverage_criterion(shows=("date", "payer_id")),
