@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT, Criterion
 from code_rules.parameters_typed import typed
-from code_rules.tcm.codes import BILL_AND_FLAG, NURSING_FACILITY, Alternative
+from code_rules.tcm.codes import (
+    BILL_AND_FLAG,
+    COST_SHARING_RULE_IDS,
+    NURSING_FACILITY,
+    Alternative,
+)
 
 
 def destinations(ctx: EvalContext) -> list[str]:
@@ -101,16 +106,15 @@ def criteria(ctx: EvalContext, alt: Alternative) -> list[Criterion]:
             shows=("disposition",),
         ),
         alive(ctx),
-        Criterion(
-            "billing_practitioner_qualified",
-            "the face-to-face visit is billed under a physician or NPP",
-            no_visit | pl.col("bp_credential").is_in(billers),
-            "practitioner_not_qualified",
+        pr.billing_practitioner_qualified_criterion(
             ("TCM-S1",),
+            billers,
+            "the face-to-face visit is billed under a physician or NPP",
+            waived=no_visit,
             shows=("billing_practitioner_id", "bp_credential"),
         ),
-        coverage_criterion(shows=("reference_date", "payer_id")),
-        payer_pays_criterion(code),
+        pr.coverage_criterion(COST_SHARING_RULE_IDS, ("reference_date", "payer_id")),
+        pr.payer_pays_criterion(code, COST_SHARING_RULE_IDS),
         Criterion(
             "not_billed_by_other",
             f"no other practitioner billed TCM for this {days}-day period",
@@ -132,12 +136,10 @@ def criteria(ctx: EvalContext, alt: Alternative) -> list[Criterion]:
             ),
             shows=("other_claims", "other_tcm_bps", "earlier_tcm"),
         ),
-        Criterion(
-            "not_already_billed",
+        pr.not_already_billed_criterion(
+            (pl.col("own_claims").list.len() == 0) & ~pl.col("own_tcm"),
             f"no TCM already billed for this {days}-day period (claims history, or an earlier "
             "discharge's TCM: a readmission does not start another)",
-            (pl.col("own_claims").list.len() == 0) & ~pl.col("own_tcm"),
-            "already_billed",
             ("TCM-P1",),
             detail=pl.when(pl.col("own_claims").list.len() > 0)
             .then(

@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from code_rules.parameters_typed import typed
@@ -37,7 +38,7 @@ def with_mdm(ctx: EvalContext, facts: pl.DataFrame, enc: pl.DataFrame) -> pl.Dat
     found = (
         facts.select("_row", "patient_id", "billing_practitioner_id", "discharge_date", through)
         .join(recorded, on=["patient_id", "billing_practitioner_id"], how="inner")
-        .filter(pl.col("mdm_on").is_between(pl.col("discharge_date"), pl.col("mdm_through")))
+        .filter(pr.active_on("mdm_on", "discharge_date", "mdm_through", open_end=False))
         .group_by("_row")
         .agg(pl.col("mdm_rank").max(), mdm_ids=pl.col("mdm_id").sort())
     )
@@ -63,7 +64,7 @@ def with_medication_reconciliation(
     found = (
         facts.select("_row", "patient_id", "discharge_date", "window_end")
         .join(done, on="patient_id", how="inner")
-        .filter(pl.col("med_rec_date").is_between(pl.col("discharge_date"), pl.col("window_end")))
+        .filter(pr.active_on("med_rec_date", "discharge_date", "window_end", open_end=False))
         .sort("med_rec_date", "med_id")
         .group_by("_row")
         .agg(pl.col("med_rec_date").first(), med_rec_id=pl.col("med_id").first())
@@ -96,8 +97,8 @@ def with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
             how="inner",
         )
         .filter(
-            pl.col("claim_on").is_between(
-                pl.col("discharge_date"), pl.col("discharge_date") + reach
+            pr.active_on(
+                "claim_on", "discharge_date", pl.col("discharge_date") + reach, open_end=False
             )
         )
         .group_by("_claim")
@@ -110,10 +111,10 @@ def with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
         facts.select("_row", "patient_id", "discharge_date", "period_end", "bp_npi")
         .join(claims, on="patient_id", how="inner")
         .filter(
-            pl.col("discharge_date").is_between(
-                pl.col("claim_start"), pl.col("claim_start") + reach
+            pr.active_on(
+                "discharge_date", "claim_start", pl.col("claim_start") + reach, open_end=False
             )
-            | pl.col("claim_on").is_between(pl.col("discharge_date"), pl.col("period_end"))
+            | pr.active_on("claim_on", "discharge_date", "period_end", open_end=False)
         )
         .group_by("_row")
         .agg(
@@ -137,13 +138,7 @@ def with_icd10(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     active = (
         facts.select("_row", "patient_id", "reference_date")
         .join(ctx.bundle["conditions"], on="patient_id", how="inner")
-        .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col("reference_date")))
-            & (
-                pl.col("resolved_date").is_null()
-                | (pl.col("resolved_date") >= pl.col("reference_date"))
-            )
-        )
+        .filter(pr.active_on("reference_date", "onset_date", "resolved_date", open_start=True))
         .sort("_row", "onset_date", "icd10", nulls_last=False)
         .group_by("_row", maintain_order=True)
         .agg(icd10_codes=pl.col("icd10").unique(maintain_order=True).head(4))
@@ -204,13 +199,8 @@ def all_facts(ctx: EvalContext) -> pl.DataFrame:
         & (pl.col("death_date") <= pl.col("period_end")),
     )
     facts = with_icd10(ctx, facts)
-    facts = nz.primary_coverage(ctx, facts, "reference_date")
-    kinds = rp.common.payer_kinds_paying_by_default
-    for code in family_codes(ctx):
-        frame = facts.with_columns(_code=pl.lit(code))
-        facts = facts.with_columns(
-            nz.payer_pays(ctx, frame, "_code", "reference_date", kinds).alias(f"pays:{code}")
-        )
+    facts = pr.coverage_on(ctx, facts, "reference_date")
+    facts = pr.with_payer_pays(ctx, facts, family_codes(ctx), "reference_date")
     return facts.with_columns(
         earlier_tcm=empty_list(), other_tcm_bps=empty_list(), own_tcm=pl.lit(False)
     )

@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.calendar import add_business_days_expr, federal_holidays
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
@@ -112,7 +113,7 @@ def contacts(ctx: EvalContext, discharges: pl.DataFrame, enc: pl.DataFrame) -> p
             on="patient_id",
             how="inner",
         )
-        .filter(pl.col("contact_on").is_between(pl.col("discharge_date"), pl.col("window_end")))
+        .filter(pr.active_on("contact_on", "discharge_date", "window_end", open_end=False))
         .join(discharges.select("discharge_id", "contact_deadline"), on="discharge_id")
         .with_columns(timely=pl.col("contact_on") <= pl.col("contact_deadline"))
         .sort("contact_on", "encounter_id")
@@ -168,7 +169,7 @@ def visits(ctx: EvalContext, discharges: pl.DataFrame, enc: pl.DataFrame) -> pl.
     return (
         discharges.select("discharge_id", "patient_id", "discharge_date", "window_end")
         .join(seen, on="patient_id", how="inner")
-        .filter(pl.col("f2f_date").is_between(pl.col("discharge_date"), pl.col("window_end")))
+        .filter(pr.active_on("f2f_date", "discharge_date", "window_end", open_end=False))
         .join(
             discharge_day_management(ctx, enc),
             on=["patient_id", "billing_practitioner_id", "f2f_date"],

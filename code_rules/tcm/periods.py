@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import CodeRule
+from billing_engine.primitives import Cap, Window
 from code_rules.parameters_typed import typed
 from code_rules.tcm.codes import all_met, empty_list
 
@@ -21,9 +23,10 @@ def with_periods_billed(
     A discharge "bills" when one of its rows meets every criterion of a code (claims
     history included, the one-per-period check not yet). A discharge inside the period
     of an earlier discharge that bills, and is not itself blocked, is blocked; this is
-    settled earliest first (a small fixed-point iteration over the discharges, not the
-    rows). A practitioner's row is also blocked when another practitioner bills the
-    same discharge with a visit in an earlier month.
+    settled earliest first (``frequency_cap`` in granted mode: one TCM per period, a
+    pass per discharge rank, over the discharges, not the rows). A practitioner's row
+    is also blocked when another practitioner bills the same discharge with a visit in
+    an earlier month.
     """
     period_days = typed(ctx.params).tcm.period_days
     met = [all_met(r.criteria) for r in rules if r.alternative]
@@ -68,29 +71,23 @@ def with_periods_billed(
         )
         .select("discharge_id", "earlier_id")
     )
-    blocked = discharges.select("discharge_id", blocked=pl.lit(False))
-    effective = pairs.head(0).with_columns(bps=pl.lit(None, dtype=pl.List(pl.String)))
-    for _ in range(discharges.height + 1):
-        starts = discharges.join(blocked, on="discharge_id").filter(
-            pl.col("would") & ~pl.col("blocked")
-        )
-        effective = pairs.join(
-            starts.select(pl.col("discharge_id").alias("earlier_id"), "bps"),
-            on="earlier_id",
-            how="inner",
-        )
-        now = (
-            discharges.select("discharge_id")
-            .join(
-                effective.select("discharge_id").unique().with_columns(hit=pl.lit(True)),
-                on="discharge_id",
-                how="left",
-            )
-            .select("discharge_id", blocked=pl.col("hit").fill_null(False))
-        )
-        if now.equals(blocked):
-            break
-        blocked = now
+    one_per_period = Cap(
+        "period", 1, window=Window.days_back("discharge_date", period_days - 1, closed="left")
+    )
+    starts = pr.frequency_cap(
+        discharges,
+        [one_per_period],
+        group=("patient_id",),
+        order=("discharge_date", "discharge_id"),
+        qualifies=pl.col("would"),
+        counting="granted",
+        date="discharge_date",
+    ).filter(pl.col("cap_granted"))
+    effective = pairs.join(
+        starts.select(pl.col("discharge_id").alias("earlier_id"), "bps"),
+        on="earlier_id",
+        how="inner",
+    )
     earlier = effective.group_by("discharge_id").agg(
         earlier_tcm=pl.col("earlier_id").unique().sort(),
         earlier_bps=pl.col("bps")
