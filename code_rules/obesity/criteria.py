@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 from billing_engine.engine.kernel import Criterion
+from code_rules.obesity.codes import COST_SHARING_RULE_IDS
 from code_rules.parameters_typed import typed
+
+SESSION_CAP, CADENCE = "session_cap", "cadence"  # the two frequency caps' criteria
 
 
 def _month_span(first: int, last: int) -> str:
@@ -33,8 +36,8 @@ def eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
     lookback = obesity.measurement_lookback_months
     individual, group = obesity.individual_min_minutes, obesity.group_min_minutes
     return [
-        coverage_criterion(shows=("date", "payer_id")),
-        payer_pays_criterion(code),
+        pr.coverage_criterion(COST_SHARING_RULE_IDS, ("date", "payer_id")),
+        pr.payer_pays_criterion(code, COST_SHARING_RULE_IDS),
         Criterion(
             "primary_care_billing_practitioner",
             "billed by a primary-care physician or NPP (primary_care with a billing credential)",
@@ -178,7 +181,7 @@ def schedule(ctx: EvalContext) -> list[Criterion]:
             ),
         ),
         Criterion(
-            "session_cap",
+            SESSION_CAP,
             f"fewer than {cap} other IBT sessions in the benefit period (both codes)",
             pl.col("period_sessions") < cap,
             "frequency_limit_reached",
@@ -192,7 +195,7 @@ def schedule(ctx: EvalContext) -> list[Criterion]:
             shows=("anchor", "period_sessions"),
         ),
         Criterion(
-            "cadence",
+            CADENCE,
             f"{_month_span(1, weekly_through)} weekly, "
             f"{_month_span(weekly_through + 1, other_week_through)} every other week, "
             f"{monthly} once per month window",

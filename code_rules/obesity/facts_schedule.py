@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import CodeRule
+from billing_engine.primitives import Cap, Window
 from code_rules.obesity.codes import (
     EMPTY_IDS,
     MONTHS_PER_YEAR,
@@ -18,6 +20,7 @@ from code_rules.obesity.codes import (
     measurement_ref,
     months,
 )
+from code_rules.obesity.criteria import CADENCE, SESSION_CAP
 from code_rules.parameters_typed import typed
 
 
@@ -115,16 +118,19 @@ def with_weights(ctx: EvalContext, visits: pl.DataFrame) -> pl.DataFrame:
         )
 
     before = pick(
-        (pl.col("w_date") <= anchor) & (pl.col("w_date") >= months(anchor, -lookback)),
+        pr.active_on("w_date", months(anchor, -lookback), anchor, open_end=False),
         True,
         "base_before",
     )
     after = pick(
-        (pl.col("w_date") > anchor) & (pl.col("w_date") < months(anchor, 1)), False, "base_after"
+        pr.active_on("w_date", anchor, months(anchor, 1), closed="none", open_end=False),
+        False,
+        "base_after",
     )
     reassessed = pick(
-        (pl.col("w_date") >= months(anchor, from_months))
-        & (pl.col("w_date") <= months(anchor, through_months)),
+        pr.active_on(
+            "w_date", months(anchor, from_months), months(anchor, through_months), open_end=False
+        ),
         True,
         "reassessed_weight",
     )
@@ -157,11 +163,17 @@ def _in_window(date: str) -> pl.Expr:
     Rolling windows (months 1-6) are symmetric: another service less than
     ``interval_days`` before or after the visit. Months 7-12: the same month window.
     """
-    other = pl.col(date)
-    rolling = (other > pl.col("date") - pl.duration(days=pl.col("interval_days"))) & (
-        other < pl.col("date") + pl.duration(days=pl.col("interval_days"))
+    interval = pl.duration(days=pl.col("interval_days"))
+    rolling = pr.active_on(
+        date,
+        pl.col("date") - interval,
+        pl.col("date") + interval,
+        closed="none",
+        open_end=False,
     )
-    monthly = (other >= pl.col("month_window_start")) & (other < pl.col("month_window_end"))
+    monthly = pr.active_on(
+        date, "month_window_start", "month_window_end", closed="left", open_end=False
+    )
     return pl.when(pl.col("interval_days").is_null()).then(monthly).otherwise(rolling)
 
 
@@ -205,78 +217,90 @@ def with_claim_counts(
     )
 
 
-def decide_in_order(candidates: pl.DataFrame, rules: Sequence[CodeRule]) -> pl.DataFrame:
+def _cadence_window() -> Window:
+    """The visit's cadence window as one open interval: rolling (months 1-6) the days
+    less than ``interval_days`` either side of the visit; later the month window
+    [start, end), which for whole days is (start - 1 day, end)."""
+    interval = pl.duration(days=pl.col("interval_days"))
+    monthly = pl.col("interval_days").is_null()
+    return Window(
+        start=pl.when(monthly)
+        .then(pl.col("month_window_start") - pl.duration(days=1))
+        .otherwise(pl.col("date") - interval),
+        end=pl.when(monthly).then(pl.col("month_window_end")).otherwise(pl.col("date") + interval),
+        closed="none",
+    )
+
+
+def decide_in_order(
+    ctx: EvalContext, candidates: pl.DataFrame, rules: Sequence[CodeRule]
+) -> pl.DataFrame:
     """Counts of what this evaluation bills before each visit, visit by visit in order.
 
-    Pass r takes every patient's r-th visit of the month, adds the visits already billed
-    by this evaluation (earlier passes) in its benefit period and cadence window to the
-    claims-history counts, and decides whether it bills with the rules' own criteria.
+    ``frequency_cap`` in granted mode over each benefit period (patient x anchor), visits
+    in date then encounter order: the session cap counts the claims history and the
+    visits billed before it in the period, the cadence cap (one) those in its cadence
+    window. A visit uses the caps when every other criterion of its code is met. The ids
+    of the earlier billed visits in the window (``window_ids``, for the cadence detail)
+    are joined back from the granted visits.
     """
-    billed = pl.DataFrame(
-        schema={
-            "patient_id": pl.String(),
-            "anchor": pl.Date(),
-            "billed_date": pl.Date(),
-            "billed_id": pl.String(),
-        }
-    )
-    bills = pl.lit(False)
+    caps = (SESSION_CAP, CADENCE)
+    qualifies = pl.lit(False)
     for rule in rules:
-        met = pl.all_horizontal([pl.lit(True), *[c.met.fill_null(False) for c in rule.criteria]])
-        bills = pl.when(rule.considered.fill_null(False)).then(met).otherwise(bills)
-    ranked = candidates.sort("patient_id", "date", "encounter_id").with_columns(
-        _rank=pl.int_range(1, pl.len() + 1).over("patient_id")
+        others = [c.met.fill_null(False) for c in rule.criteria if c.name not in caps]
+        met = pl.all_horizontal([pl.lit(True), *others])
+        qualifies = pl.when(rule.considered.fill_null(False)).then(met).otherwise(qualifies)
+    group = ("patient_id", "anchor")
+    capped = pr.frequency_cap(
+        candidates,
+        [
+            Cap("period", typed(ctx.params).obesity.session_cap, prior="claim_sessions"),
+            Cap(
+                "cadence",
+                1,
+                prior=pl.col("claim_window_ids").list.len(),
+                window=_cadence_window(),
+            ),
+        ],
+        group=group,
+        order=("date", "encounter_id"),
+        qualifies=qualifies,
+        counting="granted",
     )
-    passes = int(ranked.select(pl.col("_rank").max().fill_null(0)).item())
-    decided: list[pl.DataFrame] = []
-    for rank in range(1, passes + 1):
-        rows = ranked.filter(pl.col("_rank") == rank)
-        earlier = (
-            rows.select(
-                "encounter_id",
-                "patient_id",
-                "anchor",
-                "date",
-                "interval_days",
-                "month_window_start",
-                "month_window_end",
-            )
-            .join(billed, on=["patient_id", "anchor"], how="inner")
-            .group_by("encounter_id")
-            .agg(
-                billed_sessions=pl.len().cast(pl.Int64),
-                billed_window_ids=pl.col("billed_id").filter(_in_window("billed_date")).sort(),
-            )
+    granted = capped.filter(pl.col("cap_granted")).select(
+        *group,
+        pl.col("date").alias("billed_date"),
+        pl.col("encounter_id").alias("billed_id"),
+        pl.col("cap_rank").alias("billed_rank"),
+    )
+    earlier = (
+        capped.select(
+            "encounter_id",
+            *group,
+            "date",
+            "interval_days",
+            "month_window_start",
+            "month_window_end",
+            "cap_rank",
         )
-        rows = (
-            rows.join(earlier, on="encounter_id", how="left")
-            .with_columns(
-                pl.col("billed_sessions").fill_null(0),
-                pl.col("billed_window_ids").fill_null(EMPTY_IDS),
-            )
-            .with_columns(
-                period_sessions=pl.col("claim_sessions") + pl.col("billed_sessions"),
-                window_ids=pl.concat_list("claim_window_ids", "billed_window_ids"),
-            )
-            .with_columns(window_visits=pl.col("window_ids").list.len().cast(pl.Int64))
-            .with_columns(_bills=bills)
+        .join(granted, on=list(group), how="inner")
+        .filter(pl.col("billed_rank") < pl.col("cap_rank"))
+        .group_by("encounter_id")
+        .agg(billed_window_ids=pl.col("billed_id").filter(_in_window("billed_date")).sort())
+    )
+    per_patient = pl.int_range(1, pl.len() + 1).over("patient_id")
+    return (
+        capped.join(earlier, on="encounter_id", how="left")
+        .with_columns(
+            period_sessions=pl.col("period_used"),
+            window_ids=pl.concat_list(
+                "claim_window_ids", pl.col("billed_window_ids").fill_null(EMPTY_IDS)
+            ),
         )
-        billed = pl.concat(
-            [
-                billed,
-                rows.filter(pl.col("_bills")).select(
-                    "patient_id",
-                    "anchor",
-                    pl.col("date").alias("billed_date"),
-                    pl.col("encounter_id").alias("billed_id"),
-                ),
-            ]
-        )
-        decided.append(rows.drop("_bills", "billed_sessions", "billed_window_ids"))
-    if not decided:
-        return ranked.with_columns(
-            period_sessions=pl.col("claim_sessions"),
-            window_ids=pl.col("claim_window_ids"),
-            window_visits=pl.col("claim_window_ids").list.len().cast(pl.Int64),
-        ).drop("_rank")
-    return pl.concat(decided).drop("_rank")
+        .with_columns(window_visits=pl.col("window_ids").list.len().cast(pl.Int64))
+        .select(*candidates.columns, "period_sessions", "window_ids", "window_visits")
+        .sort("patient_id", "date", "encounter_id")
+        .with_columns(_rank=per_patient)
+        .sort("_rank", maintain_order=True)
+        .drop("_rank")
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from code_rules.obesity.codes import (
@@ -102,10 +103,7 @@ def with_bmi(ctx: EvalContext, visits: pl.DataFrame) -> pl.DataFrame:
     found = (
         visits.select("encounter_id", "patient_id", "date")
         .join(bmi, on="patient_id", how="inner")
-        .filter(
-            (pl.col("bmi_date") <= pl.col("date"))
-            & (pl.col("bmi_date") >= months(pl.col("date"), -lookback))
-        )
+        .filter(pr.active_on("bmi_date", months(pl.col("date"), -lookback), "date", open_end=False))
         .sort("encounter_id", "bmi_date")
         .group_by("encounter_id")
         .agg(pl.col("bmi").last(), pl.col("bmi_date").last())
@@ -130,10 +128,7 @@ def with_diagnoses(ctx: EvalContext, visits: pl.DataFrame) -> pl.DataFrame:
     active = (
         visits.select("encounter_id", "patient_id", "date")
         .join(obesity, on="patient_id", how="inner")
-        .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col("date")))
-            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col("date")))
-        )
+        .filter(pr.active_on("date", "onset_date", "resolved_date", open_start=True))
         .group_by("encounter_id")
         .agg(obesity_icd10=pl.col("icd10").unique().sort())
     )
@@ -150,14 +145,8 @@ def with_diagnoses(ctx: EvalContext, visits: pl.DataFrame) -> pl.DataFrame:
 
 def with_payer(ctx: EvalContext, visits: pl.DataFrame) -> pl.DataFrame:
     """Primary coverage on the visit date and whether that payer pays each code."""
-    visits = nz.primary_coverage(ctx, visits, "date")
-    kinds = typed(ctx.params).common.payer_kinds_paying_by_default
-    for code in family_codes(ctx):
-        frame = visits.with_columns(_code=pl.lit(code))
-        visits = visits.with_columns(
-            nz.payer_pays(ctx, frame, "_code", "date", kinds).alias(f"pays:{code}")
-        )
-    return visits
+    visits = pr.coverage_on(ctx, visits, "date")
+    return pr.with_payer_pays(ctx, visits, family_codes(ctx), "date")
 
 
 def ibt_claims(ctx: EvalContext) -> pl.DataFrame:

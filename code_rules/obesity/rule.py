@@ -29,9 +29,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
-from billing_engine.engine.kernel import CodeRule, Criterion
+from billing_engine.engine.kernel import CodeRule
 from code_rules.obesity.codes import FAMILY, RULE_IDS, RULE_SET, family_codes
 from code_rules.obesity.criteria import eligibility, schedule
 from code_rules.obesity.facts_schedule import (
@@ -84,11 +85,9 @@ def _visit_rule(
     ctx: EvalContext, code: str, key: str, own: tuple[str, str], description: str
 ) -> CodeRule:
     """One code's rule: not already billed, the visit's own criteria, then the schedule."""
-    already = Criterion(
-        "not_already_billed",
-        "this visit is not already in claims history (same code, date and NPI)",
+    already = pr.not_already_billed_criterion(
         pl.col("own_claim_ids").list.len() == 0,
-        "already_billed",
+        "this visit is not already in claims history (same code, date and NPI)",
         ("IBT-U1",),
         shows=("own_claim_ids",),
     )
@@ -126,6 +125,6 @@ def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
     candidates = with_weights(ctx, candidates)
     candidates = with_claim_counts(candidates, claims, anchors)
     rules = visit_rules(ctx)
-    facts = decide_in_order(candidates, rules)
+    facts = decide_in_order(ctx, candidates, rules)
     visit = (pl.col("date"), pl.col("date"))
     return [run_rule_set(ctx, FAMILY, RULE_SET, facts, rules, period=visit)]
