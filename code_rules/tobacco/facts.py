@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
+from billing_engine.primitives import Window
 from code_rules.parameters_typed import typed
 
 KIND = "tobacco_counseling"
@@ -63,8 +65,9 @@ def _window_start(ctx: EvalContext) -> pl.Expr:
 
 
 def _with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    """Sessions already in claims history (not denied, any NPI): in the window before
-    the session's date (``prior_sessions``) and on its date (``same_day_claims``)."""
+    """Sessions already in claims history (not denied, any NPI): units in the window
+    before the session's date (``prior_sessions``, ids ``prior_session_ids``) and on its
+    date (``same_day_claims``, NPIs ``same_day_claim_npis``)."""
     claims = nz.billed_claims(ctx, family_codes(ctx)).select(
         "patient_id",
         "units",
@@ -74,23 +77,36 @@ def _with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
             pl.lit("claim:"), pl.col("code"), pl.lit("@"), pl.col("date_of_service").cast(pl.String)
         ),
     )
+    window = Window(pl.col("window_start"), pl.col("date"), closed="left")
+    facts = facts.with_columns(
+        prior_sessions=pr.prior_usage(
+            facts,
+            claims,
+            on=("patient_id",),
+            window=window,
+            service_date="claim_date",
+            units="units",
+        ),
+        same_day_claims=pr.prior_usage(
+            facts,
+            claims,
+            on=("patient_id",),
+            window=Window.same_day("date"),
+            service_date="claim_date",
+            units="units",
+        ),
+    )
     joined = (
         facts.select("encounter_id", "patient_id", "date", "window_start")
         .join(claims, on="patient_id", how="inner")
-        .filter(
-            (pl.col("claim_date") >= pl.col("window_start"))
-            & (pl.col("claim_date") <= pl.col("date"))
-        )
+        .filter(pr.active_on("claim_date", "window_start", "date", open_end=False))
     )
     before = pl.col("claim_date") < pl.col("date")
     summary = joined.group_by("encounter_id").agg(
-        prior_sessions=pl.col("units").filter(before).sum().cast(pl.Int64),
         prior_session_ids=pl.col("claim_id").filter(before).unique().sort(),
-        same_day_claims=pl.col("units").filter(~before).sum().cast(pl.Int64),
         same_day_claim_npis=pl.col("billing_npi").filter(~before).unique().sort(),
     )
     return facts.join(summary, on="encounter_id", how="left").with_columns(
-        pl.col("prior_sessions", "same_day_claims").fill_null(0),
         pl.col("prior_session_ids", "same_day_claim_npis").fill_null(EMPTY_IDS),
     )
 
@@ -107,11 +123,5 @@ def session_facts(ctx: EvalContext) -> pl.DataFrame:
     facts = _sessions(ctx).with_columns(window_start=_window_start(ctx))
     facts = _with_claims(ctx, facts)
     facts = _with_tobacco_use(ctx, facts)
-    facts = nz.primary_coverage(ctx, facts, "date")
-    kinds = typed(ctx.params).common.payer_kinds_paying_by_default
-    for code in family_codes(ctx):
-        frame = facts.with_columns(_code=pl.lit(code))
-        facts = facts.with_columns(
-            nz.payer_pays(ctx, frame, "_code", "date", kinds).alias(f"pays:{code}")
-        )
-    return facts
+    facts = pr.coverage_on(ctx, facts, "date")
+    return pr.with_payer_pays(ctx, facts, family_codes(ctx), "date")

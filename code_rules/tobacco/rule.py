@@ -15,15 +15,11 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import (
-    RuleSetResult,
-    coverage_criterion,
-    evidence_list,
-    payer_pays_criterion,
-    run_rule_set,
-)
+from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
 from billing_engine.engine.kernel import STATUS_BLOCKED, CodeRule, Criterion
+from billing_engine.primitives import Cap
 from code_rules.parameters_typed import Tobacco, TobaccoIntensive, TobaccoIntermediate, typed
 from code_rules.tobacco.facts import KIND, family_codes, session_facts
 
@@ -31,6 +27,7 @@ __all__ = ["FAMILY", "KIND", "evaluate", "family_codes", "session_facts", "sessi
 
 FAMILY = "tobacco"
 RULE_IDS = ("TOB-T1", "TOB-F1", "TOB-E1", "TOB-S1", "TOB-X1", "TOB-$")
+PAYER_RULE_IDS = ("TOB-$",)  # coverage and payer pays feed the waived cost sharing
 WINDOW_PARAMETERS = (Tobacco.SESSIONS_PER_WINDOW, Tobacco.WINDOW, Tobacco.WINDOW_MONTHS)
 
 
@@ -45,12 +42,10 @@ def _practitioner_criteria(ctx: EvalContext) -> list[Criterion]:
             ("TOB-S1",),
             shows=("performer_id", "performer_credential"),
         ),
-        Criterion(
-            "billing_practitioner_qualified",
-            "billed by a physician or other Medicare-recognized practitioner",
-            pl.col("bp_credential").is_in(allowed),
-            "practitioner_not_qualified",
+        pr.billing_practitioner_qualified_criterion(
             ("TOB-S1",),
+            allowed,
+            "billed by a physician or other Medicare-recognized practitioner",
             shows=("billing_practitioner_id", "bp_credential"),
         ),
     ]
@@ -90,11 +85,9 @@ def _time_criterion(ctx: EvalContext) -> Criterion:
 
 
 def _not_already_billed_criterion() -> Criterion:
-    return Criterion(
-        "not_already_billed",
-        "no cessation counseling already in claims history for the patient on this date",
+    return pr.not_already_billed_criterion(
         pl.col("same_day_claims") == 0,
-        "already_billed",
+        "no cessation counseling already in claims history for the patient on this date",
         ("TOB-F1",),
         detail=pl.format(
             "counseling already billed on this date by NPI {}",
@@ -108,8 +101,8 @@ def _who_and_why(ctx: EvalContext, code: str) -> list[Criterion]:
     """Who counsels and bills, who pays `code`, and the tobacco use: both codes' first."""
     return [
         *_practitioner_criteria(ctx),
-        coverage_criterion(),
-        payer_pays_criterion(code),
+        pr.coverage_criterion(PAYER_RULE_IDS),
+        pr.payer_pays_criterion(code, PAYER_RULE_IDS),
         _tobacco_use_criterion(),
     ]
 
@@ -129,25 +122,32 @@ def intensive_criteria(ctx: EvalContext) -> list[Criterion]:
 def _with_earlier_sessions(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     """``earlier_sessions``: the patient's sessions earlier in this evaluation (by date,
     then encounter_id) that meet every criterion of their own code but the limit."""
-    up_to = typed(ctx.params).tobacco.intermediate.up_to_minutes
+    tobacco = typed(ctx.params).tobacco
 
     def all_met(criteria: Sequence[Criterion]) -> pl.Expr:
         return pl.all_horizontal([pl.lit(True), *[c.met.fill_null(False) for c in criteria]])
 
     qualifies = (
-        pl.when(pl.col("minutes") > up_to)
+        pl.when(pl.col("minutes") > tobacco.intermediate.up_to_minutes)
         .then(all_met(intensive_criteria(ctx)))
         .otherwise(all_met(intermediate_criteria(ctx)))
     )
-    return (
-        facts.with_columns(_qualifies=qualifies.cast(pl.Int64))
-        .sort("patient_id", "date", "encounter_id")
-        .with_columns(
-            earlier_sessions=(pl.col("_qualifies").cum_sum() - pl.col("_qualifies")).over(
-                "patient_id"
-            )
-        )
-        .drop("_qualifies")
+    cap = Cap("session", tobacco.sessions_per_window, prior="prior_sessions")
+    capped = pr.frequency_cap(
+        facts,
+        [cap],
+        group=("patient_id",),
+        order=("date", "encounter_id"),
+        qualifies=qualifies,
+        keep_order="sorted",
+    )
+    return capped.rename({"session_earlier": "earlier_sessions"}).drop(
+        "session_prior",
+        "session_used",
+        "session_room",
+        "session_within",
+        "session_granted",
+        "cap_rank",
     )
 
 
