@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from code_rules.parameters_typed import typed
@@ -155,8 +156,13 @@ def _with_established(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
         "encounter_id", "patient_id", "date", "billing_practitioner_id", "bp_specialty"
     ).join(_with_biller_specialty(ctx, _prior_services(ctx)), on="patient_id", how="inner")
     found = found.filter(
-        (pl.col("prior_date") < pl.col("date"))
-        & (pl.col("prior_date") >= pl.col("date").dt.offset_by(f"-{years}y"))
+        pr.active_on(
+            "prior_date",
+            pl.col("date").dt.offset_by(f"-{years}y"),
+            "date",
+            closed="left",
+            open_end=False,
+        )
         & _own_or_same_specialty(group)
     )
     latest = (
@@ -299,9 +305,5 @@ def visit_facts(ctx: EvalContext) -> pl.DataFrame:
     facts = _with_claims_of_code(ctx, facts, code)
     facts = _same_day(facts, _coded_encounters(ctx, [code], True), "same_day_coded_ids")
     facts = _with_diagnoses(ctx, facts)
-    facts = nz.primary_coverage(ctx, facts, "date")
-    frame = facts.with_columns(_code=pl.lit(code))
-    kinds = rp.common.payer_kinds_paying_by_default
-    return facts.with_columns(
-        nz.payer_pays(ctx, frame, "_code", "date", kinds).alias(f"pays:{code}")
-    )
+    facts = pr.coverage_on(ctx, facts, "date")
+    return pr.with_payer_pays(ctx, facts, [code], "date")

@@ -14,15 +14,11 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import (
-    RuleSetResult,
-    coverage_criterion,
-    evidence_list,
-    payer_pays_criterion,
-    run_rule_set,
-)
+from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
 from billing_engine.engine.kernel import CodeRule, Criterion
+from billing_engine.primitives import Cap
 from code_rules.nurse_visit.facts import KIND, SCOPE_GROUP, visit_facts
 from code_rules.parameters_typed import (
     NurseVisit,
@@ -35,6 +31,7 @@ __all__ = ["FAMILY", "KIND", "evaluate", "visit_facts", "visit_rules"]
 
 FAMILY = "nurse_visit"
 RULE_IDS = ("E11-1", "E11-2", "E11-3", "E11-4", "E11-$")
+PAYER_RULE_IDS = ("E11-$",)  # coverage and payer pays feed the coinsurance
 
 
 def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
@@ -50,25 +47,14 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
         else "billing practitioner"
     )
     return [
-        Criterion(
-            "billing_practitioner_known",
+        pr.billing_practitioner_known_criterion(
+            ("E11-1",),
+            "no billing practitioner: set billing_practitioner_id (the supervising "
+            "practitioner the visit is incident to)",
             "the visit is billed under a known billing practitioner",
-            pl.col("billing_practitioner_id").is_not_null(),
-            "practitioner_not_qualified",
-            ("E11-1",),
-            detail=pl.lit(
-                "no billing practitioner: set billing_practitioner_id (the supervising "
-                "practitioner the visit is incident to)"
-            ),
-            shows=("billing_practitioner_id",),
         ),
-        Criterion(
-            "billing_practitioner_qualified",
-            "the billing practitioner is a physician or NPP",
-            pl.col("bp_credential").is_in(billers),
-            "practitioner_not_qualified",
-            ("E11-1",),
-            shows=("bp_credential",),
+        pr.billing_practitioner_qualified_criterion(
+            ("E11-1",), billers, "the billing practitioner is a physician or NPP"
         ),
         Criterion(
             "performer_qualified",
@@ -78,8 +64,8 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
             ("E11-1",),
             shows=("performer_id", "performer_credential"),
         ),
-        coverage_criterion(),
-        payer_pays_criterion(code),
+        pr.coverage_criterion(PAYER_RULE_IDS),
+        pr.payer_pays_criterion(code, PAYER_RULE_IDS),
         Criterion(
             "established_patient",
             f"established patient: a professional service by the {scope.replace('_', ' ')} "
@@ -116,11 +102,9 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
             ),
             shows=("drug_administration_ids",),
         ),
-        Criterion(
-            "not_already_billed",
-            f"no {code} already in claims history for the patient on the visit date",
+        pr.not_already_billed_criterion(
             pl.col("same_day_claim_units") == 0,
-            "already_billed",
+            f"no {code} already in claims history for the patient on the visit date",
             ("E11-4",),
             detail=pl.format(
                 "{} already billed on the visit date by NPI {}",
@@ -132,19 +116,24 @@ def _eligibility(ctx: EvalContext, code: str) -> list[Criterion]:
     ]
 
 
-def _with_earlier_qualifying(facts: pl.DataFrame, criteria: Sequence[Criterion]) -> pl.DataFrame:
+def _with_earlier_qualifying(
+    ctx: EvalContext, facts: pl.DataFrame, criteria: Sequence[Criterion]
+) -> pl.DataFrame:
     """``earlier_same_day``: the patient's visits the same day, before this one (by
     encounter_id), that meet every other criterion and so bill the day's unit."""
     qualifies = pl.all_horizontal([pl.lit(True), *[c.met.fill_null(False) for c in criteria]])
-    return (
-        facts.with_columns(_qualifies=qualifies.cast(pl.Int64))
-        .sort("patient_id", "date", "encounter_id")
-        .with_columns(
-            earlier_same_day=(pl.col("_qualifies").cum_sum() - pl.col("_qualifies")).over(
-                "patient_id", "date"
-            )
-        )
-        .drop("_qualifies")
+    already = pl.col("same_day_claim_units") + pl.col("same_day_coded_ids").list.len()
+    cap = Cap("day", typed(ctx.params).nurse_visit.max_units_per_day, prior=already)
+    capped = pr.frequency_cap(
+        facts,
+        [cap],
+        group=("patient_id", "date"),
+        order=("encounter_id",),
+        qualifies=qualifies,
+        keep_order="sorted",
+    )
+    return capped.rename({"day_earlier": "earlier_same_day"}).drop(
+        "day_prior", "day_used", "day_room", "day_within", "day_granted", "cap_rank"
     )
 
 
@@ -198,7 +187,7 @@ def visit_rules(ctx: EvalContext, criteria: Sequence[Criterion]) -> list[CodeRul
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
     code = typed(ctx.params).nurse_visit.code
     criteria = _eligibility(ctx, code)
-    facts = _with_earlier_qualifying(visit_facts(ctx), criteria)
+    facts = _with_earlier_qualifying(ctx, visit_facts(ctx), criteria)
     visit = (pl.col("date"), pl.col("date"))
     return [
         run_rule_set(

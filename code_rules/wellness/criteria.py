@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 from billing_engine.engine.kernel import STATUS_SUPPRESSED, Criterion
 from code_rules.parameters_typed import typed
 from code_rules.wellness.facts import MODE_CALENDAR_YEAR
+
+PAYER_RULE_IDS = ("AWV-$",)  # coverage and payer pays feed the waived cost sharing
 
 
 def shared_head(ctx: EvalContext, code: str) -> list[Criterion]:
     """Who bills, who pays, and not billed already: every wellness code's first criteria."""
     billers = typed(ctx.params).common.billing_credentials
     return [
-        Criterion(
-            "billing_practitioner_qualified",
+        pr.billing_practitioner_qualified_criterion(
+            ("IPPE-1", "AWV-1"),
+            billers,
             "billed under a physician or NPP (the visit's billing practitioner, else its "
             "performer)",
-            pl.col("bp_credential").is_in(billers),
-            "practitioner_not_qualified",
-            ("IPPE-1", "AWV-1"),
             detail=pl.format(
                 "{} ({}) cannot bill a wellness visit: set billing_practitioner_id",
                 pl.col("billing_practitioner_id"),
@@ -33,13 +33,11 @@ def shared_head(ctx: EvalContext, code: str) -> list[Criterion]:
             ),
             shows=("performer_id", "billing_practitioner_id", "bp_credential"),
         ),
-        coverage_criterion(shows=("date", "payer_id")),
-        payer_pays_criterion(code),
-        Criterion(
-            "not_already_billed",
-            "this visit is not already in claims history (same code group, same date)",
+        pr.coverage_criterion(PAYER_RULE_IDS, shows=("date", "payer_id")),
+        pr.payer_pays_criterion(code, PAYER_RULE_IDS),
+        pr.not_already_billed_criterion(
             pl.col("same_day_claims").list.len() == 0,
-            "already_billed",
+            "this visit is not already in claims history (same code group, same date)",
             ("AWV-U1",),
             detail=pl.format(
                 "already billed for this date: {}", pl.col("same_day_claims").list.join(", ")
@@ -73,7 +71,7 @@ def ippe_window(ctx: EvalContext) -> Criterion:
     return Criterion(
         "within_first_year_of_part_b",
         f"within the first {months} months after the Part B effective date (part_b_start known)",
-        pl.col("date").is_between(pl.col("part_b_start"), pl.col("ippe_window_end")),
+        pr.active_on("date", "part_b_start", "ippe_window_end", open_end=False),
         "outside_eligibility_window",
         ("IPPE-1",),
         detail=pl.when(pl.col("part_b_start").is_null())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from code_rules.parameters_typed import typed
@@ -93,7 +94,6 @@ def _requests(ctx: EvalContext) -> pl.DataFrame:
 
 
 def _with_practitioner_and_payer(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    rp = typed(ctx.params)
     facts = nz.with_visit_place_of_service(
         ctx,
         facts.with_columns(
@@ -104,14 +104,8 @@ def _with_practitioner_and_payer(ctx: EvalContext, facts: pl.DataFrame) -> pl.Da
     facts = facts.join(
         ctx.bundle["patients"].select("patient_id", "part_b_start"), on="patient_id", how="left"
     )
-    facts = nz.primary_coverage(ctx, facts, "date")
-    kinds = rp.common.payer_kinds_paying_by_default
-    for code in codes(ctx):
-        frame = facts.with_columns(_code=pl.lit(code))
-        facts = facts.with_columns(
-            nz.payer_pays(ctx, frame, "_code", "date", kinds).alias(f"pays:{code}")
-        )
-    return facts
+    facts = pr.coverage_on(ctx, facts, "date")
+    return pr.with_payer_pays(ctx, facts, codes(ctx), "date")
 
 
 def _with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
