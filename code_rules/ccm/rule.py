@@ -225,6 +225,8 @@ def _addon_rule(ctx: EvalContext, alt: Alternative, evidence: pl.Expr) -> CodeRu
             pr.not_already_billed_criterion(
                 ~pl.col("own_claim_codes").list.contains(addon_code),
                 "this code is not already billed for the month (claims history)",
+                ("CCM-U1",),
+                shows=("own_claim_codes",),
             ),
             minutes_criterion(ctx, alt.minutes, needed, alt.rule_ids, alt.what),
         ),
