@@ -6,6 +6,7 @@ one candidate per ``tobacco_counseling`` encounter dated in the month (documente
 attempts are not sessions), billed under the encounter's billing practitioner, else its
 performer. The session's minutes pick the code: up to the intermediate maximum it is
 99406 (a gap when too short), above it 99407. Period and date of service: the visit date.
+The facts (the joins) are built in ``facts.py``; this file holds the criteria.
 """
 
 from __future__ import annotations
@@ -14,125 +15,24 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import (
-    RuleSetResult,
-    coverage_criterion,
-    evidence_list,
-    payer_pays_criterion,
-    run_rule_set,
-)
+from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
 from billing_engine.engine.kernel import STATUS_BLOCKED, CodeRule, Criterion
+from billing_engine.engine.primitives import Cap
+from code_rules.parameters_typed import Tobacco, TobaccoIntensive, TobaccoIntermediate, typed
+from code_rules.tobacco.facts import KIND, family_codes, session_facts
+
+__all__ = ["FAMILY", "KIND", "evaluate", "family_codes", "session_facts", "session_rules"]
 
 FAMILY = "tobacco"
-KIND = "tobacco_counseling"
-CALENDAR_YEAR = "calendar_year"
 RULE_IDS = ("TOB-T1", "TOB-F1", "TOB-E1", "TOB-S1", "TOB-X1", "TOB-$")
-EMPTY_IDS = pl.lit([], dtype=pl.List(pl.String))
-
-
-def family_codes(ctx: EvalContext) -> list[str]:
-    p = ctx.params
-    return [p.as_str("tobacco.intermediate.code"), p.as_str("tobacco.intensive.code")]
-
-
-def _sessions(ctx: EvalContext) -> pl.DataFrame:
-    """The month's counseling sessions with performer, billing practitioner and POS."""
-    p = ctx.params
-    sessions = ctx.bundle["encounters"].filter(
-        (pl.col("kind") == KIND)
-        & ctx.in_month("date")
-        & (pl.col("outcome").is_null() | (pl.col("outcome") != "attempt_failed"))
-    )
-    sessions = sessions.with_columns(
-        billing_practitioner_id=pl.coalesce("billing_practitioner_id", "performer_id"),
-        place_of_service=pl.col("place_of_service").fill_null(
-            p.as_str("tobacco.default_place_of_service")
-        ),
-        minutes=pl.col("minutes").cast(pl.Int64),
-    )
-    sessions = nz.with_practitioner(ctx, sessions, "performer_id", "performer")
-    sessions = nz.with_practitioner(ctx, sessions, "billing_practitioner_id", "bp")
-    return sessions.select(
-        "encounter_id",
-        "patient_id",
-        "date",
-        "minutes",
-        "performer_id",
-        "performer_credential",
-        "billing_practitioner_id",
-        "bp_credential",
-        "place_of_service",
-    )
-
-
-def _window_start(ctx: EvalContext) -> pl.Expr:
-    """First day of the frequency window that ends on the session's date."""
-    p = ctx.params
-    if p.as_str("tobacco.window") == CALENDAR_YEAR:
-        return pl.date(pl.col("date").dt.year(), 1, 1)
-    months = p.as_int("tobacco.window_months")
-    return pl.col("date").dt.offset_by(f"-{months}mo").dt.offset_by("1d")
-
-
-def _with_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    """Sessions already in claims history (not denied, any NPI): in the window before
-    the session's date (``prior_sessions``) and on its date (``same_day_claims``)."""
-    claims = nz.billed_claims(ctx, family_codes(ctx)).select(
-        "patient_id",
-        "units",
-        "billing_npi",
-        claim_date=pl.col("date_of_service"),
-        claim_id=pl.concat_str(
-            pl.lit("claim:"), pl.col("code"), pl.lit("@"), pl.col("date_of_service").cast(pl.String)
-        ),
-    )
-    joined = (
-        facts.select("encounter_id", "patient_id", "date", "window_start")
-        .join(claims, on="patient_id", how="inner")
-        .filter(
-            (pl.col("claim_date") >= pl.col("window_start"))
-            & (pl.col("claim_date") <= pl.col("date"))
-        )
-    )
-    before = pl.col("claim_date") < pl.col("date")
-    summary = joined.group_by("encounter_id").agg(
-        prior_sessions=pl.col("units").filter(before).sum().cast(pl.Int64),
-        prior_session_ids=pl.col("claim_id").filter(before).unique().sort(),
-        same_day_claims=pl.col("units").filter(~before).sum().cast(pl.Int64),
-        same_day_claim_npis=pl.col("billing_npi").filter(~before).unique().sort(),
-    )
-    return facts.join(summary, on="encounter_id", how="left").with_columns(
-        pl.col("prior_sessions", "same_day_claims").fill_null(0),
-        pl.col("prior_session_ids", "same_day_claim_npis").fill_null(EMPTY_IDS),
-    )
-
-
-def _with_tobacco_use(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
-    """``tobacco_icd10``: tobacco-use conditions active on the session date."""
-    prefixes = ctx.params.as_strs("tobacco.diagnosis_prefixes")
-    return facts.with_columns(
-        tobacco_icd10=nz.conditions_on_date(ctx, facts, "date", prefixes=prefixes)
-    )
-
-
-def session_facts(ctx: EvalContext) -> pl.DataFrame:
-    facts = _sessions(ctx).with_columns(window_start=_window_start(ctx))
-    facts = _with_claims(ctx, facts)
-    facts = _with_tobacco_use(ctx, facts)
-    facts = nz.primary_coverage(ctx, facts, "date")
-    kinds = ctx.params.as_strs("common.payer_kinds_paying_by_default")
-    for code in family_codes(ctx):
-        frame = facts.with_columns(_code=pl.lit(code))
-        facts = facts.with_columns(
-            nz.payer_pays(ctx, frame, "_code", "date", kinds).alias(f"pays:{code}")
-        )
-    return facts
+PAYER_RULE_IDS = ("TOB-$",)  # coverage and payer pays feed the waived cost sharing
+WINDOW_PARAMETERS = (Tobacco.SESSIONS_PER_WINDOW, Tobacco.WINDOW, Tobacco.WINDOW_MONTHS)
 
 
 def _practitioner_criteria(ctx: EvalContext) -> list[Criterion]:
-    allowed = ctx.params.as_strs("tobacco.practitioner_credentials")
+    allowed = typed(ctx.params).tobacco.practitioner_credentials
     return [
         Criterion(
             "performer_qualified",
@@ -142,12 +42,10 @@ def _practitioner_criteria(ctx: EvalContext) -> list[Criterion]:
             ("TOB-S1",),
             shows=("performer_id", "performer_credential"),
         ),
-        Criterion(
-            "billing_practitioner_qualified",
-            "billed by a physician or other Medicare-recognized practitioner",
-            pl.col("bp_credential").is_in(allowed),
-            "practitioner_not_qualified",
+        pr.billing_practitioner_qualified_criterion(
             ("TOB-S1",),
+            allowed,
+            "billed by a physician or other Medicare-recognized practitioner",
             shows=("billing_practitioner_id", "bp_credential"),
         ),
     ]
@@ -167,7 +65,7 @@ def _tobacco_use_criterion() -> Criterion:
 
 def _time_criterion(ctx: EvalContext) -> Criterion:
     """More than the minimum minutes. Blocked: a session's minutes cannot grow later."""
-    more_than = ctx.params.as_int("tobacco.intermediate.more_than_minutes")
+    more_than = typed(ctx.params).tobacco.intermediate.more_than_minutes
     needed = more_than + 1
     return Criterion(
         "time_threshold",
@@ -187,11 +85,9 @@ def _time_criterion(ctx: EvalContext) -> Criterion:
 
 
 def _not_already_billed_criterion() -> Criterion:
-    return Criterion(
-        "not_already_billed",
-        "no cessation counseling already in claims history for the patient on this date",
+    return pr.not_already_billed_criterion(
         pl.col("same_day_claims") == 0,
-        "already_billed",
+        "no cessation counseling already in claims history for the patient on this date",
         ("TOB-F1",),
         detail=pl.format(
             "counseling already billed on this date by NPI {}",
@@ -201,47 +97,64 @@ def _not_already_billed_criterion() -> Criterion:
     )
 
 
-def _qualifying_criteria(ctx: EvalContext, code: str) -> list[Criterion]:
-    """Every criterion of `code` but the session limit, in order of precedence."""
+def _who_and_why(ctx: EvalContext, code: str) -> list[Criterion]:
+    """Who counsels and bills, who pays `code`, and the tobacco use: both codes' first."""
     return [
         *_practitioner_criteria(ctx),
-        coverage_criterion(),
-        payer_pays_criterion(code),
+        pr.coverage_criterion(PAYER_RULE_IDS),
+        pr.payer_pays_criterion(code, PAYER_RULE_IDS),
         _tobacco_use_criterion(),
-        _time_criterion(ctx),
-        _not_already_billed_criterion(),
     ]
+
+
+def intermediate_criteria(ctx: EvalContext) -> list[Criterion]:
+    """99406's criteria but the session limit: enough minutes, not already billed."""
+    code = typed(ctx.params).tobacco.intermediate.code
+    return [*_who_and_why(ctx, code), _time_criterion(ctx), _not_already_billed_criterion()]
+
+
+def intensive_criteria(ctx: EvalContext) -> list[Criterion]:
+    """99407's criteria but the session limit (its minutes already exceed 99406's)."""
+    code = typed(ctx.params).tobacco.intensive.code
+    return [*_who_and_why(ctx, code), _not_already_billed_criterion()]
 
 
 def _with_earlier_sessions(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     """``earlier_sessions``: the patient's sessions earlier in this evaluation (by date,
     then encounter_id) that meet every criterion of their own code but the limit."""
-    up_to = ctx.params.as_int("tobacco.intermediate.up_to_minutes")
-    intermediate, intensive = family_codes(ctx)
+    tobacco = typed(ctx.params).tobacco
 
-    def all_met(code: str) -> pl.Expr:
-        checks = [c.met.fill_null(False) for c in _qualifying_criteria(ctx, code)]
-        return pl.all_horizontal([pl.lit(True), *checks])
+    def all_met(criteria: Sequence[Criterion]) -> pl.Expr:
+        return pl.all_horizontal([pl.lit(True), *[c.met.fill_null(False) for c in criteria]])
 
     qualifies = (
-        pl.when(pl.col("minutes") > up_to).then(all_met(intensive)).otherwise(all_met(intermediate))
+        pl.when(pl.col("minutes") > tobacco.intermediate.up_to_minutes)
+        .then(all_met(intensive_criteria(ctx)))
+        .otherwise(all_met(intermediate_criteria(ctx)))
     )
-    return (
-        facts.with_columns(_qualifies=qualifies.cast(pl.Int64))
-        .sort("patient_id", "date", "encounter_id")
-        .with_columns(
-            earlier_sessions=(pl.col("_qualifies").cum_sum() - pl.col("_qualifies")).over(
-                "patient_id"
-            )
-        )
-        .drop("_qualifies")
+    cap = Cap("session", tobacco.sessions_per_window, prior="prior_sessions")
+    capped = pr.frequency_cap(
+        facts,
+        [cap],
+        group=("patient_id",),
+        order=("date", "encounter_id"),
+        qualifies=qualifies,
+        keep_order="sorted",
+    )
+    return capped.rename({"session_earlier": "earlier_sessions"}).drop(
+        "session_prior",
+        "session_used",
+        "session_room",
+        "session_within",
+        "session_granted",
+        "cap_rank",
     )
 
 
 def _limit_criterion(ctx: EvalContext) -> Criterion:
-    p = ctx.params
-    limit = p.as_int("tobacco.sessions_per_window")
-    window = p.as_str("tobacco.window").replace("_", " ")
+    tobacco = typed(ctx.params).tobacco
+    limit = tobacco.sessions_per_window
+    window = tobacco.window.replace("_", " ")
     used = pl.col("prior_sessions") + pl.col("earlier_sessions")
     return Criterion(
         "session_limit",
@@ -288,37 +201,39 @@ def _session_rule(
     )
 
 
+def intermediate_rule(ctx: EvalContext) -> CodeRule:
+    """99406: sessions up to the intermediate maximum (a gap when too short)."""
+    intermediate = typed(ctx.params).tobacco.intermediate
+    return _session_rule(
+        "tobacco.intermediate",
+        intermediate.code,
+        pl.col("minutes") <= intermediate.up_to_minutes,
+        [*intermediate_criteria(ctx), _limit_criterion(ctx)],
+        (
+            TobaccoIntermediate.CODE,
+            TobaccoIntermediate.MORE_THAN_MINUTES,
+            TobaccoIntermediate.UP_TO_MINUTES,
+            *WINDOW_PARAMETERS,
+        ),
+        "tobacco cessation counseling, intermediate",
+    )
+
+
+def intensive_rule(ctx: EvalContext) -> CodeRule:
+    """99407: sessions above the intermediate maximum."""
+    tobacco = typed(ctx.params).tobacco
+    return _session_rule(
+        "tobacco.intensive",
+        tobacco.intensive.code,
+        pl.col("minutes") > tobacco.intermediate.up_to_minutes,
+        [*intensive_criteria(ctx), _limit_criterion(ctx)],
+        (TobaccoIntensive.CODE, TobaccoIntermediate.UP_TO_MINUTES, *WINDOW_PARAMETERS),
+        "tobacco cessation counseling, intensive",
+    )
+
+
 def session_rules(ctx: EvalContext) -> list[CodeRule]:
-    up_to = ctx.params.as_int("tobacco.intermediate.up_to_minutes")
-    intermediate, intensive = family_codes(ctx)
-    limit = _limit_criterion(ctx)
-    window_names = ("tobacco.sessions_per_window", "tobacco.window", "tobacco.window_months")
-    intensive_criteria = [
-        c for c in _qualifying_criteria(ctx, intensive) if c.name != "time_threshold"
-    ]
-    return [
-        _session_rule(
-            "tobacco.intermediate",
-            intermediate,
-            pl.col("minutes") <= up_to,
-            [*_qualifying_criteria(ctx, intermediate), limit],
-            (
-                "tobacco.intermediate.code",
-                "tobacco.intermediate.more_than_minutes",
-                "tobacco.intermediate.up_to_minutes",
-                *window_names,
-            ),
-            "tobacco cessation counseling, intermediate",
-        ),
-        _session_rule(
-            "tobacco.intensive",
-            intensive,
-            pl.col("minutes") > up_to,
-            [*intensive_criteria, limit],
-            ("tobacco.intensive.code", "tobacco.intermediate.up_to_minutes", *window_names),
-            "tobacco cessation counseling, intensive",
-        ),
-    ]
+    return [intermediate_rule(ctx), intensive_rule(ctx)]
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
