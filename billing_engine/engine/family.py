@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from billing_engine import primitives
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import (
     STATUS_BLOCKED,
@@ -83,27 +84,19 @@ def evidence_list(*columns: str | pl.Expr) -> pl.Expr:
 
 
 def coverage_criterion(shows: tuple[str, ...] = ("payer_id",)) -> Criterion:
-    """Active coverage on the date of service (facts: `payer_id` from primary_coverage)."""
-    return Criterion(
-        "coverage",
-        "active coverage on the date of service",
-        pl.col("payer_id").is_not_null(),
-        "coverage_missing",
-        ("FEE-2",),
-        shows=shows,
-    )
+    """Active coverage on the date of service (facts: `payer_id` from primary_coverage).
+
+    Cites FEE-2 for every program; new code calls ``primitives.coverage_criterion`` with
+    the program's own rule ids (docs/primitives_adoption.md)."""
+    return primitives.coverage_criterion(("FEE-2",), shows)
 
 
 def payer_pays_criterion(code: str) -> Criterion:
-    """The payer pays `code` (facts: the `pays:<code>` column from payer_pays)."""
-    return Criterion(
-        "payer_pays",
-        "the payer pays this code",
-        pl.col(f"pays:{code}"),
-        "payer_not_covered",
-        ("TCODE-1",),
-        shows=("payer_id", "payer_kind"),
-    )
+    """The payer pays `code` (facts: the `pays:<code>` column from payer_pays).
+
+    Cites the Medicaid rule TCODE-1 for every program; new code calls
+    ``primitives.payer_pays_criterion`` with the program's own rule ids."""
+    return primitives.payer_pays_criterion(code, ("TCODE-1",))
 
 
 def not_billed_by_other_criterion(
