@@ -24,9 +24,9 @@ from typing import Literal
 
 import polars as pl
 
-from billing_engine import normalize as nz
-from billing_engine.normalize import EvalContext
-from billing_engine.rules import Criterion
+from billing_engine.engine import facts as nz
+from billing_engine.engine.context import EvalContext
+from billing_engine.engine.kernel import Criterion
 
 ClosedInterval = Literal["both", "left", "right", "none"]
 IntoExpr = str | pl.Expr

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing_engine import normalize as nz
 from billing_engine import primitives as pr
 from billing_engine.calendar import Month
-from billing_engine.evaluate import default_parameters
-from billing_engine.normalize import EvalContext
+from billing_engine.engine import facts as nz
+from billing_engine.engine.context import EvalContext
+from billing_engine.engine.kernel import Criterion
 from billing_engine.primitives import Cap, Window
-from billing_engine.rules import Criterion
-from billing_engine.synth import generate_practice
+from billing_engine.services.evaluation import default_parameters
+from billing_engine.synth.practice import generate_practice
 
 BASE = dt.date(2025, 1, 1)
 CLOSED = ("both", "left", "right", "none")
@@ -233,7 +233,7 @@ def same_criterion(a: Criterion, b: Criterion) -> bool:
 
 
 def test_the_old_coverage_and_payer_criteria_delegate_and_keep_their_rule_ids() -> None:
-    from billing_engine.family import coverage_criterion, payer_pays_criterion
+    from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 
     assert same_criterion(
         coverage_criterion(shows=("date", "payer_id")),
@@ -563,7 +563,7 @@ def test_frequency_cap_reproduces_the_medicaid_daily_and_monthly_greedy_unit_fil
     day_cap: int | None,
     month_cap: int | None,
 ) -> None:
-    from code_rules.medicaid.rule import _greedy
+    from code_rules.medicaid.facts_days import _greedy
 
     frame = candidate_frame(data, prior).with_columns(
         program=pl.lit("cm"),
@@ -770,7 +770,7 @@ def test_coverage_on_with_state_is_the_medicaid_nursing_join_frame_for_frame(
 
 
 def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: EvalContext) -> None:
-    from code_rules.medicaid.rule import with_medicaid_payer
+    from code_rules.medicaid.facts_common import with_medicaid_payer
 
     frame = dated_rows(ctx)
     kinds = ctx.params.as_strs("medicaid.paying_payer_kinds")
@@ -779,7 +779,8 @@ def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: Ev
 
 
 def test_with_payer_pays_is_the_loop_every_family_wrote(ctx: EvalContext) -> None:
-    from code_rules.medicaid.rule import case_codes, with_pays
+    from code_rules.medicaid.facts_common import with_pays
+    from code_rules.medicaid.state_table import case_codes
 
     frame = nz.primary_coverage(ctx, dated_rows(ctx), "date")
     codes = case_codes(ctx)
