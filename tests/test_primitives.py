@@ -563,7 +563,7 @@ def test_frequency_cap_reproduces_the_medicaid_daily_and_monthly_greedy_unit_fil
     day_cap: int | None,
     month_cap: int | None,
 ) -> None:
-    from code_rules.medicaid.facts_days import _greedy
+    from tests.medicaid_copies import _greedy
 
     frame = candidate_frame(data, prior).with_columns(
         program=pl.lit("cm"),
@@ -770,7 +770,7 @@ def test_coverage_on_with_state_is_the_medicaid_nursing_join_frame_for_frame(
 
 
 def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: EvalContext) -> None:
-    from code_rules.medicaid.facts_common import with_medicaid_payer
+    from tests.medicaid_copies import with_medicaid_payer
 
     frame = dated_rows(ctx)
     kinds = ctx.params.as_strs("medicaid.paying_payer_kinds")
@@ -779,7 +779,7 @@ def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: Ev
 
 
 def test_with_payer_pays_is_the_loop_every_family_wrote(ctx: EvalContext) -> None:
-    from code_rules.medicaid.facts_common import with_pays
+    from tests.medicaid_copies import with_pays
     from code_rules.medicaid.state_table import case_codes
 
     frame = nz.primary_coverage(ctx, dated_rows(ctx), "date")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
 from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT, Criterion
 
 # The rule ids of the case-management codes and of the nursing codes.
@@ -23,21 +23,13 @@ TIME_RULES = ("TCODE-2", "TIME-1")  # the first unit under the state's unit rule
 def practitioner_criteria() -> list[Criterion]:
     """A known billing practitioner whose credential the state lets bill the T-code."""
     return [
-        Criterion(
-            "billing_practitioner_known",
-            "the time is billed under a known billing practitioner",
-            pl.col("billing_practitioner_id").is_not_null(),
-            "practitioner_not_qualified",
-            STATE_RULES,
-            detail=pl.lit("no billing practitioner: set billing_practitioner_id on the entries"),
-            shows=("billing_practitioner_id",),
+        pr.billing_practitioner_known_criterion(
+            STATE_RULES, "no billing practitioner: set billing_practitioner_id on the entries"
         ),
-        Criterion(
-            "billing_practitioner_qualified",
-            "the billing practitioner's credential may bill the state's T-code",
-            pl.col("billing_credentials").list.contains(pl.col("bp_credential")),
-            "practitioner_not_qualified",
+        pr.billing_practitioner_qualified_criterion(
             STATE_RULES,
+            pl.col("billing_credentials"),
+            "the billing practitioner's credential may bill the state's T-code",
             shows=("bp_credential", "state_key"),
         ),
     ]
@@ -63,16 +55,14 @@ def staff_criterion() -> Criterion:
 def payer_criteria(code: str) -> list[Criterion]:
     """The T-code payer (facts: ``payer_id``, ``payer_kind``, ``payer_state``) pays `code`."""
     return [
-        coverage_criterion(shows=("payer_id", "payer_kind", "payer_state")),
-        payer_pays_criterion(code),
+        pr.coverage_criterion(PAYER_RULES, shows=("payer_id", "payer_kind", "payer_state")),
+        pr.payer_pays_criterion(code, PAYER_RULES),
     ]
 
 
 def not_already_billed(met: pl.Expr, description: str, shows: tuple[str, ...]) -> Criterion:
     """The service is not already in claims history (`met`: the rule set's own test)."""
-    return Criterion(
-        "not_already_billed", description, met, "already_billed", STATE_RULES, shows=shows
-    )
+    return pr.not_already_billed_criterion(met, description, STATE_RULES, shows=shows)
 
 
 def time_status(ctx: EvalContext, last_day: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

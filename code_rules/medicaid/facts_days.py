@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from code_rules.medicaid.facts_common import (
@@ -17,13 +18,16 @@ from code_rules.medicaid.facts_common import (
     case_claims,
     with_billing_practitioner,
     with_diagnoses,
-    with_medicaid_payer,
-    with_pays,
+    with_t_code_payer,
+    with_t_code_pays,
     with_unit_code,
 )
 from code_rules.medicaid.facts_minutes import DAY_KEYS, day_minutes, units_expr
 from code_rules.medicaid.state_table import PER_UNIT, case_codes, programs, with_state_rules
 from code_rules.parameters_typed import typed
+
+DAY_CAP_GROUP = ("patient_id", "program", "date")
+MONTH_CAP_GROUP = ("patient_id", "program")
 
 
 def _entries(ctx: EvalContext) -> pl.DataFrame:
@@ -36,7 +40,7 @@ def _days(ctx: EvalContext, entries: pl.DataFrame) -> pl.DataFrame:
         minutes_logged=pl.col("minutes").sum().cast(pl.Int64),
         logged_ids=pl.col("encounter_id").sort(),
     )
-    days = with_medicaid_payer(ctx, days, "date")
+    days = with_t_code_payer(ctx, days, "date")
     return with_state_rules(ctx, days)
 
 
@@ -137,22 +141,13 @@ def _with_day_claims(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _greedy(units: pl.Expr, cap: pl.Expr, group: list[str]) -> tuple[pl.Expr, pl.Expr]:
-    """(units before this row in `group`, units this row may still bill under `cap`),
-    filling the cap in row order; a null cap bills everything."""
-    cumulative = units.cum_sum().over(group)
-    before = cumulative - units
-    capped = pl.min_horizontal(cumulative, cap) - pl.min_horizontal(before, cap)
-    return before, pl.when(cap.is_null()).then(units).otherwise(capped)
-
-
 def daily_facts(ctx: EvalContext) -> pl.DataFrame:
     """The days of states billing per 15 minutes, with units after the caps."""
     unit = typed(ctx.params).medicaid.unit_minutes
     facts = day_facts(ctx).filter(pl.col("unit") == PER_UNIT)
     facts = with_unit_code(ctx, facts)
     facts = _with_day_claims(ctx, facts)
-    facts = with_pays(ctx, facts, case_codes(ctx), "date")
+    facts = with_t_code_pays(ctx, facts, case_codes(ctx), "date")
     facts = with_diagnoses(ctx, facts)
     codes = case_codes(ctx)
     pays = pl.coalesce(
@@ -166,21 +161,49 @@ def daily_facts(ctx: EvalContext) -> pl.DataFrame:
         & ~pl.col("same_day_own")
         & (pl.col("counted_minutes") >= pl.col("first_unit_minutes"))
     )
-    facts = facts.sort("patient_id", "program", "date", "billing_practitioner_id").with_columns(
-        raw_units=units_expr("counted_minutes", unit),
-        day_cap_left=(pl.col("max_units_per_day") - pl.col("claimed_units_day")).clip(
-            lower_bound=0
-        ),
-        month_cap_left=(pl.col("max_units_per_month") - pl.col("claimed_units_month")).clip(
-            lower_bound=0
-        ),
-    )
+    facts = facts.with_columns(raw_units=units_expr("counted_minutes", unit))
     facts = facts.with_columns(ready_units=pl.when(ready).then(pl.col("raw_units")).otherwise(0))
-    day_before, day_units = _greedy(
-        pl.col("ready_units"), pl.col("day_cap_left"), ["patient_id", "program", "date"]
+    return _with_caps(facts)
+
+
+def _with_caps(facts: pl.DataFrame) -> pl.DataFrame:
+    """Units after the state's caps, filled day by day in date then billing-practitioner
+    order: the day's cap over the lines of the patient's program that day, then the
+    month's over its days (each cap less the units already claimed; a null cap is none).
+    A line that is not ready (a criterion other than a cap fails) uses no units."""
+    day = pr.Cap("day", pl.col("max_units_per_day"), prior="claimed_units_day")
+    month = pr.Cap("month", pl.col("max_units_per_month"), prior="claimed_units_month")
+    facts = _renamed(
+        pr.frequency_cap(
+            facts,
+            [day],
+            group=DAY_CAP_GROUP,
+            order=("billing_practitioner_id",),
+            units="ready_units",
+            keep_order="sorted",
+        ),
+        "day",
+        {"room": "day_cap_left", "earlier": "units_day_before", "granted": "day_units"},
     )
-    facts = facts.with_columns(units_day_before=day_before, day_units=day_units)
-    month_before, units = _greedy(
-        pl.col("day_units"), pl.col("month_cap_left"), ["patient_id", "program"]
+    return _renamed(
+        pr.frequency_cap(
+            facts,
+            [month],
+            group=MONTH_CAP_GROUP,
+            order=("date", "billing_practitioner_id"),
+            units="day_units",
+            keep_order="sorted",
+        ),
+        "month",
+        {"room": "month_cap_left", "earlier": "units_month_before", "granted": "units"},
     )
-    return facts.with_columns(units_month_before=month_before, units=units)
+
+
+CAP_COLUMNS = ("prior", "earlier", "used", "room", "within", "granted")
+
+
+def _renamed(capped: pl.DataFrame, cap: str, names: dict[str, str]) -> pl.DataFrame:
+    """`frequency_cap`'s columns of `cap` under this family's names (the rest dropped)."""
+    return capped.rename({f"{cap}_{k}": v for k, v in names.items()}).drop(
+        [f"{cap}_{k}" for k in CAP_COLUMNS if k not in names] + ["cap_rank"]
+    )

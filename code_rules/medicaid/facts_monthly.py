@@ -15,7 +15,7 @@ from code_rules.medicaid.facts_common import (
     case_claims,
     with_diagnoses,
     with_monthly_code,
-    with_pays,
+    with_t_code_pays,
 )
 from code_rules.medicaid.facts_days import day_facts
 from code_rules.medicaid.state_table import MONTHLY, case_codes
@@ -84,5 +84,5 @@ def monthly_facts(ctx: EvalContext) -> pl.DataFrame:
         pl.col("other_claims").fill_null(EMPTY_IDS),
         reference_date=pl.coalesce("met_date", "first_date"),
     )
-    facts = with_pays(ctx, facts, case_codes(ctx), "reference_date")
+    facts = with_t_code_pays(ctx, facts, case_codes(ctx), "reference_date")
     return nz.monthly_place_of_service(ctx, with_diagnoses(ctx, facts), "eligible_ids")

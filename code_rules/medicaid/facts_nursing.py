@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
-from code_rules.medicaid.facts_common import EMPTY_IDS, with_diagnoses, with_pays
+from code_rules.medicaid.facts_common import EMPTY_IDS, with_diagnoses, with_t_code_pays
 from code_rules.medicaid.facts_minutes import units_expr
 from code_rules.medicaid.state_table import nursing_codes, with_state_rules
 from code_rules.parameters_typed import typed
@@ -27,15 +28,6 @@ def _visits(ctx: EvalContext) -> pl.DataFrame:
     )
     visits = nz.with_practitioner(ctx, visits, "performer_id", "performer")
     return nz.with_practitioner(ctx, visits, "billing_practitioner_id", "bp")
-
-
-def _with_primary_payer(ctx: EvalContext, visits: pl.DataFrame) -> pl.DataFrame:
-    """The primary coverage on the visit's date with its payer's state."""
-    return nz.primary_coverage(ctx, visits, "date").join(
-        ctx.bundle["payers"].select("payer_id", pl.col("state").alias("payer_state")),
-        on="payer_id",
-        how="left",
-    )
 
 
 def _with_billed_codes(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
@@ -63,7 +55,7 @@ def nursing_facts(ctx: EvalContext) -> pl.DataFrame:
     nursing = medicaid.nursing
     unit = medicaid.unit_minutes
     assessment = nursing.assessment_activities
-    facts = _with_primary_payer(ctx, _visits(ctx))
+    facts = pr.coverage_on(ctx, _visits(ctx), "date", with_state=True)  # the primary one
     facts = with_state_rules(
         ctx, facts.with_columns(program=pl.lit(medicaid.case_management.program))
     )
@@ -80,5 +72,5 @@ def nursing_facts(ctx: EvalContext) -> pl.DataFrame:
     )
     facts = nz.with_visit_place_of_service(ctx, facts)
     facts = facts.with_columns(units=units_expr("visit_minutes", unit))
-    facts = with_pays(ctx, facts, nursing_codes(ctx), "date")
+    facts = with_t_code_pays(ctx, facts, nursing_codes(ctx), "date")
     return with_diagnoses(ctx, facts)

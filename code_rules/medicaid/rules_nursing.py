@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from billing_engine import primitives as pr
 from billing_engine.engine.context import EvalContext
-from billing_engine.engine.family import evidence_list, payer_pays_criterion
+from billing_engine.engine.family import evidence_list
 from billing_engine.engine.kernel import CodeRule, Criterion
 from code_rules.medicaid.criteria import (
     NURSING_RULE_IDS,
+    PAYER_RULES,
     TIME_RULES,
     minutes_short,
     not_already_billed,
@@ -34,7 +36,7 @@ def _criteria(code: str) -> list[Criterion]:
     that pays the code and no claim of it on the visit's date under this NPI."""
     return [
         *practitioner_criteria(),
-        payer_pays_criterion(code),
+        pr.payer_pays_criterion(code, PAYER_RULES),
         not_already_billed(
             ~pl.col("billed_codes").list.contains(code),
             "this code is not already billed for the visit's date under this NPI",
