@@ -779,8 +779,8 @@ def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: Ev
 
 
 def test_with_payer_pays_is_the_loop_every_family_wrote(ctx: EvalContext) -> None:
-    from tests.medicaid_copies import with_pays
     from code_rules.medicaid.state_table import case_codes
+    from tests.medicaid_copies import with_pays
 
     frame = nz.primary_coverage(ctx, dated_rows(ctx), "date")
     codes = case_codes(ctx)
