@@ -33,6 +33,8 @@ from billing_engine.params.parameters import ParameterSet
 from billing_engine.services.evaluation import EvaluationResult, default_parameters, evaluate
 from cli.main import billing
 from code_rules.medicaid import rule as medicaid
+from code_rules.medicaid.facts_days import day_facts
+from code_rules.medicaid.state_table import programs, state_table
 from tests.scenario_io import write_scenario_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +253,7 @@ def context(folder: Path, extra: dict[str, Any], settings: dict[str, Any] | None
 
 def test_the_state_table_completes_a_state_from_default(tmp_path: Path) -> None:
     ctx = context(tmp_path, {"encounters": [entry("E1", DAY, None, 30)]})
-    table = medicaid.state_table(ctx)
+    table = state_table(ctx)
     rule = dict(zip(table["state_key"] + "/" + table["program"], table["unit_rule"], strict=True))
     assert rule["AZ/case_management"] == "first_unit_1_minute"
     assert rule["AZ/targeted_case_management"] == "midpoint_8"
@@ -292,12 +294,12 @@ CCM_CONSENT = {
 
 def test_the_familys_minutes_agree_with_the_shared_daily_minutes(tmp_path: Path) -> None:
     ctx = context(tmp_path, {"encounters": BUSY_DAY, "consents": [CCM_CONSENT]})
-    ours = medicaid.day_facts(ctx).select(
+    ours = day_facts(ctx).select(
         "patient_id", "program", "billing_practitioner_id", "date", "counted_minutes"
     )
     shared = (
         nz.daily_minutes(ctx)
-        .filter(pl.col("program").is_in(list(medicaid.programs(ctx))) & (pl.col("pool") == "all"))
+        .filter(pl.col("program").is_in(programs(ctx)) & (pl.col("pool") == "all"))
         .select("patient_id", "program", "billing_practitioner_id", "date", "minutes")
     )
     keys = ["patient_id", "program", "billing_practitioner_id", "date"]

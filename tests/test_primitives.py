@@ -131,9 +131,9 @@ def test_active_on_spells_the_coverage_and_condition_copies_value_for_value(
 ) -> None:
     frame = interval_frame(data)
     d, s, e = pl.col("d"), pl.col("s"), pl.col("e")
-    coverage_copy = (s <= d) & (e.is_null() | (e >= d))  # facts.primary_coverage
+    coverage_copy = (s <= d) & (e.is_null() | (e >= d))  # normalize.primary_coverage
     condition_copy = (s.is_null() | (s <= d)) & (e.is_null() | (e >= d))  # conditions_on_date
-    stay_copy = (d >= s) & (d < e)  # facts.time_entries, inpatient days
+    stay_copy = (d >= s) & (d < e)  # normalize.time_entries, inpatient days
     assert evaluate(frame, pr.active_on("d", "s", "e")) == evaluate(frame, coverage_copy)
     assert evaluate(frame, pr.active_on("d", "s", "e", open_start=True)) == evaluate(
         frame, condition_copy
@@ -563,7 +563,7 @@ def test_frequency_cap_reproduces_the_medicaid_daily_and_monthly_greedy_unit_fil
     day_cap: int | None,
     month_cap: int | None,
 ) -> None:
-    from code_rules.medicaid.rule import _greedy
+    from tests.medicaid_copies import _greedy
 
     frame = candidate_frame(data, prior).with_columns(
         program=pl.lit("cm"),
@@ -770,7 +770,7 @@ def test_coverage_on_with_state_is_the_medicaid_nursing_join_frame_for_frame(
 
 
 def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: EvalContext) -> None:
-    from code_rules.medicaid.rule import with_medicaid_payer
+    from tests.medicaid_copies import with_medicaid_payer
 
     frame = dated_rows(ctx)
     kinds = ctx.params.as_strs("medicaid.paying_payer_kinds")
@@ -779,7 +779,8 @@ def test_coverage_on_preferring_payer_kinds_is_the_medicaid_t_code_payer(ctx: Ev
 
 
 def test_with_payer_pays_is_the_loop_every_family_wrote(ctx: EvalContext) -> None:
-    from code_rules.medicaid.rule import case_codes, with_pays
+    from code_rules.medicaid.state_table import case_codes
+    from tests.medicaid_copies import with_pays
 
     frame = nz.primary_coverage(ctx, dated_rows(ctx), "date")
     codes = case_codes(ctx)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from billing_engine.engine import primitives as pr
 from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.primitives import Cap, Window
 from code_rules.ccm.alternatives import addon_units, alternatives, family_codes

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from billing_engine.engine import primitives as pr
 from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import (
     RuleSetResult,

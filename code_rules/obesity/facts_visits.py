@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from billing_engine.engine import primitives as pr
 from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from code_rules.obesity.codes import (
     BMI_KIND,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from billing_engine.engine import primitives as pr
 from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT, Criterion
 from code_rules.parameters_typed import typed

@@ -7,9 +7,9 @@ import datetime as dt
 
 import polars as pl
 
-from billing_engine.engine import primitives as pr
 from billing_engine.calendar import add_business_days_expr, federal_holidays
 from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from code_rules.parameters_typed import typed
 from code_rules.tcm.codes import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from billing_engine.engine import primitives as pr
 from billing_engine.engine import facts as nz
+from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from code_rules.parameters_typed import typed
 
