@@ -232,11 +232,9 @@ def same_criterion(a: Criterion, b: Criterion) -> bool:
     )
 
 
-def test_the_old_coverage_and_payer_criteria_delegate_and_keep_their_rule_ids() -> None:
-    from billing_engine.engine.family import coverage_criterion, payer_pays_criterion
-
+def test_the_coverage_and_payer_criteria_cite_the_rule_ids_they_are_given() -> None:
     assert same_criterion(
-        coverage_criterion(shows=("date", "payer_id")),
+        pr.coverage_criterion(("FEE-2",), ("date", "payer_id")),
         Criterion(
             "coverage",
             "active coverage on the date of service",
@@ -247,7 +245,7 @@ def test_the_old_coverage_and_payer_criteria_delegate_and_keep_their_rule_ids() 
         ),
     )
     assert same_criterion(
-        payer_pays_criterion("X1"),
+        pr.payer_pays_criterion("X1", ("TCODE-1",)),
         Criterion(
             "payer_pays",
             "the payer pays this code",

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from billing_engine.engine import primitives
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import (
     STATUS_BLOCKED,
@@ -81,22 +80,6 @@ def evidence_list(*columns: str | pl.Expr) -> pl.Expr:
     """Concatenate id columns (strings or lists of strings) into one list, nulls dropped."""
     exprs = [pl.col(c) if isinstance(c, str) else c for c in columns]
     return pl.concat_list(exprs).list.drop_nulls().list.unique(maintain_order=True)
-
-
-def coverage_criterion(shows: tuple[str, ...] = ("payer_id",)) -> Criterion:
-    """Active coverage on the date of service (facts: `payer_id` from primary_coverage).
-
-    Cites FEE-2 for every program; new code calls ``primitives.coverage_criterion`` with
-    the program's own rule ids (docs/primitives_adoption.md)."""
-    return primitives.coverage_criterion(("FEE-2",), shows)
-
-
-def payer_pays_criterion(code: str) -> Criterion:
-    """The payer pays `code` (facts: the `pays:<code>` column from payer_pays).
-
-    Cites the Medicaid rule TCODE-1 for every program; new code calls
-    ``primitives.payer_pays_criterion`` with the program's own rule ids."""
-    return primitives.payer_pays_criterion(code, ("TCODE-1",))
 
 
 def not_billed_by_other_criterion(
