@@ -105,3 +105,13 @@ def test_an_engine_or_rule_file_stays_short_enough_to_read(path: Path) -> None:
     if name in LONG_BY_NATURE:
         pytest.skip(LONG_BY_NATURE[name])
     assert lines <= MOST_LINES, f"{name} has {lines} lines: split it by what it holds"
+
+
+def test_the_architecture_map_names_every_stage_folder() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    folders = sorted(
+        p.name for p in (ROOT / "billing_engine").iterdir() if (p / "__init__.py").exists()
+    )
+    missing = [name for name in folders if f"`billing_engine/{name}/`" not in text]
+    assert not missing, f"docs/architecture.md does not place: {missing}"
+    assert (ROOT / "docs" / "architecture.svg").exists()

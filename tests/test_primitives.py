@@ -1,5 +1,5 @@
-"""The shared primitives (billing_engine/primitives.py): properties, and agreement with
-the hand-written copies they replace (docs/primitives_adoption.md)."""
+"""The shared primitives (billing_engine/engine/primitives.py, billing_engine/intervals.py):
+properties, and agreement with the hand-written copies they replaced (docs/primitives.md)."""
 
 from __future__ import annotations
 

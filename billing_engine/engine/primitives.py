@@ -1,7 +1,8 @@
 """Primitives the code families share: one definition per idea each family used to re-write.
 
-- ``active_on`` / ``overlaps``: a row's [start, end] interval of dates holds a date, or
-  shares a day with a period (a null bound is open or "not known", as asked).
+- ``active_on`` / ``overlaps`` (defined in ``billing_engine.intervals``, where every
+  stage can use them): a row's [start, end] interval of dates holds a date, or shares a
+  day with a period (a null bound is open or "not known", as asked).
 - ``coverage_on``: the coverage of a patient active on a date (the primary one, or the
   first of preferred payer kinds), with its payer's kind (and state).
 - ``with_payer_pays``: the ``pays:<code>`` columns, one per code.
@@ -13,7 +14,7 @@
 Every function works over whole frames (a ``frequency_cap`` in ``granted`` mode loops
 over the rank of a candidate within its group: one whole-frame pass per rank, never per
 row). None reads a code or a threshold of its own: callers pass them from parameters.
-``docs/primitives_adoption.md`` lists the copies each one replaces and how.
+``docs/primitives.md`` says which family uses which, and what is still left to them.
 """
 
 from __future__ import annotations
@@ -27,85 +28,27 @@ import polars as pl
 from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.kernel import Criterion
+from billing_engine.intervals import ClosedInterval, IntoExpr, active_on, as_expr, overlaps
 
-ClosedInterval = Literal["both", "left", "right", "none"]
-IntoExpr = str | pl.Expr
+__all__ = [
+    "Cap",
+    "ClosedInterval",
+    "IntoExpr",
+    "Window",
+    "active_on",
+    "billing_practitioner_known_criterion",
+    "billing_practitioner_qualified_criterion",
+    "coverage_criterion",
+    "coverage_on",
+    "frequency_cap",
+    "not_already_billed_criterion",
+    "overlaps",
+    "payer_pays_criterion",
+    "prior_usage",
+    "with_payer_pays",
+]
 
 _ROW = "_prim_row"
-
-
-def _expr(value: IntoExpr) -> pl.Expr:
-    return pl.col(value) if isinstance(value, str) else value
-
-
-# --------------------------------------------------------------------------- intervals
-
-
-def _lower(start: pl.Expr, date: pl.Expr, inclusive: bool, open_: bool) -> pl.Expr:
-    """`start` is on (or, not inclusive, strictly) before `date`; null start open if `open_`."""
-    check = (start <= date) if inclusive else (start < date)
-    return (start.is_null() | check) if open_ else check
-
-
-def _upper(end: pl.Expr, date: pl.Expr, inclusive: bool, open_: bool) -> pl.Expr:
-    """`end` is on (or, not inclusive, strictly) after `date`; null end open if `open_`."""
-    check = (end >= date) if inclusive else (end > date)
-    return (end.is_null() | check) if open_ else check
-
-
-def active_on(
-    date: IntoExpr,
-    start: IntoExpr = "start_date",
-    end: IntoExpr = "end_date",
-    *,
-    closed: ClosedInterval = "both",
-    open_start: bool = False,
-    open_end: bool = True,
-) -> pl.Expr:
-    """The row's interval ``start`` .. ``end`` holds ``date`` (a boolean expression).
-
-    ``closed`` says which bounds belong to the interval, as in ``pl.Expr.is_between``
-    (``left``: the end day is excluded, e.g. a discharge date). A null ``start`` is
-    "since ever" when ``open_start`` (conditions' onset, payer_codes' effective_from),
-    else the comparison is null (not active); likewise a null ``end`` with ``open_end``
-    (coverages, consents' revocation, conditions' resolution). Strings name columns.
-
-    The expression is ``lower & upper`` with each side spelled as the copies it replaces
-    spell it (``start.is_null() | (start <= date)``), so nulls propagate identically
-    (Kleene logic): filters and ``fill_null(False)`` see the same rows.
-    """
-    d, s, e = _expr(date), _expr(start), _expr(end)
-    lower = _lower(s, d, closed in ("both", "left"), open_start)
-    upper = _upper(e, d, closed in ("both", "right"), open_end)
-    return lower & upper
-
-
-def overlaps(
-    period_start: IntoExpr,
-    period_end: IntoExpr,
-    start: IntoExpr = "start_date",
-    end: IntoExpr = "end_date",
-    *,
-    closed: ClosedInterval = "both",
-    open_start: bool = False,
-    open_end: bool = True,
-    open_period_end: bool = False,
-) -> pl.Expr:
-    """The row's interval ``start`` .. ``end`` shares at least one day with the period.
-
-    The period ``period_start`` .. ``period_end`` is closed (both days belong to it); a
-    null ``period_end`` is open when ``open_period_end`` (another row's open coverage).
-    ``closed``, ``open_start`` and ``open_end`` describe the row's interval as in
-    ``active_on``. Dates are days: with ``closed="left"`` the row's last day is the day
-    before ``end`` (an inpatient stay ends on its discharge date, exclusive).
-    """
-    ps, pe, s, e = _expr(period_start), _expr(period_end), _expr(start), _expr(end)
-    starts_in_time = s <= pe if closed in ("both", "left") else s < pe
-    if open_period_end:
-        starts_in_time = pe.is_null() | starts_in_time
-    if open_start:
-        starts_in_time = s.is_null() | starts_in_time
-    return starts_in_time & _upper(e, ps, closed in ("both", "right"), open_end)
 
 
 # --------------------------------------------------------------------------- coverage
@@ -391,7 +334,7 @@ def prior_usage(
     result is an Int64 series aligned with `candidates`, 0 without any. `services`
     must not share column names with `candidates` other than ``on``.
     """
-    amount = pl.lit(1, dtype=pl.Int64) if units is None else _expr(units)
+    amount = pl.lit(1, dtype=pl.Int64) if units is None else as_expr(units)
     bounded = _with_bounds(candidates.with_row_index(_ROW), window)
     found = (
         bounded.select(_ROW, *on, "_w_start", "_w_end", window.date)
@@ -436,7 +379,7 @@ Counting = Literal["qualifying", "granted"]
 def _cap_columns(cap: Cap, earlier: pl.Expr, units: pl.Expr) -> list[pl.Expr]:
     """prior, earlier, used, room, within, granted of one cap (medicaid's _greedy fill)."""
     n = cap.name
-    prior = pl.lit(0, dtype=pl.Int64) if cap.prior is None else _expr(cap.prior).cast(pl.Int64)
+    prior = pl.lit(0, dtype=pl.Int64) if cap.prior is None else as_expr(cap.prior).cast(pl.Int64)
     limit = pl.lit(cap.limit) if not isinstance(cap.limit, pl.Expr) else cap.limit
     limit = limit.cast(pl.Int64)
     room = (limit - prior).clip(lower_bound=0)
@@ -488,7 +431,7 @@ def frequency_cap(
     ``granted`` mode also ``cap_granted`` (bool: qualifies and within every cap). Rows
     come back in input order (``keep_order="input"``) or sorted by group then order.
     """
-    amount = pl.lit(1, dtype=pl.Int64) if units is None else _expr(units)
+    amount = pl.lit(1, dtype=pl.Int64) if units is None else as_expr(units)
     q = pl.lit(True) if qualifies is None else qualifies.fill_null(False)
     ranked = (
         candidates.with_row_index(_ROW)

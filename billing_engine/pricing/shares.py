@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from billing_engine.errors import ConfigError, ParameterNotVerified
+from billing_engine.intervals import active_on
 from billing_engine.io.bundle import Bundle
 from billing_engine.params.parameters import ParameterSet
 from billing_engine.params.period import PeriodParameters
@@ -91,11 +92,7 @@ def _secondary(lines: pl.DataFrame, bundle: Bundle, kinds: list[str]) -> pl.Data
     return (
         lines.select(ROW, "patient_id", "payer_id", "date_of_service")
         .join(coverages, on="patient_id", how="inner")
-        .filter(
-            (pl.col("_secondary") != pl.col("payer_id"))
-            & (pl.col("start_date") <= pl.col("date_of_service"))
-            & (pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("date_of_service")))
-        )
+        .filter((pl.col("_secondary") != pl.col("payer_id")) & active_on("date_of_service"))
         .sort("rank", "_secondary")
         .group_by(ROW)
         .agg(pl.col("_secondary").first().alias("secondary_payer_id"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from billing_engine.engine.context import EvalContext
+from billing_engine.intervals import active_on
 
 
 def primary_coverage(ctx: EvalContext, frame: pl.DataFrame, date_column: str) -> pl.DataFrame:
@@ -16,10 +17,7 @@ def primary_coverage(ctx: EvalContext, frame: pl.DataFrame, date_column: str) ->
     matched = (
         indexed.select("_cov_row", "patient_id", date_column)
         .join(cov, on="patient_id", how="inner")
-        .filter(
-            (pl.col("start_date") <= pl.col(date_column))
-            & (pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col(date_column)))
-        )
+        .filter(active_on(date_column))
         .sort("_cov_row", "rank", "start_date", descending=[False, False, True])
         .unique(subset=["_cov_row"], keep="first")
         .select("_cov_row", "payer_id")
@@ -48,10 +46,7 @@ def payer_pays(
     )
     listed = (
         indexed.join(rules, on=["payer_id", code_column], how="inner")
-        .filter(
-            (pl.col("effective_from").is_null() | (pl.col("effective_from") <= pl.col(date_column)))
-            & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= pl.col(date_column)))
-        )
+        .filter(active_on(date_column, "effective_from", "effective_to", open_start=True))
         .sort("_pc_row", "effective_from", nulls_last=False)
         .group_by("_pc_row")
         .agg(listed_covered=pl.col("covered").last())

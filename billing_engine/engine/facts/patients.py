@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from billing_engine.engine.context import EvalContext
+from billing_engine.intervals import active_on, overlaps
 
 
 def normalized_icd10(expr: pl.Expr) -> pl.Expr:
@@ -39,8 +40,7 @@ def valid_consents(ctx: EvalContext, program: str) -> pl.DataFrame:
     """
     return ctx.bundle["consents"].filter(
         (pl.col("program") == program)
-        & (pl.col("obtained_date") <= ctx.end)
-        & (pl.col("revoked_date").is_null() | (pl.col("revoked_date") >= ctx.start))
+        & overlaps(pl.lit(ctx.start), pl.lit(ctx.end), "obtained_date", "revoked_date")
     )
 
 
@@ -86,9 +86,7 @@ def consent_facts(ctx: EvalContext, candidates: pl.DataFrame, program: str) -> p
             | (pl.col("named_practitioner_id") == pl.col("billing_practitioner_id"))
         )
     )
-    is_valid = (pl.col("obtained_date") <= ctx.end) & (
-        pl.col("revoked_date").is_null() | (pl.col("revoked_date") >= ctx.start)
-    )
+    is_valid = overlaps(pl.lit(ctx.start), pl.lit(ctx.end), "obtained_date", "revoked_date")
     revoked_before = pl.col("revoked_date").is_not_null() & (pl.col("revoked_date") < ctx.start)
     summary = (
         pairs.with_columns(valid=is_valid, revoked=revoked_before)
@@ -131,8 +129,9 @@ def _chronic_conditions(ctx: EvalContext, value_set: pl.DataFrame) -> pl.DataFra
     result = (
         ctx.bundle["conditions"]
         .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= ctx.end))
-            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= ctx.start))
+            overlaps(
+                pl.lit(ctx.start), pl.lit(ctx.end), "onset_date", "resolved_date", open_start=True
+            )
         )
         .with_columns(code=normalized_icd10(pl.col("icd10")))
         .join(members, on="code", how="left")
@@ -177,10 +176,7 @@ def conditions_on_date(
     indexed = frame.select("patient_id", date_column).with_row_index("_dx_row")
     found = (
         indexed.join(conditions, on="patient_id", how="inner")
-        .filter(
-            (pl.col("onset_date").is_null() | (pl.col("onset_date") <= pl.col(date_column)))
-            & (pl.col("resolved_date").is_null() | (pl.col("resolved_date") >= pl.col(date_column)))
-        )
+        .filter(active_on(date_column, "onset_date", "resolved_date", open_start=True))
         .sort("_dx_row", "onset_date", "code", nulls_last=False)
         .unique(subset=["_dx_row", "code"], keep="first", maintain_order=True)
         .group_by("_dx_row", maintain_order=True)
