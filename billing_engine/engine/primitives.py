@@ -66,11 +66,20 @@ def coverage_on(
     patient's coverage active on the row's date.
 
     Without ``prefer_kinds`` it is the primary coverage: the lowest ``rank`` (blank = 1),
-    then the latest start date (``facts.primary_coverage``). With ``prefer_kinds`` a
-    coverage whose payer kind is listed comes first whatever its rank (the Medicaid
-    T-code payer of a dual eligible), then rank, then the latest start. Rows without an
+    then the latest start date (``facts.primary_coverage``, the one definition of that
+    join). With ``prefer_kinds`` a coverage whose payer kind is listed comes first
+    whatever its rank (the Medicaid T-code payer of a dual eligible), then rank, then the latest start. Rows without an
     active coverage get nulls. The frame's rows and order are kept.
     """
+    if prefer_kinds is None:
+        result = nz.primary_coverage(ctx, frame, date_column)
+        if with_state:
+            result = result.join(
+                ctx.bundle["payers"].select("payer_id", pl.col("state").alias("payer_state")),
+                on="payer_id",
+                how="left",
+            )
+        return result
     cov = ctx.bundle["coverages"].select(
         "patient_id", "payer_id", "start_date", "end_date", pl.col("rank").fill_null(1)
     )
@@ -80,25 +89,6 @@ def coverage_on(
         .join(cov, on="patient_id", how="inner")
         .filter(active_on(date_column, "start_date", "end_date"))
     )
-    if prefer_kinds is None:
-        matched = (
-            active.sort("_cov_row", "rank", "start_date", descending=[False, False, True])
-            .unique(subset=["_cov_row"], keep="first")
-            .select("_cov_row", "payer_id")
-            .join(
-                ctx.bundle["payers"].select("payer_id", pl.col("kind").alias("payer_kind")),
-                on="payer_id",
-                how="left",
-            )
-        )
-        result = indexed.join(matched, on="_cov_row", how="left").sort("_cov_row").drop("_cov_row")
-        if with_state:
-            result = result.join(
-                ctx.bundle["payers"].select("payer_id", pl.col("state").alias("payer_state")),
-                on="payer_id",
-                how="left",
-            )
-        return result
     payers = ctx.bundle["payers"].select(
         "payer_id", pl.col("kind").alias("payer_kind"), pl.col("state").alias("payer_state")
     )
