@@ -68,8 +68,9 @@ def coverage_on(
     Without ``prefer_kinds`` it is the primary coverage: the lowest ``rank`` (blank = 1),
     then the latest start date (``facts.primary_coverage``, the one definition of that
     join). With ``prefer_kinds`` a coverage whose payer kind is listed comes first
-    whatever its rank (the Medicaid T-code payer of a dual eligible), then rank, then the latest start. Rows without an
-    active coverage get nulls. The frame's rows and order are kept.
+    whatever its rank (the Medicaid T-code payer of a dual eligible), then rank, then
+    the latest start. Rows without an active coverage get nulls. The frame's rows and
+    order are kept.
     """
     if prefer_kinds is None:
         result = nz.primary_coverage(ctx, frame, date_column)
