@@ -86,12 +86,15 @@ def _apply_group(outcomes: pl.DataFrame, group: PrecedenceGroup) -> pl.DataFrame
     in_group = pl.col("_rank").is_not_null()
     # a losing line, or an add-on gap whose base line is losing
     losing_line = in_group & pl.col("is_line") & loser.fill_null(False)
+    # an add-on belongs to its own practitioner's base line, whatever the group's scope:
+    # another practitioner's losing base leaves the winner's add-on gap alone
+    own_base = [*PERIOD, "billing_practitioner_id"]
     base_lost = (
         frame.filter(losing_line & pl.col("base_key").is_null())
-        .select(*scope, pl.col("rule_key").alias("base_key"), pl.lit(True).alias("_base_lost"))
+        .select(*own_base, pl.col("rule_key").alias("base_key"), pl.lit(True).alias("_base_lost"))
         .unique()
     )
-    frame = frame.join(base_lost, on=[*scope, "base_key"], how="left", nulls_equal=True)
+    frame = frame.join(base_lost, on=[*own_base, "base_key"], how="left", nulls_equal=True)
     losing = losing_line | (in_group & ~pl.col("is_line") & pl.col("_base_lost").fill_null(False))
     result = _suppress(frame, losing, group.reason, detail)
     return result.sort("_row").select(outcomes.columns)
