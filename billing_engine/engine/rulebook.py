@@ -27,6 +27,9 @@ class Rulebook:
         """The same rulebook with just the named families (in their order)."""
         return replace(self, families={n: f for n, f in self.families.items() if n in names})
 
+    def with_families(self, families: Mapping[str, FamilyEvaluator]) -> Rulebook:
+        return replace(self, families=families)
+
     def with_fees(self, fees: FeeLibrary) -> Rulebook:
         return replace(self, fees=fees)
 

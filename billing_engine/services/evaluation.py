@@ -42,7 +42,7 @@ def rulebook(
     if params is not None:
         book = book.with_parameters(params)
     if families is not None:
-        book = Rulebook(families, book.parameters, book.conflicts, book.fees)
+        book = book.with_families(families)
     if fees is not None:
         book = book.with_fees(fees)
     return book
