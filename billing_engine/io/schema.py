@@ -145,6 +145,7 @@ REFERRAL_SERVICES = ("mnt",)
 REFERRAL_REASONS = ("initial", "annual", "change_in_condition")
 CLAIM_STATUSES = ("paid", "denied", "pending")
 ENCOUNTER_STATUSES = ("completed", "entered_in_error")
+RELATIONSHIPS = ("self", "spouse", "child", "other")  # the patient to the subscriber
 
 
 def _c(name: str, type_: ColType = ColType.STR, req: bool = False, **kw: object) -> Column:
@@ -152,6 +153,9 @@ def _c(name: str, type_: ColType = ColType.STR, req: bool = False, **kw: object)
 
 
 E = ColType
+
+_TAXONOMY = r"^[0-9]{3}[0-9A-Z]{6}X$"
+_TAXONOMY_HINT = "a 10-character NUCC taxonomy code such as 207Q00000X"
 
 TABLES: dict[str, Table] = {
     t.name: t
@@ -176,6 +180,10 @@ TABLES: dict[str, Table] = {
                     pattern=r"^\d{2}$",
                     pattern_hint="a 2-digit place of service",
                 ),
+                # the rendering provider on a claim (close.md, bundle additions)
+                _c("first_name"),
+                _c("last_name"),
+                _c("taxonomy", pattern=_TAXONOMY, pattern_hint=_TAXONOMY_HINT),
             ),
             key=("practitioner_id",),
         ),
@@ -193,6 +201,11 @@ TABLES: dict[str, Table] = {
                 _c("death_date", E.DATE, phi=True),
                 # the staff member (a practitioner_id) who manages the patient
                 _c("care_manager_id"),
+                # with zip, the patient's address on a claim (close.md, bundle additions)
+                _c("address1", phi=True),
+                _c("address2", phi=True),
+                _c("city", phi=True),
+                _c("state", phi=True),
             ),
             key=("patient_id",),
             required_table=True,
@@ -210,6 +223,14 @@ TABLES: dict[str, Table] = {
                     pattern=r"^(medicare_pfs|schedule|percent_of_medicare:\d+(\.\d+)?)$",
                     pattern_hint="medicare_pfs, schedule or percent_of_medicare:NNN",
                 ),
+                # the payer's id for 837P loop 2010BB (close.md, bundle additions)
+                _c("x12_payer_id"),
+                # SBR09; blank = from kind (MB, 16, MC, CI)
+                _c(
+                    "claim_filing_indicator",
+                    pattern=r"^[0-9A-Z]{2}$",
+                    pattern_hint="a 2-character X12 claim filing indicator code (MB, 16, MC, CI, ...)",
+                ),
             ),
             key=("payer_id",),
         ),
@@ -222,6 +243,9 @@ TABLES: dict[str, Table] = {
                 _c("end_date", E.DATE),
                 _c("rank", E.INT, min_value=1),
                 _c("member_id", phi=True),
+                _c("group_number"),
+                # the patient's relationship to the subscriber; blank = self
+                _c("relationship", E.ENUM, enum=RELATIONSHIPS),
             ),
             natural_key=("patient_id", "payer_id", "start_date"),
             references=(
@@ -415,6 +439,42 @@ TABLES: dict[str, Table] = {
                 Reference("patient_id", "patients", "patient_id"),
                 Reference("payer_id", "payers", "payer_id"),
             ),
+        ),
+        Table(
+            "practice",
+            (
+                # the billing provider of every claim (close.md, bundle additions): a
+                # group NPI (type 2), 9-digit TIN, 9-digit ZIP
+                _c("name"),
+                _c("npi", E.NPI),
+                _c("tin", pattern=r"^\d{9}$", pattern_hint="a 9-digit TIN", phi=False),
+                _c("taxonomy", pattern=_TAXONOMY, pattern_hint=_TAXONOMY_HINT),
+                _c("address1"),
+                _c("address2"),
+                _c("city"),
+                _c("state", pattern=r"^[A-Z]{2}$", pattern_hint="a two-letter state"),
+                _c("zip", pattern=r"^\d{5}(\d{4})?$", pattern_hint="a 5- or 9-digit ZIP"),
+                _c("phone", pattern=r"^\d{10}$", pattern_hint="10 digits"),
+                # the 837 envelope parties (loops 1000A and 1000B)
+                _c("submitter_id"),
+                _c("submitter_name"),
+                _c("contact_name"),
+                _c("contact_phone", pattern=r"^\d{10}$", pattern_hint="10 digits"),
+                _c("receiver_id"),
+                _c("receiver_name"),
+            ),
+            natural_key=("npi",),
+        ),
+        Table(
+            "charges",
+            (
+                _c("code", req=True),
+                _c("modifier"),
+                _c("charge", E.DECIMAL, True, min_value=0),
+                _c("effective_from", E.DATE, True),
+                _c("effective_to", E.DATE),
+            ),
+            natural_key=("code", "modifier", "effective_from"),
         ),
     )
 }
