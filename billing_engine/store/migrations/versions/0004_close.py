@@ -120,6 +120,8 @@ def upgrade() -> None:
         sa.Column("rule_set_version", sa.String(), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("opened_by", sa.String(), nullable=False),
+        sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_line", sa.Integer(), nullable=False),
         sa.Column("locks", sa.Integer(), nullable=False),
         sa.Column("locked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("locked_by", sa.String(), nullable=True),
