@@ -60,7 +60,10 @@ def input_limits(path: Path | None) -> InputLimits:
 
 
 def load_bundle(
-    bundle_path: Path | None, db: str | None, limits: InputLimits | None = None
+    bundle_path: Path | None,
+    db: str | None,
+    limits: InputLimits | None = None,
+    month: Month | None = None,
 ) -> tuple[Bundle, str | None]:
     """The bundle from a folder/workbook, or from the store when no path is given.
 
@@ -68,7 +71,9 @@ def load_bundle(
     path). A store that does not exist or holds no patients is refused
     (``StoreMissing``, exit code 2): reading never creates a store nor reports an
     empty month for one. ``limits`` are the input limits a bundle path is read with
-    (default: the shipped ones).
+    (default: the shipped ones). With ``month``, a bundle from the store also holds the
+    lines of the close's exported claims of the other months as claims history (what
+    was billed stays billed; ``billing_engine.services.close.evaluation``).
     """
     if bundle_path is not None:
         from billing_engine.io.ingest import read_bundle
@@ -77,7 +82,12 @@ def load_bundle(
     from billing_engine.store import Store
 
     with Store.open(db, create=False) as store:
-        data = store.load_bundle()
+        if month is not None:
+            from billing_engine.services.close.evaluation import store_bundle
+
+            data = store_bundle(store, month)
+        else:
+            data = store.load_bundle()
         if data["patients"].is_empty():
             raise StoreMissing(
                 f"the store {store.url} holds no patients; import a bundle first "
@@ -144,7 +154,7 @@ def evaluate_command(
     from reports.outputs import EVALUATE_FILES, write_outputs
 
     check_output_folder(out, EVALUATE_FILES)
-    data, store_url = load_bundle(bundle, db_url, input_limits(settings_path))
+    data, store_url = load_bundle(bundle, db_url, input_limits(settings_path), month)
     result = evaluate(
         data,
         month,
@@ -234,7 +244,7 @@ def explain_command(
     from billing_engine.services.evaluation import explain
     from reports import render
 
-    data, _ = load_bundle(bundle, db_url, input_limits(settings_path))
+    data, _ = load_bundle(bundle, db_url, input_limits(settings_path), month)
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
     view = explain(

@@ -42,9 +42,25 @@ def billing(debug: bool) -> None:
 
 
 def _register() -> None:
-    from cli import cmd_demo, cmd_evaluate, cmd_fees, cmd_import, cmd_params, cmd_revenue
+    from cli import (
+        cmd_close,
+        cmd_demo,
+        cmd_evaluate,
+        cmd_fees,
+        cmd_import,
+        cmd_params,
+        cmd_revenue,
+    )
 
-    for module in (cmd_import, cmd_evaluate, cmd_revenue, cmd_demo, cmd_fees, cmd_params):
+    for module in (
+        cmd_import,
+        cmd_evaluate,
+        cmd_revenue,
+        cmd_demo,
+        cmd_fees,
+        cmd_params,
+        cmd_close,
+    ):
         for command in module.COMMANDS:
             billing.add_command(command)
 

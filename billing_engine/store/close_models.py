@@ -171,6 +171,8 @@ class Claim(Base):
     billing_practitioner_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
     rendering_npi: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
     billing_npi: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
+    # the coverage's member id at lock (claims.csv; the 837 carries it too)
+    member_id: Mapped[str | None] = mapped_column(sa.String(), nullable=True)
     line_count: Mapped[int] = mapped_column(sa.Integer())
     total_charge: Mapped[Decimal] = mapped_column(MONEY)
     allowed_amount: Mapped[Decimal] = mapped_column(MONEY)
@@ -218,6 +220,8 @@ class ExportBatch(Base):
     claims: Mapped[int] = mapped_column(sa.Integer())
     lines: Mapped[int] = mapped_column(sa.Integer())
     total_charge: Mapped[Decimal] = mapped_column(MONEY)
+    # the interchange as first written: a re-export writes these very bytes
+    content: Mapped[str] = mapped_column(sa.Text())
 
 
 class AuditEntry(Base):

@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.Column("billing_practitioner_id", sa.String(), nullable=True),
         sa.Column("rendering_npi", sa.String(), nullable=True),
         sa.Column("billing_npi", sa.String(), nullable=True),
+        sa.Column("member_id", sa.String(), nullable=True),
         sa.Column("line_count", sa.Integer(), nullable=False),
         sa.Column("total_charge", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("allowed_amount", sa.Numeric(precision=14, scale=2), nullable=False),
@@ -206,6 +207,7 @@ def upgrade() -> None:
         sa.Column("claims", sa.Integer(), nullable=False),
         sa.Column("lines", sa.Integer(), nullable=False),
         sa.Column("total_charge", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("month", "cycle", "payer_id", name=op.f("pk_export_batches")),
         sa.UniqueConstraint("control_number", name=op.f("uq_export_batches_control_number")),
     )

@@ -1,0 +1,306 @@
+"""Reads and writes of the close tables, inside one transaction per close command.
+
+``close_transaction`` opens the transaction a command runs in and turns what a
+concurrent writer causes (a lost version check, a unique key taken meanwhile, SQLite's
+"database is locked", a PostgreSQL serialization failure) into ``ChangedConcurrently``:
+the transaction is rolled back and the store is as it was. Everything else here takes
+the transaction's ``Connection``. Frames in and out are polars, typed by the model's
+columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from billing_engine.errors import BillingError
+from billing_engine.store.close_models import (
+    AuditEntry,
+    Claim,
+    ClaimLine,
+    CloseCycle,
+    CloseGap,
+    CloseLine,
+    CloseMonth,
+    ExportBatch,
+)
+from billing_engine.store.connect import write_batches
+
+CHANGED_BY_SOMEONE_ELSE = "changed by someone else, run it again"
+
+
+class CloseRefused(BillingError):
+    """A close command that may not run now (exit code 1); nothing was changed."""
+
+
+class ChangedConcurrently(CloseRefused):
+    """Another user changed the month meanwhile: nothing was changed, run it again."""
+
+    def __init__(self, month: str) -> None:
+        super().__init__(f"{month}: {CHANGED_BY_SOMEONE_ELSE}")
+
+
+def _is_concurrency_error(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return isinstance(exc, IntegrityError) or any(
+        marker in text
+        for marker in ("database is locked", "could not serialize", "deadlock detected")
+    )
+
+
+@contextmanager
+def close_transaction(engine: Engine, month: str) -> Iterator[Connection]:
+    """One transaction; a concurrent writer's trace becomes ``ChangedConcurrently``."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except (IntegrityError, OperationalError) as exc:
+        if _is_concurrency_error(exc):
+            raise ChangedConcurrently(month) from exc
+        raise
+
+
+def table(model: type[Any]) -> sa.Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+MONTHS, CYCLES, LINES, GAPS = (table(m) for m in (CloseMonth, CloseCycle, CloseLine, CloseGap))
+CLAIMS, CLAIM_LINES, BATCHES, AUDIT = (
+    table(m) for m in (Claim, ClaimLine, ExportBatch, AuditEntry)
+)
+
+
+def _polars_type(column: sa.Column[Any]) -> pl.DataType:
+    kind = column.type
+    if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
+        return pl.Decimal(18, 2)
+    if isinstance(kind, sa.DateTime):
+        return pl.Datetime("us", "UTC")
+    if isinstance(kind, sa.Date):
+        return pl.Date()
+    if isinstance(kind, sa.Integer):
+        return pl.Int64()
+    if isinstance(kind, sa.JSON):
+        return pl.Object()
+    return pl.String()
+
+
+def schema_of(tbl: sa.Table, columns: Sequence[str] | None = None) -> dict[str, pl.DataType]:
+    names = columns or [c.name for c in tbl.columns]
+    return {name: _polars_type(tbl.c[name]) for name in names}
+
+
+def read_frame(
+    connection: Connection, statement: sa.Select[Any], schema: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
+    """The rows of ``statement`` as a frame of ``schema`` (its columns, in its order)."""
+    rows = connection.execute(statement).all()
+    names = list(schema)
+    data = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+    frame = pl.DataFrame(data, schema={n: _loose(t) for n, t in schema.items()}, strict=False)
+    return frame.with_columns(pl.col(n).cast(t) for n, t in schema.items() if t != pl.Object())
+
+
+def _loose(dtype: pl.DataType) -> pl.DataType:
+    # Decimals from the driver may carry more places than the target: read wide, cast after
+    return pl.Decimal(38, 10) if isinstance(dtype, pl.Decimal) else dtype
+
+
+def rows_of(tbl: sa.Table, where: sa.ColumnElement[bool], connection: Connection) -> pl.DataFrame:
+    """Every column of the rows of ``tbl`` matching ``where``."""
+    return read_frame(connection, sa.select(*tbl.columns).where(where), schema_of(tbl))
+
+
+def insert_frame(connection: Connection, tbl: sa.Table, frame: pl.DataFrame) -> None:
+    """Insert the rows of ``frame`` (its columns must be columns of ``tbl``)."""
+    if frame.height:
+        write_batches(connection, tbl.insert(), frame)
+
+
+def month_row(connection: Connection, month: str) -> dict[str, Any] | None:
+    row = connection.execute(sa.select(MONTHS).where(MONTHS.c.month == month)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def cycle_row(connection: Connection, month: str, cycle: int) -> dict[str, Any] | None:
+    row = (
+        connection.execute(
+            sa.select(CYCLES).where(CYCLES.c.month == month, CYCLES.c.cycle == cycle)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def bump_version(
+    connection: Connection, month: str, read_version: int, now: dt.datetime, **changes: Any
+) -> None:
+    """Take the month for this command: its version must still be ``read_version``."""
+    result = connection.execute(
+        MONTHS.update()
+        .where(MONTHS.c.month == month, MONTHS.c.version == read_version)
+        .values(version=read_version + 1, updated_at=now, **changes)
+    )
+    if result.rowcount != 1:
+        raise ChangedConcurrently(month)
+
+
+def insert_month(connection: Connection, month: str, now: dt.datetime) -> None:
+    connection.execute(
+        MONTHS.insert().values(
+            month=month, state="open", cycle=1, version=1, updated_at=now, last_locked_at=None
+        )
+    )
+
+
+def update_cycle(connection: Connection, month: str, cycle: int, **values: Any) -> None:
+    connection.execute(
+        CYCLES.update().where(CYCLES.c.month == month, CYCLES.c.cycle == cycle).values(**values)
+    )
+
+
+def audit(
+    connection: Connection,
+    *,
+    at: dt.datetime,
+    user: str,
+    action: str,
+    month: str,
+    cycle: int | None,
+    ids: Sequence[str] = (),
+    reason: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one row to the audit log (never updated nor deleted)."""
+    connection.execute(
+        AUDIT.insert().values(
+            at=at,
+            user=user,
+            action=action,
+            month=month,
+            cycle=cycle,
+            ids=list(ids),
+            reason=reason,
+            detail=_jsonable(dict(detail or {})),
+        )
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def audit_rows(connection: Connection, month: str | None) -> list[dict[str, Any]]:
+    statement = sa.select(AUDIT).order_by(AUDIT.c.entry_id)
+    if month is not None:
+        statement = statement.where(AUDIT.c.month == month)
+    return [dict(r) for r in connection.execute(statement).mappings()]
+
+
+def set_line_status(
+    connection: Connection,
+    line_ids: Sequence[str],
+    *,
+    status: str,
+    user: str,
+    at: dt.datetime,
+    hold_reason: str | None = None,
+    edit_failures: str | None = None,
+) -> None:
+    """Set the review status of close lines (in batches: an IN list has limits)."""
+    values = {
+        "status": status,
+        "hold_reason": hold_reason,
+        "edit_failures": edit_failures,
+        "decided_by": user,
+        "decided_at": at,
+    }
+    ids = list(line_ids)
+    for start in range(0, len(ids), 5_000):
+        connection.execute(
+            LINES.update().where(LINES.c.line_id.in_(ids[start : start + 5_000])).values(**values)
+        )
+
+
+def set_line_holds(connection: Connection, holds: pl.DataFrame, user: str, at: dt.datetime) -> None:
+    """Hold the lines of ``holds`` (``line_id, hold_reason, edit_failures``), one statement."""
+    if not holds.height:
+        return
+    statement = (
+        LINES.update()
+        .where(LINES.c.line_id == sa.bindparam("b_line_id"))
+        .values(
+            status="held",
+            hold_reason=sa.bindparam("b_hold_reason"),
+            edit_failures=sa.bindparam("b_edit_failures"),
+            decided_by=user,
+            decided_at=at,
+        )
+    )
+    write_batches(connection, statement, holds.rename(lambda c: f"b_{c}"))
+
+
+def delete_lines(connection: Connection, line_ids: Sequence[str]) -> None:
+    """Drop close lines of an open cycle that the evaluation no longer supports."""
+    ids = list(line_ids)
+    for start in range(0, len(ids), 5_000):
+        connection.execute(LINES.delete().where(LINES.c.line_id.in_(ids[start : start + 5_000])))
+
+
+def update_line_values(connection: Connection, frame: pl.DataFrame) -> None:
+    """Refresh the evaluated values (amounts, evidence, rule, period) of kept lines."""
+    if not frame.height:
+        return
+    columns = [c for c in frame.columns if c != "line_id"]
+    statement = (
+        LINES.update()
+        .where(LINES.c.line_id == sa.bindparam("b_line_id"))
+        .values({c: sa.bindparam(f"b_{c}") for c in columns})
+    )
+    write_batches(connection, statement, frame.rename(lambda c: f"b_{c}"))
+
+
+def delete_gaps(connection: Connection, month: str, cycle: int) -> None:
+    connection.execute(GAPS.delete().where(GAPS.c.month == month, GAPS.c.cycle == cycle))
+
+
+def set_claims_status(
+    connection: Connection, month: str, cycle: int, from_status: str, to_status: str
+) -> int:
+    result = connection.execute(
+        CLAIMS.update()
+        .where(CLAIMS.c.month == month, CLAIMS.c.cycle == cycle, CLAIMS.c.status == from_status)
+        .values(status=to_status)
+    )
+    return int(result.rowcount)
+
+
+def max_control_number(connection: Connection) -> int:
+    value = connection.execute(sa.select(sa.func.max(BATCHES.c.control_number))).scalar()
+    return int(value or 0)
+
+
+def batches(connection: Connection, month: str, cycle: int) -> list[dict[str, Any]]:
+    statement = (
+        sa.select(BATCHES)
+        .where(BATCHES.c.month == month, BATCHES.c.cycle == cycle)
+        .order_by(BATCHES.c.payer_id)
+    )
+    return [dict(r) for r in connection.execute(statement).mappings()]
