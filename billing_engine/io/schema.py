@@ -229,7 +229,9 @@ TABLES: dict[str, Table] = {
                 _c(
                     "claim_filing_indicator",
                     pattern=r"^[0-9A-Z]{2}$",
-                    pattern_hint="a 2-character X12 claim filing indicator code (MB, 16, MC, CI, ...)",
+                    pattern_hint=(
+                        "a 2-character X12 claim filing indicator code (MB, 16, MC, CI, ...)"
+                    ),
                 ),
             ),
             key=("payer_id",),
