@@ -92,9 +92,27 @@ Distributions (p = probability, U(a, b) = uniform; per patient unless stated):
   patients at 85 % of their window office visits; weight_kg from BMI and height for 35 %
   of them.
 
+- Claim data (close.md, "Bundle additions for claims"; ``claim_data``, from a random
+  stream of its own so the tables above are the same with or without it): one
+  ``practice`` row (group NPI with a valid check digit, TIN, taxonomy 261QP2300X, a
+  9-digit Ann Arbor ZIP, phones, 837 submitter and receiver); patient street address
+  (apartment on 12 %), city and state from the ZIP; practitioner first/last name split
+  from ``name`` and a NUCC taxonomy (the scheduler has none); payer X12 ids (SBR09
+  stated for Medicare Advantage only); commercial coverages carry an employer group
+  number (60 groups) and relationship child (60 % under 26) or spouse (12 % of the
+  others), every other coverage self; a charge master: per code a multiplier U(1.5,
+  2.5) on its national Medicare amount, whole dollars, and 95 % of it for the year
+  before the window.
+- Deliberate defects for the claim edits (drawn among the bundle's rows): 0.7 % of
+  coverages without member_id, 0.3 % of patients without address1/address2 (each at
+  least one row), 2 patients without sex, the commercial payer without x12_payer_id,
+  and no charge row for 99407 and G0473. The demo (2,000 patients, seed 7): 16 of its
+  2,269 coverages without member_id, 6 patients without address, 2 without sex.
+
 Modules: ``draws`` (the state being drawn), one per generator (``patients``,
 ``coverage``, ``consents``, ``visits``, ``programs``, ``records``, ``fixed_data``),
-``arrays`` (whole-array helpers), ``vocabulary`` and ``write`` (the CSV folder).
+``arrays`` (whole-array helpers), ``vocabulary`` and ``write`` (the CSV folder), and
+``claim_data`` with ``claim_vocabulary`` (the claim columns, added after assembly).
 This module fixes the order of the draws and assembles the bundle.
 """
 
@@ -107,6 +125,7 @@ from billing_engine.calendar import Month
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.schema import TABLE_ORDER, TABLES
 from billing_engine.synth.arrays import NO_DAY, date_col, make_ids, minutes_to_time, pick
+from billing_engine.synth.claim_data import add_claim_data
 from billing_engine.synth.consents import ConsentDraws
 from billing_engine.synth.coverage import CoverageDraws
 from billing_engine.synth.fixed_data import (
@@ -236,6 +255,7 @@ class _Practice(
                 ).drop("pat")
             columns = [c for c in TABLES[name].column_names if c in frame.columns]
             frames[name] = frame.select(columns)
+        frames = add_claim_data(frames, self.seed, self.month_list[-1].end, self.month_list[0].year)
         source = (
             f"synth:patients={self.n},seed={self.seed},end_month={self.end_month},"
             f"months={len(self.month_list)}"
