@@ -409,6 +409,32 @@ def test_input_the_guide_cannot_carry_is_refused_naming_the_claim_and_field(
         render_837p(an_interchange(claim))
 
 
+def test_a_refusal_does_not_repeat_a_member_id_name_or_zip() -> None:
+    secret = dataclasses.replace(
+        SUBSCRIBER,
+        member_id="SECRET 42 ",
+        address=dataclasses.replace(ADDRESS, zip="1234"),
+    )
+    for subscriber in (secret, dataclasses.replace(secret, member_id="SECRET42")):
+        with pytest.raises(X12Error) as refused:
+            render_837p(an_interchange(a_claim(subscriber=subscriber)))
+        assert "SECRET" not in str(refused.value)
+        assert "1234" not in str(refused.value)
+        assert "claim 'CLM-2026-0001' subscriber (2010BA)" in str(refused.value)
+
+
+def test_an_identifier_with_surrounding_spaces_is_refused_not_trimmed() -> None:
+    with pytest.raises(X12Error, match=r"claim id \(CLM01\).*leading or trailing spaces"):
+        render_837p(an_interchange(a_claim(claim_id=" C1")))
+
+
+def test_a_zero_charge_line_is_written_as_0() -> None:
+    text = render_837p(an_interchange(a_claim(lines=(a_line(charge="-0.00"),))))
+    assert_valid_837p(text)
+    assert starting(text, "SV1*") == ["SV1*HC:99490*0*UN*1***1"]
+    assert starting(text, "CLM*")[0].split("*")[2] == "0"
+
+
 def test_a_billing_provider_without_zip_plus_4_or_with_a_bad_tin_is_refused() -> None:
     base = an_interchange()
     five = dataclasses.replace(

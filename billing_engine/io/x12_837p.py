@@ -43,7 +43,8 @@ length. Identifiers (claim ids, member ids, payer ids, codes) are never altered:
 that is empty, too long or holds a character outside the extended set (or a delimiter)
 is refused with ``X12Error``, as is any input the guide cannot carry (no claims, no
 lines, more than 50 lines, more than 12 diagnoses, a pointer to no diagnosis, an
-invalid NPI, ...). Every message names the claim and the field.
+invalid NPI, ...). Every message names the claim and the field; it repeats the value
+only where that is no PHI (never a name, address, ZIP or member id).
 
 Sources: the ASC X12 TR3 005010X222A1, Health Care Claim: Professional (837), loop by
 loop (usage, element lengths, repeats); consulted for comparison: OpenEMR's
@@ -313,19 +314,30 @@ def format_amount(amount: Decimal, where: str) -> str:
         raise X12Error(f"{where}: amount {amount} is not a whole number of cents")
     if amount < 0:
         raise X12Error(f"{where}: amount {amount} is negative")
+    if amount == 0:
+        amount = Decimal(0)  # no "-0"
     text = f"{amount.quantize(CENT):f}".rstrip("0").rstrip(".")
     if len(text.replace(".", "")) > LEN_AMOUNT_DIGITS:
         raise X12Error(f"{where}: amount {amount} has more than {LEN_AMOUNT_DIGITS} digits")
     return text
 
 
-def _identifier(value: str, where: str, max_length: int, min_length: int = 1) -> str:
-    """An identifier as given, refused if empty, too long or holding a bad character."""
+def _identifier(
+    value: str, where: str, max_length: int, min_length: int = 1, *, phi: bool = False
+) -> str:
+    """An identifier as given, refused if empty, too long, padded or holding a bad character.
+
+    ``phi`` (a member id) keeps the value out of the message, as for InputIssue.
+    """
+    shown = "the value" if phi else repr(value)
     if not min_length <= len(value) <= max_length:
-        raise X12Error(f"{where}: {value!r} must be {min_length}-{max_length} characters")
+        raise X12Error(f"{where}: {shown} must be {min_length}-{max_length} characters")
+    if value != value.strip():
+        raise X12Error(f"{where}: {shown} has leading or trailing spaces")
     bad = sorted({ch for ch in value if ch not in _EXTENDED_ALLOWED})
     if bad:
-        raise X12Error(f"{where}: {value!r} holds characters X12 cannot carry: {bad}")
+        listed = "" if phi else f": {bad}"
+        raise X12Error(f"{where}: {shown} holds characters X12 cannot carry{listed}")
     return value
 
 
@@ -337,10 +349,13 @@ def _matching(value: str, pattern: re.Pattern[str], where: str, what: str) -> st
 
 
 def _name(value: str, where: str, max_length: int, *, required: bool = True) -> str:
-    """A cleaned name; an error if it is required and nothing is left after cleaning."""
+    """A cleaned name; an error if it is required and nothing is left after cleaning.
+
+    The value is not repeated in the message: names and addresses are PHI.
+    """
     cleaned = clean_text(value, max_length)
     if required and not cleaned:
-        raise X12Error(f"{where}: {value!r} is empty once cleaned to the X12 character set")
+        raise X12Error(f"{where}: empty once cleaned to the X12 character set")
     return cleaned
 
 
@@ -376,14 +391,14 @@ def _zip(value: str, where: str, lengths: Sequence[int] = ZIP_LENGTHS) -> str:
     digits = value.replace("-", "").replace(" ", "")
     if not digits.isdigit() or len(digits) not in lengths:
         wanted = " or ".join(str(n) for n in lengths)
-        raise X12Error(f"{where}: ZIP {value!r} must be {wanted} digits")
+        raise X12Error(f"{where}: the ZIP code must be {wanted} digits")
     return digits
 
 
 def _phone(value: str, where: str) -> str:
     digits = _digits(value)
     if not digits or len(digits) > LEN_PHONE:
-        raise X12Error(f"{where}: telephone {value!r} has no digits")
+        raise X12Error(f"{where}: telephone {value!r} must have 1-{LEN_PHONE} digits")
     return digits
 
 
@@ -416,7 +431,7 @@ def _address(address: Address, where: str, zip_lengths: Sequence[int] = ZIP_LENG
     line2 = clean_text(address.line2 or "", LEN_ADDRESS)
     city = _name(address.city, f"{where} city (N401)", LEN_CITY)
     if len(city) < MIN_CITY_LENGTH:
-        raise X12Error(f"{where} city (N401): {address.city!r} is shorter than 2 characters")
+        raise X12Error(f"{where} city (N401): shorter than 2 characters")
     state = _matching(address.state.strip().upper(), _STATE, f"{where} state (N402)", "2 letters")
     return [
         segment("N3", line1, line2),
@@ -432,7 +447,7 @@ def _person_name(person: Person | Provider, where: str) -> tuple[str, str]:
 
 def _demographics(person: Person, where: str) -> str:
     if person.sex not in SEXES:
-        raise X12Error(f"{where} sex (DMG03): {person.sex!r} is not one of M, F, U")
+        raise X12Error(f"{where} sex (DMG03): not one of M, F, U")
     return segment("DMG", "D8", _date(person.birth_date), person.sex)
 
 
@@ -599,7 +614,9 @@ def _subscriber(claim: Claim, hl_id: int, has_patient: bool, where: str) -> list
     )
     group = _identifier(claim.group_number, f"{where} group number (SBR03)", LEN_REF, 0)
     last, first = _person_name(sub, sub_where)
-    member = _identifier(sub.member_id, f"{sub_where} member id (NM109)", LEN_ID, LEN_ID_MIN)
+    member = _identifier(
+        sub.member_id, f"{sub_where} member id (NM109)", LEN_ID, LEN_ID_MIN, phi=True
+    )
     out = [
         segment("HL", str(hl_id), "1", "22", "1" if has_patient else "0"),
         segment(
