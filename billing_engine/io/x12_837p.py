@@ -31,6 +31,11 @@ Loops and segments written, in the order the implementation guide requires:
   ``UN``, units, place of service only when it differs from the claim's, up to four
   diagnosis pointers), DTP*472*D8, REF*6R (line item control number, when given).
 
+Not written: pay-to (2010AB), referring (2310A) and service facility (2310C) loops,
+other payers (2320/2330, so SBR01 is always ``P``) and line adjudication (2430).
+The input dataclasses are in ``x12_837p_model``, the value helpers in ``x12_values``
+(both re-exported here, the API callers import), the envelope in ``x12_envelope``.
+
 Values are formatted as the guide's data types want: amounts (type R) without trailing
 zeros (``123.4``, ``50``), dates CCYYMMDD, times HHMM, ZIP codes of 5 or 9 digits,
 telephone numbers as digits only. Trailing empty elements and components are dropped.
@@ -55,42 +60,60 @@ file written with pyx12 (``tests/x12_check.py``).
 
 from __future__ import annotations
 
-import datetime
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 
-from billing_engine.errors import BillingError
-
-# --- Delimiters and envelope constants (TR3 Appendix C, ISA/GS/ST) ----------------------
-
-SEGMENT_TERMINATOR = "~"
-LINE_BREAK = "\n"  # after each terminator: readable, and ignored by X12 readers
-ELEMENT_SEPARATOR = "*"
-COMPONENT_SEPARATOR = ":"
-REPETITION_SEPARATOR = "^"
-DELIMITERS = frozenset(
-    SEGMENT_TERMINATOR + ELEMENT_SEPARATOR + COMPONENT_SEPARATOR + REPETITION_SEPARATOR
+from billing_engine.io.x12_837p_model import (
+    RELATIONSHIP_SELF,
+    Address,
+    BillingProvider,
+    Claim,
+    Interchange,
+    Party,
+    Payer,
+    Person,
+    Provider,
+    ServiceLine,
 )
+from billing_engine.io.x12_envelope import Envelope, enveloped, x12_text
+from billing_engine.io.x12_values import (
+    ZIP_LENGTHS,
+    X12Error,
+    checked_npi,
+    clean_text,
+    cleaned_name,
+    composite,
+    digits,
+    format_amount,
+    identifier,
+    matching,
+    npi_is_valid,
+    phone,
+    segment,
+    x12_date,
+    zip_code,
+)
+
+__all__ = [
+    "Address",
+    "BillingProvider",
+    "Claim",
+    "Interchange",
+    "Party",
+    "Payer",
+    "Person",
+    "Provider",
+    "ServiceLine",
+    "X12Error",
+    "clean_text",
+    "format_amount",
+    "npi_is_valid",
+    "render_837p",
+]
 
 X12_VERSION_RELEASE = "005010"  # GS08 version and release
 VERSION_CODE = X12_VERSION_RELEASE + "X222A1"  # GS08, ST03: the 837P TR3 and its addenda
-# ISA12 names the control-segment version: the version-release without its last digit.
-ISA_VERSION = X12_VERSION_RELEASE[:5]
-NO_AUTHORIZATION = "00"  # ISA01, ISA03: no authorization / security information
-ISA_EMPTY_INFO = " " * 10  # ISA02, ISA04
-MUTUALLY_DEFINED = "ZZ"  # ISA05/ISA07 default qualifier
-ISA_ID_LENGTH = 15  # ISA06, ISA08 are fixed at 15 characters
-ISA_CONTROL_DIGITS = 9  # ISA13
-ST_CONTROL_MIN_DIGITS = 4  # ST02 is 4-9 characters
-MAX_CONTROL_NUMBER = 999_999_999
-NO_ACK_REQUESTED = "0"  # ISA14
-USAGE_CODES = frozenset({"P", "T"})  # ISA15 production / test
-GS_ID_MIN, GS_ID_MAX = 2, 15  # GS02, GS03
 FUNCTIONAL_ID = "HC"  # GS01: health care claim
-RESPONSIBLE_AGENCY = "X"  # GS07
 TRANSACTION_SET = "837"
 BHT_STRUCTURE = "0019"  # BHT01: information source, subscriber, dependent
 BHT_ORIGINAL = "00"  # BHT02
@@ -98,18 +121,14 @@ BHT_CHARGEABLE = "CH"  # BHT06
 
 # --- Limits of the 837P TR3 ------------------------------------------------------------
 
-MAX_CLAIMS_PER_TRANSACTION = 5000  # TR3 1.4.1: at most 5000 CLM per ST-SE
+MAX_CLAIMS_PER_TRANSACTION = 5000  # TR3 transaction size: at most 5000 CLM per ST-SE
 MAX_LINES_PER_CLAIM = 50  # loop 2400 repeat
 MAX_DIAGNOSES = 12  # HI: ABK + 11 ABF
 MAX_POINTERS = 4  # SV107-1..4
 MAX_MODIFIERS = 4  # SV101-3..6
-MODIFIER_LENGTH = 2
-NPI_LENGTH = 10
 TIN_LENGTH = 9
-ZIP_LENGTHS = (5, 9)
 BILLING_PROVIDER_ZIP_LENGTH = 9  # 2010AA N403: "must be nine digits"
 MIN_CITY_LENGTH = 2  # N401 is 2-30
-STATE_LENGTH = 2
 
 # Element maximum lengths (TR3 element attributes).
 LEN_ORG_NAME = 60  # NM103
@@ -120,18 +139,10 @@ LEN_ID_MIN = 2  # NM109 minimum
 LEN_ADDRESS = 55  # N301, N302
 LEN_CITY = 30  # N401
 LEN_CONTACT = 60  # PER02
-LEN_PHONE = 256  # PER04
 LEN_CLAIM_ID = 38  # CLM01
 LEN_REF = 50  # REF02, SBR03, BHT03
-LEN_TAXONOMY = 50  # PRV03
-LEN_PROCEDURE = 48  # SV101-2
-LEN_DIAGNOSIS = 30  # HI01-2
-LEN_AMOUNT_DIGITS = 18  # R type 1-18 (digits, not counting sign or point)
 LEN_UNITS_DIGITS = 15  # SV104
 
-CENT = Decimal("0.01")
-
-RELATIONSHIP_SELF = "self"
 SUBSCRIBER_IS_PATIENT = "18"  # SBR02
 PATIENT_RELATIONSHIP = {"spouse": "01", "child": "19", "other": "G8"}  # PAT01
 PAYER_PRIMARY = "P"  # SBR01
@@ -140,16 +151,7 @@ FREQUENCIES_WITH_ORIGINAL = frozenset({"7", "8"})  # replacement, void: REF*F8
 FREQUENCIES = frozenset({FREQUENCY_ORIGINAL}) | FREQUENCIES_WITH_ORIGINAL
 SEXES = frozenset({"M", "F", "U"})
 FACILITY_CODE_QUALIFIER = "B"  # CLM05-2: place of service codes for professional claims
-# The NPI check digit is Luhn over the card prefix 80840 and the first 9 digits; the
-# prefix adds a constant 24 to the Luhn sum (CMS, "Requirements for the NPI check digit").
-NPI_PREFIX_LUHN_SUM = 24
 
-_BASIC_EXTRA = "!\"&'()+,-./;?= "  # X12 basic set besides A-Z 0-9, minus the delimiters
-_BASIC_ALLOWED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + _BASIC_EXTRA)
-_EXTENDED_ALLOWED = (
-    _BASIC_ALLOWED | frozenset("abcdefghijklmnopqrstuvwxyz%@[]_{}\\|<>`#$")
-) - DELIMITERS
-_SPACES = re.compile(r" +")
 _DIAGNOSIS = re.compile(r"^[A-Z0-9]{3,7}$")
 _PROCEDURE = re.compile(r"^[A-Z0-9]{5}$")
 _MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
@@ -159,346 +161,47 @@ _STATE = re.compile(r"^[A-Z]{2}$")
 _CLAIM_FILING = re.compile(r"^[0-9A-Z]{1,2}$")
 
 
-class X12Error(BillingError):
-    """Input that the 837P implementation guide cannot carry; the message names where."""
-
-
-# --- Input ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Address:
-    """A postal address (N3/N4). ``zip`` is 5 or 9 digits (a hyphen is allowed)."""
-
-    line1: str
-    city: str
-    state: str
-    zip: str
-    line2: str | None = None
-
-
-@dataclass(frozen=True)
-class Party:
-    """The submitter (1000A) or the receiver (1000B) of the interchange."""
-
-    id: str
-    name: str
-    contact_name: str = ""
-    contact_phone: str = ""
-
-
-@dataclass(frozen=True)
-class BillingProvider:
-    """The billing provider, an organization (2000A/2010AA)."""
-
-    name: str
-    npi: str
-    tin: str
-    taxonomy: str
-    address: Address
-    phone: str = ""
-
-
-@dataclass(frozen=True)
-class Person:
-    """A subscriber (2010BA) or a patient (2010CA). ``sex`` is ``M``, ``F`` or ``U``."""
-
-    last_name: str
-    first_name: str
-    birth_date: datetime.date
-    sex: str
-    address: Address | None
-    member_id: str = ""
-
-
-@dataclass(frozen=True)
-class Payer:
-    """The payer (2010BB) and the claim filing indicator it is billed under (SBR09)."""
-
-    name: str
-    payer_id: str
-    claim_filing_indicator: str
-
-
-@dataclass(frozen=True)
-class Provider:
-    """The rendering provider, a person (2310B)."""
-
-    npi: str
-    last_name: str
-    first_name: str
-    taxonomy: str = ""
-
-
-@dataclass(frozen=True)
-class ServiceLine:
-    """One service line (2400). ``diagnosis_pointers`` are 1-based into the claim's list."""
-
-    code: str
-    modifiers: tuple[str, ...]
-    charge: Decimal
-    units: int
-    date_of_service: datetime.date
-    diagnosis_pointers: tuple[int, ...]
-    line_id: str = ""
-    place_of_service: str | None = None
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim (2300) with its subscriber, patient, payer and lines.
-
-    ``frequency`` is ``1`` original, ``7`` replacement or ``8`` void; the last two carry
-    ``original_claim_id``, the payer's claim control number of the claim they replace.
-    ``relationship`` is the patient's to the subscriber: ``self``, ``spouse``,
-    ``child`` or ``other``; other than ``self`` it needs ``patient``.
-    """
-
-    claim_id: str
-    frequency: str
-    place_of_service: str
-    diagnoses: tuple[str, ...]
-    subscriber: Person
-    payer: Payer
-    lines: tuple[ServiceLine, ...]
-    original_claim_id: str | None = None
-    group_number: str = ""
-    relationship: str = RELATIONSHIP_SELF
-    patient: Person | None = None
-    rendering: Provider | None = None
-
-    @property
-    def total_charge(self) -> Decimal:
-        """The claim's total charge (CLM02): the sum of its line charges."""
-        return sum((line.charge for line in self.lines), Decimal(0))
-
-
-@dataclass(frozen=True)
-class Interchange:
-    """One interchange: envelope ids and control number, parties and claims.
-
-    ``control_number`` is used for ISA13, GS06, ST02 and BHT03. ``usage`` is ISA15.
-    """
-
-    sender_id: str
-    receiver_id: str
-    control_number: int
-    created: datetime.datetime
-    submitter: Party
-    receiver: Party
-    billing_provider: BillingProvider
-    claims: tuple[Claim, ...]
-    usage: str = "P"
-    sender_qualifier: str = MUTUALLY_DEFINED
-    receiver_qualifier: str = MUTUALLY_DEFINED
-
-
-# --- Value cleaning and checking (pure) ----------------------------------------------
-
-
-def clean_text(value: str, max_length: int) -> str:
-    """``value`` in the X12 basic character set, uppercased, at most ``max_length``.
-
-    Accents are dropped by NFKD decomposition; any other character outside the basic
-    set, and the delimiters, becomes a space; runs of spaces collapse. May return "".
-    """
-    decomposed = unicodedata.normalize("NFKD", value)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
-    kept = "".join(ch if ch in _BASIC_ALLOWED else " " for ch in stripped)
-    return _SPACES.sub(" ", kept).strip()[:max_length].rstrip()
-
-
-def format_amount(amount: Decimal, where: str) -> str:
-    """An amount as X12 type R: whole cents, no trailing zeros (``123.4``, ``50``)."""
-    if not amount.is_finite() or amount != amount.quantize(CENT):
-        raise X12Error(f"{where}: amount {amount} is not a whole number of cents")
-    if amount < 0:
-        raise X12Error(f"{where}: amount {amount} is negative")
-    if amount == 0:
-        amount = Decimal(0)  # no "-0"
-    text = f"{amount.quantize(CENT):f}".rstrip("0").rstrip(".")
-    if len(text.replace(".", "")) > LEN_AMOUNT_DIGITS:
-        raise X12Error(f"{where}: amount {amount} has more than {LEN_AMOUNT_DIGITS} digits")
-    return text
-
-
-def _identifier(
-    value: str, where: str, max_length: int, min_length: int = 1, *, phi: bool = False
-) -> str:
-    """An identifier as given, refused if empty, too long, padded or holding a bad character.
-
-    ``phi`` (a member id) keeps the value out of the message, as for InputIssue.
-    """
-    shown = "the value" if phi else repr(value)
-    if not min_length <= len(value) <= max_length:
-        raise X12Error(f"{where}: {shown} must be {min_length}-{max_length} characters")
-    if value != value.strip():
-        raise X12Error(f"{where}: {shown} has leading or trailing spaces")
-    bad = sorted({ch for ch in value if ch not in _EXTENDED_ALLOWED})
-    if bad:
-        listed = "" if phi else f": {bad}"
-        raise X12Error(f"{where}: {shown} holds characters X12 cannot carry{listed}")
-    return value
-
-
-def _matching(value: str, pattern: re.Pattern[str], where: str, what: str) -> str:
-    """``value`` if it matches ``pattern``, else an error saying it must be ``what``."""
-    if not pattern.match(value):
-        raise X12Error(f"{where}: {value!r} is not {what}")
-    return value
-
-
-def _name(value: str, where: str, max_length: int, *, required: bool = True) -> str:
-    """A cleaned name; an error if it is required and nothing is left after cleaning.
-
-    The value is not repeated in the message: names and addresses are PHI.
-    """
-    cleaned = clean_text(value, max_length)
-    if required and not cleaned:
-        raise X12Error(f"{where}: empty once cleaned to the X12 character set")
-    return cleaned
-
-
-def npi_is_valid(npi: str) -> bool:
-    """True for 10 digits whose last is the Luhn check digit of the NPI standard.
-
-    Luhn runs over the prefix 80840 and the first nine digits; the prefix adds
-    ``NPI_PREFIX_LUHN_SUM`` to the sum, so only the ten digits need walking.
-    """
-    if len(npi) != NPI_LENGTH or not npi.isdigit():
-        return False
-    total = NPI_PREFIX_LUHN_SUM
-    for index, char in enumerate(reversed(npi)):
-        digit = int(char)
-        if index % 2 == 1:  # every second digit from the right (the check digit is first)
-            digit *= 2
-            digit = digit - 9 if digit > 9 else digit
-        total += digit
-    return total % 10 == 0
-
-
-def _npi(value: str, where: str) -> str:
-    if not npi_is_valid(value):
-        raise X12Error(f"{where}: {value!r} is not a valid NPI (10 digits, Luhn check digit)")
-    return value
-
-
-def _digits(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
-
-
-def _zip(value: str, where: str, lengths: Sequence[int] = ZIP_LENGTHS) -> str:
-    digits = value.replace("-", "").replace(" ", "")
-    if not digits.isdigit() or len(digits) not in lengths:
-        wanted = " or ".join(str(n) for n in lengths)
-        raise X12Error(f"{where}: the ZIP code must be {wanted} digits")
-    return digits
-
-
-def _phone(value: str, where: str) -> str:
-    digits = _digits(value)
-    if not digits or len(digits) > LEN_PHONE:
-        raise X12Error(f"{where}: telephone {value!r} must have 1-{LEN_PHONE} digits")
-    return digits
-
-
-def _date(value: datetime.date) -> str:
-    return value.strftime("%Y%m%d")
-
-
-# --- Segments -------------------------------------------------------------------------
-
-
-def segment(seg_id: str, *elements: str) -> str:
-    """One segment without its terminator; trailing empty elements are dropped."""
-    items = [seg_id, *elements]
-    while items and items[-1] == "":
-        items.pop()
-    return ELEMENT_SEPARATOR.join(items)
-
-
-def composite(*components: str) -> str:
-    """One composite element; trailing empty components are dropped."""
-    items = list(components)
-    while items and items[-1] == "":
-        items.pop()
-    return COMPONENT_SEPARATOR.join(items)
-
-
 def _address(address: Address, where: str, zip_lengths: Sequence[int] = ZIP_LENGTHS) -> list[str]:
     """N3 and N4 of an address."""
-    line1 = _name(address.line1, f"{where} address line 1 (N301)", LEN_ADDRESS)
+    line1 = cleaned_name(address.line1, f"{where} address line 1 (N301)", LEN_ADDRESS)
     line2 = clean_text(address.line2 or "", LEN_ADDRESS)
-    city = _name(address.city, f"{where} city (N401)", LEN_CITY)
+    city = cleaned_name(address.city, f"{where} city (N401)", LEN_CITY)
     if len(city) < MIN_CITY_LENGTH:
         raise X12Error(f"{where} city (N401): shorter than 2 characters")
-    state = _matching(address.state.strip().upper(), _STATE, f"{where} state (N402)", "2 letters")
+    state = matching(address.state.strip().upper(), _STATE, f"{where} state (N402)", "2 letters")
     return [
         segment("N3", line1, line2),
-        segment("N4", city, state, _zip(address.zip, f"{where} ZIP (N403)", zip_lengths)),
+        segment("N4", city, state, zip_code(address.zip, f"{where} ZIP (N403)", zip_lengths)),
     ]
 
 
 def _person_name(person: Person | Provider, where: str) -> tuple[str, str]:
-    last = _name(person.last_name, f"{where} last name (NM103)", LEN_LAST_NAME)
-    first = _name(person.first_name, f"{where} first name (NM104)", LEN_FIRST_NAME, required=False)
+    """NM103 and NM104 of a person, cleaned; the first name may be empty."""
+    last = cleaned_name(person.last_name, f"{where} last name (NM103)", LEN_LAST_NAME)
+    first = cleaned_name(
+        person.first_name, f"{where} first name (NM104)", LEN_FIRST_NAME, required=False
+    )
     return last, first
 
 
 def _demographics(person: Person, where: str) -> str:
+    """DMG: birth date (D8) and sex."""
     if person.sex not in SEXES:
         raise X12Error(f"{where} sex (DMG03): not one of M, F, U")
-    return segment("DMG", "D8", _date(person.birth_date), person.sex)
+    return segment("DMG", "D8", x12_date(person.birth_date), person.sex)
 
 
-def _envelope_head(ic: Interchange) -> list[str]:
-    """ISA, GS, ST and BHT."""
-    where = "interchange"
-    if not 0 < ic.control_number <= MAX_CONTROL_NUMBER:
-        raise X12Error(f"{where} control number: {ic.control_number} must be 1-999999999")
-    if ic.usage not in USAGE_CODES:
-        raise X12Error(f"{where} usage (ISA15): {ic.usage!r} is not P or T")
-    sender = _identifier(ic.sender_id, f"{where} sender id (ISA06)", ISA_ID_LENGTH, GS_ID_MIN)
-    receiver = _identifier(ic.receiver_id, f"{where} receiver id (ISA08)", ISA_ID_LENGTH, GS_ID_MIN)
-    qualifiers = (ic.sender_qualifier, ic.receiver_qualifier)
-    for qualifier in qualifiers:
-        _identifier(qualifier, f"{where} id qualifier (ISA05/07)", 2, 2)
-    control = str(ic.control_number)
-    date8, time4 = ic.created.strftime("%Y%m%d"), ic.created.strftime("%H%M")
-    return [
-        segment(
-            "ISA",
-            NO_AUTHORIZATION,
-            ISA_EMPTY_INFO,
-            NO_AUTHORIZATION,
-            ISA_EMPTY_INFO,
-            ic.sender_qualifier,
-            sender.ljust(ISA_ID_LENGTH),
-            ic.receiver_qualifier,
-            receiver.ljust(ISA_ID_LENGTH),
-            ic.created.strftime("%y%m%d"),
-            time4,
-            REPETITION_SEPARATOR,
-            ISA_VERSION,
-            control.zfill(ISA_CONTROL_DIGITS),
-            NO_ACK_REQUESTED,
-            ic.usage,
-            COMPONENT_SEPARATOR,
-        ),
-        segment(
-            "GS",
-            FUNCTIONAL_ID,
-            sender,
-            receiver,
-            date8,
-            time4,
-            control,
-            RESPONSIBLE_AGENCY,
-            VERSION_CODE,
-        ),
-        segment("ST", TRANSACTION_SET, control.zfill(ST_CONTROL_MIN_DIGITS), VERSION_CODE),
-        segment("BHT", BHT_STRUCTURE, BHT_ORIGINAL, control, date8, time4, BHT_CHARGEABLE),
-    ]
+def _bht(ic: Interchange) -> str:
+    """BHT: structure 0019, original, reference id (the control number), date, time, CH."""
+    return segment(
+        "BHT",
+        BHT_STRUCTURE,
+        BHT_ORIGINAL,
+        str(ic.control_number),
+        ic.created.strftime("%Y%m%d"),
+        ic.created.strftime("%H%M"),
+        BHT_CHARGEABLE,
+    )
 
 
 def _parties(ic: Interchange) -> list[str]:
@@ -510,28 +213,28 @@ def _parties(ic: Interchange) -> list[str]:
             "NM1",
             "41",
             "2",
-            _name(sub.name, "submitter name (1000A NM103)", LEN_ORG_NAME),
+            cleaned_name(sub.name, "submitter name (1000A NM103)", LEN_ORG_NAME),
             "",
             "",
             "",
             "",
             "46",
-            _identifier(sub.id, "submitter id (1000A NM109)", LEN_ID, LEN_ID_MIN),
+            identifier(sub.id, "submitter id (1000A NM109)", LEN_ID, LEN_ID_MIN),
         ),
         segment(
-            "PER", "IC", contact, "TE", _phone(sub.contact_phone, "submitter contact (1000A PER04)")
+            "PER", "IC", contact, "TE", phone(sub.contact_phone, "submitter contact (1000A PER04)")
         ),
         segment(
             "NM1",
             "40",
             "2",
-            _name(rec.name, "receiver name (1000B NM103)", LEN_ORG_NAME),
+            cleaned_name(rec.name, "receiver name (1000B NM103)", LEN_ORG_NAME),
             "",
             "",
             "",
             "",
             "46",
-            _identifier(rec.id, "receiver id (1000B NM109)", LEN_ID, LEN_ID_MIN),
+            identifier(rec.id, "receiver id (1000B NM109)", LEN_ID, LEN_ID_MIN),
         ),
     ]
 
@@ -539,31 +242,31 @@ def _parties(ic: Interchange) -> list[str]:
 def _billing_provider(bp: BillingProvider) -> list[str]:
     """2000A (HL, PRV) and 2010AA (NM1, N3, N4, REF*EI, PER)."""
     where = "billing provider (2010AA)"
-    tin = _digits(bp.tin)
-    if len(tin) != TIN_LENGTH or len(_digits(bp.tin)) != len(bp.tin.replace("-", "")):
+    tin = digits(bp.tin)
+    if len(tin) != TIN_LENGTH or len(digits(bp.tin)) != len(bp.tin.replace("-", "")):
         raise X12Error(f"{where} TIN (REF02): {bp.tin!r} must be 9 digits")
     out = [segment("HL", "1", "", "20", "1")]
     if bp.taxonomy:
-        taxonomy = _matching(bp.taxonomy, _TAXONOMY, f"{where} taxonomy (PRV03)", "a taxonomy code")
+        taxonomy = matching(bp.taxonomy, _TAXONOMY, f"{where} taxonomy (PRV03)", "a taxonomy code")
         out.append(segment("PRV", "BI", "PXC", taxonomy))
     out.append(
         segment(
             "NM1",
             "85",
             "2",
-            _name(bp.name, f"{where} name (NM103)", LEN_ORG_NAME),
+            cleaned_name(bp.name, f"{where} name (NM103)", LEN_ORG_NAME),
             "",
             "",
             "",
             "",
             "XX",
-            _npi(bp.npi, f"{where} NPI (NM109)"),
+            checked_npi(bp.npi, f"{where} NPI (NM109)"),
         )
     )
     out += _address(bp.address, where, (BILLING_PROVIDER_ZIP_LENGTH,))
     out.append(segment("REF", "EI", tin))
     if bp.phone:
-        out.append(segment("PER", "IC", "", "TE", _phone(bp.phone, f"{where} telephone (PER04)")))
+        out.append(segment("PER", "IC", "", "TE", phone(bp.phone, f"{where} telephone (PER04)")))
     return out
 
 
@@ -606,15 +309,15 @@ def _subscriber(claim: Claim, hl_id: int, has_patient: bool, where: str) -> list
     """2000B (HL, SBR), 2010BA (NM1, and N3/N4/DMG when self) and 2010BB (NM1)."""
     sub, payer = claim.subscriber, claim.payer
     sub_where, payer_where = f"{where} subscriber (2010BA)", f"{where} payer (2010BB)"
-    filing = _matching(
+    filing = matching(
         payer.claim_filing_indicator,
         _CLAIM_FILING,
         f"{where} claim filing indicator (SBR09)",
         "a claim filing indicator code",
     )
-    group = _identifier(claim.group_number, f"{where} group number (SBR03)", LEN_REF, 0)
+    group = identifier(claim.group_number, f"{where} group number (SBR03)", LEN_REF, 0)
     last, first = _person_name(sub, sub_where)
-    member = _identifier(
+    member = identifier(
         sub.member_id, f"{sub_where} member id (NM109)", LEN_ID, LEN_ID_MIN, phi=True
     )
     out = [
@@ -645,13 +348,13 @@ def _subscriber(claim: Claim, hl_id: int, has_patient: bool, where: str) -> list
             "NM1",
             "PR",
             "2",
-            _name(payer.name, f"{payer_where} name (NM103)", LEN_ORG_NAME),
+            cleaned_name(payer.name, f"{payer_where} name (NM103)", LEN_ORG_NAME),
             "",
             "",
             "",
             "",
             "PI",
-            _identifier(payer.payer_id, f"{payer_where} payer id (NM109)", LEN_ID, LEN_ID_MIN),
+            identifier(payer.payer_id, f"{payer_where} payer id (NM109)", LEN_ID, LEN_ID_MIN),
         )
     )
     return out
@@ -674,17 +377,15 @@ def _patient(claim: Claim, hl_id: int, parent: int, where: str) -> list[str]:
     ]
 
 
-def _diagnoses(claim: Claim, where: str) -> tuple[str, list[str]]:
-    """The HI segment and the cleaned codes (no dot, uppercase), refusing duplicates."""
+def _diagnoses(claim: Claim, where: str) -> str:
+    """The HI segment: codes without the dot, uppercase, ABK then ABF; no duplicates."""
     codes = [code.replace(".", "").strip().upper() for code in claim.diagnoses]
-    for raw, code in zip(claim.diagnoses, codes, strict=True):
-        _matching(code, _DIAGNOSIS, f"{where} diagnosis (HI)", "an ICD-10-CM code")
-        if len(code) > LEN_DIAGNOSIS:  # pragma: no cover - the pattern is shorter
-            raise X12Error(f"{where} diagnosis (HI): {raw!r} is too long")
+    for code in codes:
+        matching(code, _DIAGNOSIS, f"{where} diagnosis (HI)", "an ICD-10-CM code")
     if len(set(codes)) != len(codes):
         raise X12Error(f"{where} diagnoses (HI): {list(claim.diagnoses)} repeat a code")
     qualified = [composite("ABK" if i == 0 else "ABF", code) for i, code in enumerate(codes)]
-    return segment("HI", *qualified), codes
+    return segment("HI", *qualified)
 
 
 def _rendering(claim: Claim, billing_npi: str, where: str) -> list[str]:
@@ -705,11 +406,11 @@ def _rendering(claim: Claim, billing_npi: str, where: str) -> list[str]:
             "",
             "",
             "XX",
-            _npi(rendering.npi, f"{ren_where} NPI (NM109)"),
+            checked_npi(rendering.npi, f"{ren_where} NPI (NM109)"),
         )
     ]
     if rendering.taxonomy:
-        taxonomy = _matching(
+        taxonomy = matching(
             rendering.taxonomy, _TAXONOMY, f"{ren_where} taxonomy (PRV03)", "a taxonomy code"
         )
         out.append(segment("PRV", "PE", "PXC", taxonomy))
@@ -719,7 +420,7 @@ def _rendering(claim: Claim, billing_npi: str, where: str) -> list[str]:
 def _service_line(claim: Claim, number: int, line: ServiceLine, where: str) -> list[str]:
     """2400: LX, SV1, DTP*472, REF*6R."""
     line_where = f"{where} line {number}"
-    code = _matching(
+    code = matching(
         line.code.strip().upper(),
         _PROCEDURE,
         f"{line_where} code (SV101-2)",
@@ -728,7 +429,7 @@ def _service_line(claim: Claim, number: int, line: ServiceLine, where: str) -> l
     if len(line.modifiers) > MAX_MODIFIERS:
         raise X12Error(f"{line_where} modifiers (SV101-3..6): {len(line.modifiers)} > 4")
     modifiers = [
-        _matching(m.strip().upper(), _MODIFIER, f"{line_where} modifier (SV101)", "2 characters")
+        matching(m.strip().upper(), _MODIFIER, f"{line_where} modifier (SV101)", "2 characters")
         for m in line.modifiers
     ]
     if not line.diagnosis_pointers or len(line.diagnosis_pointers) > MAX_POINTERS:
@@ -745,7 +446,7 @@ def _service_line(claim: Claim, number: int, line: ServiceLine, where: str) -> l
         raise X12Error(f"{line_where} units (SV104): {line.units} must be a positive count")
     pos = line.place_of_service
     if pos is not None:
-        _matching(pos, _POS, f"{line_where} place of service (SV105)", "a 2-digit code")
+        matching(pos, _POS, f"{line_where} place of service (SV105)", "a 2-digit code")
     line_pos = "" if pos is None or pos == claim.place_of_service else pos
     out = [
         segment("LX", str(number)),
@@ -759,12 +460,12 @@ def _service_line(claim: Claim, number: int, line: ServiceLine, where: str) -> l
             "",
             composite(*(str(p) for p in line.diagnosis_pointers)),
         ),
-        segment("DTP", "472", "D8", _date(line.date_of_service)),
+        segment("DTP", "472", "D8", x12_date(line.date_of_service)),
     ]
     if line.line_id:
         out.append(
             segment(
-                "REF", "6R", _identifier(line.line_id, f"{line_where} line id (REF*6R)", LEN_REF)
+                "REF", "6R", identifier(line.line_id, f"{line_where} line id (REF*6R)", LEN_REF)
             )
         )
     return out
@@ -772,11 +473,11 @@ def _service_line(claim: Claim, number: int, line: ServiceLine, where: str) -> l
 
 def _claim(claim: Claim, billing_npi: str, where: str) -> list[str]:
     """2300 (CLM, REF*F8, HI), 2310B and the 2400 lines of one claim."""
-    claim_id = _identifier(claim.claim_id, f"{where} claim id (CLM01)", LEN_CLAIM_ID)
-    pos = _matching(
+    claim_id = identifier(claim.claim_id, f"{where} claim id (CLM01)", LEN_CLAIM_ID)
+    pos = matching(
         claim.place_of_service, _POS, f"{where} place of service (CLM05-1)", "a 2-digit code"
     )
-    hi, _codes = _diagnoses(claim, where)
+    hi = _diagnoses(claim, where)
     out = [
         segment(
             "CLM",
@@ -797,9 +498,7 @@ def _claim(claim: Claim, billing_npi: str, where: str) -> list[str]:
             segment(
                 "REF",
                 "F8",
-                _identifier(
-                    claim.original_claim_id, f"{where} original claim id (REF*F8)", LEN_REF
-                ),
+                identifier(claim.original_claim_id, f"{where} original claim id (REF*F8)", LEN_REF),
             )
         )
     out.append(hi)
@@ -836,17 +535,22 @@ def render_837p(interchange: Interchange) -> str:
 
     Raises ``X12Error`` for input the guide cannot carry, naming the claim and field.
     """
-    head = _envelope_head(interchange)
-    body = [
+    envelope = Envelope(
+        sender_id=interchange.sender_id,
+        receiver_id=interchange.receiver_id,
+        sender_qualifier=interchange.sender_qualifier,
+        receiver_qualifier=interchange.receiver_qualifier,
+        control_number=interchange.control_number,
+        created=interchange.created,
+        usage=interchange.usage,
+        functional_id=FUNCTIONAL_ID,
+        transaction_set=TRANSACTION_SET,
+        version_code=VERSION_CODE,
+    )
+    transaction = [
+        _bht(interchange),
         *_parties(interchange),
         *_billing_provider(interchange.billing_provider),
         *_claims(interchange),
     ]
-    control = str(interchange.control_number)
-    st_to_se = 2 + len(body) + 1  # ST, BHT, body, SE
-    trailer = [
-        segment("SE", str(st_to_se), control.zfill(ST_CONTROL_MIN_DIGITS)),
-        segment("GE", "1", control),
-        segment("IEA", "1", control.zfill(ISA_CONTROL_DIGITS)),
-    ]
-    return "".join(s + SEGMENT_TERMINATOR + LINE_BREAK for s in [*head, *body, *trailer])
+    return x12_text(enveloped(envelope, transaction))
