@@ -4,6 +4,7 @@ reopen, status and the audit log (../shared/spec/close.md), on SQLite and Postgr
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -154,9 +155,8 @@ def test_a_claim_is_one_patient_payer_and_billing_practitioner(store: Store) -> 
 def test_a_line_that_fails_a_claim_edit_is_held_with_its_reason(store_url: str) -> None:
     bundle = practice_bundle()
     coverages = bundle["coverages"].with_columns(pl.lit(None, pl.String).alias("member_id"))
-    from dataclasses import replace
-
-    with open_store(store_url, replace(bundle, tables={**bundle.tables, "coverages": coverages})) as s:
+    defective = replace(bundle, tables={**bundle.tables, "coverages": coverages})
+    with open_store(store_url, defective) as s:
         cmd.start(s, M, user="amy")
         cmd.approve(s, M, user="amy", all_pending=True)
         outcome = cmd.lock(s, M, user="amy")
@@ -253,9 +253,13 @@ def test_status_shows_an_encounter_imported_after_the_lock_as_a_late_entry(
     cmd.approve(store, M, user="amy", all_pending=True)
     cmd.lock(store, M, user="amy")
     assert close_status.status(store, M).data["months"][0]["late_entries"]["rows"] == 0
-    late = store.load_bundle()["encounters"].head(2).with_columns(
-        pl.format("LATE{}", pl.int_range(pl.len())).alias("encounter_id"),
-        pl.lit(dt.date(2025, 12, 30)).alias("date"),
+    late = (
+        store.load_bundle()["encounters"]
+        .head(2)
+        .with_columns(
+            pl.format("LATE{}", pl.int_range(pl.len())).alias("encounter_id"),
+            pl.lit(dt.date(2025, 12, 30)).alias("date"),
+        )
     )
     store.import_bundle(_bundle_of(store, encounters=late))
     month = close_status.status(store, M).data["months"][0]
