@@ -115,12 +115,15 @@ def review_command(
     out: Path | None, db_url: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """List the current cycle's lines: line_id, status, hold_reason, edit_failures, ..."""
+    from billing_engine.io.safe_files import csv_bytes
     from billing_engine.services.close import commands
 
     with _store(db_url) as store:
         frame = commands.review(store, month, status=status, patient=patient, code=code)
     if out is not None:
-        frame.write_csv(out)
+        from billing_engine.io.safe_files import replace_file
+
+        replace_file(out, csv_bytes(frame))
         click.echo(f"{month}: {frame.height:,} lines written to {out}")
     elif as_json:
         click.echo(

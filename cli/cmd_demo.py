@@ -15,7 +15,7 @@ import datetime as dt
 import time
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import click
 import polars as pl
@@ -297,6 +297,13 @@ def synth_command(
     default=None,
     help="Folder for the outputs (default: demo-output next to the bundle).",
 )
+@click.option(
+    "--claims",
+    "claims_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the close's claim files (default: demo-claims next to the bundle).",
+)
 @force_option
 @allow_unverified_option
 def demo_command(
@@ -306,6 +313,7 @@ def demo_command(
     end_month: Month,
     bundle_dir: Path | None,
     out_dir: Path | None,
+    claims_dir: Path | None,
     force: bool,
     allow_unverified: bool,
 ) -> None:
@@ -316,6 +324,9 @@ def demo_command(
     folder), reads it back through the import checks, imports it into the store,
     evaluates --end-month over everything the store then holds, records the run,
     writes the outputs (default: demo-output next to the bundle) and prints a summary.
+    Then it runs the month's close end to end (start, approve every pending line, lock:
+    the claim edits hold what a payer would reject, export) and prints where the claim
+    files are (default: demo-claims/<month>-cycle<n> next to the bundle).
     A non-empty bundle folder the demo did not write (it leaves a .billing-demo marker)
     is refused unless --force; the outputs folder is replaced as a whole, as by
     billing evaluate, and may hold only outputs.
@@ -332,6 +343,7 @@ def demo_command(
     url = db_url or default_db_url()
     bundle_dir = bundle_dir or demo_folder(url) / "demo-bundle"
     out_dir = out_dir or bundle_dir.parent / "demo-output"
+    claims_dir = claims_dir or bundle_dir.parent / "demo-claims"
 
     claim_folder(bundle_dir, DEMO_MARKER, "billing demo", force=force)
     check_output_folder(out_dir, EVALUATE_FILES)
@@ -380,6 +392,28 @@ def demo_command(
     )
     click.echo("")
     click.echo(summarize(result))
+    click.echo("")
+    with Store.open(url) as store:
+        click.echo(close_summary(store, end_month, claims_dir))
+
+
+def close_summary(store: Any, month: Month, claims_dir: Path) -> str:
+    """Run the month's close end to end and say what it did."""
+    import getpass
+
+    from billing_engine.services.close.whole import close_month, held_lines
+
+    done = close_month(store, month, user=getpass.getuser(), out_root=claims_dir)
+    lines = [f"Monthly close of {month}:"]
+    lines.extend(f"  {step.summary}" for step in done.steps)
+    held = held_lines(store, month)
+    reasons = ", ".join(f"{k.removeprefix('edit:')} {n}" for k, n in done.held_by_edits.items())
+    lines.append(
+        f"Claim files in {done.out}; {held:,} lines held"
+        + (f" by the claim edits ({reasons})" if reasons else "")
+        + f": see billing close review {month} --status held"
+    )
+    return "\n".join(lines)
 
 
 COMMANDS: list[click.Command] = [synth_command, demo_command]

@@ -10,12 +10,9 @@ writes the same bytes. Each file is written to a temporary name and renamed.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from sqlalchemy.engine import Connection
 from billing_engine.calendar import Month
 from billing_engine.io import x12_837p as x12
 from billing_engine.io.bundle import Bundle
+from billing_engine.io.safe_files import csv_bytes, replace_file
 from billing_engine.services.close import commands as cmd
 from billing_engine.services.close.edits import claim_context, practice_row
 from billing_engine.store import Store
@@ -99,6 +97,7 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
         row = cmd._month_state(connection, key)
     cmd._refuse_unless(row, (cmd.LOCKED, cmd.EXPORTED), "export (lock it first)")
     cycle = int(row["cycle"])
+    refuse_another_cycles_folder(out, key, cycle)
     first = row["state"] == cmd.LOCKED
     if first:
         bundle = store.load_bundle()
@@ -155,6 +154,30 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
     )
 
 
+def refuse_another_cycles_folder(out: Path, month: str, cycle: int) -> None:
+    """A folder holding another cycle's claim files is not written into: its 837P files
+    would sit beside this cycle's and be sent twice."""
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        stale = sorted(p.name for p in out.glob("837p-*.x12")) if out.is_dir() else []
+        if stale:
+            raise cmd.BadCloseInput(
+                f"{out} holds claim files without a manifest ({', '.join(stale[:3])}); "
+                "export into an empty folder"
+            )
+        return
+    try:
+        held = json.loads(manifest.read_text())
+        same = held.get("month") == month and held.get("cycle") == cycle
+    except (OSError, ValueError, AttributeError):
+        same = False
+    if not same:
+        raise cmd.BadCloseInput(
+            f"{out} holds the claim files of another close ({manifest}); "
+            f"export {month} cycle {cycle} into another folder"
+        )
+
+
 def _batch(
     month: str, cycle: int, payer_id: str, number: int, claims: pl.DataFrame, text: str
 ) -> dict[str, Any]:
@@ -177,9 +200,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    replace_file(path, data)  # a new file renamed over the old: never half written
 
 
 def write_files(connection: Connection, month: str, cycle: int, out: Path) -> list[Path]:
@@ -235,38 +256,30 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 def claims_csv(claims: pl.DataFrame, lines: pl.DataFrame | None) -> bytes:
     """``claims.csv``: one row per service line, claims and lines in id order."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CLAIMS_CSV_COLUMNS)
-    if lines is not None and claims.height:
-        joined = lines.join(
-            claims.select(
-                "claim_id",
-                "frequency",
-                "original_claim_id",
-                "cycle",
-                "payer_id",
-                "patient_id",
-                "member_id",
-                "billing_npi",
-                "rendering_npi",
-            ),
-            on="claim_id",
-            suffix="_claim",
-        ).sort("claim_id", "line_number")
-        for r in joined.iter_rows(named=True):  # writing text: one row per output row
-            writer.writerow([_text(r[c]) for c in CLAIMS_CSV_COLUMNS])
-    return buffer.getvalue().encode()
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
+    if lines is None or not claims.height:
+        return ",".join(CLAIMS_CSV_COLUMNS).encode() + b"\n"
+    heads = claims.select(
+        "claim_id",
+        "frequency",
+        "original_claim_id",
+        "cycle",
+        "payer_id",
+        "patient_id",
+        "member_id",
+        "billing_npi",
+        "rendering_npi",
+    )
+    rows = (
+        lines.drop("billing_npi", "month", "cycle", strict=False)
+        .join(heads, on="claim_id")
+        .sort("claim_id", "line_number")
+        .with_columns(
+            pl.col(c).cast(pl.Decimal(18, 2)).cast(pl.String)
+            for c in ("charge", "allowed_amount", "payer_amount", "patient_amount")
+        )
+    )
+    blank_as_empty = pl.col(pl.String).replace("", None)  # "" and null both print empty
+    return csv_bytes(rows.select(CLAIMS_CSV_COLUMNS).with_columns(blank_as_empty))
 
 
 # -- the 837P of one payer ---------------------------------------------------------------
