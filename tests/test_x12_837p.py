@@ -149,8 +149,8 @@ def test_the_envelope_carries_the_control_number_and_the_version() -> None:
     assert isa.split("*")[13] == "000000042"
     assert isa.split("*")[15] == "P"
     assert starting(text, "GS*") == ["GS*HC*SUBMIT01*RECV01*20261201*0930*42*X*005010X222A1"]
-    assert starting(text, "ST*") == ["ST*837*0042*005010X222A1"]
-    assert starting(text, "BHT*") == ["BHT*0019*00*42*20261201*0930*CH"]
+    assert starting(text, "ST*") == ["ST*837*0001*005010X222A1"]
+    assert starting(text, "BHT*") == ["BHT*0019*00*42-1*20261201*0930*CH"]
     assert starting(text, "GE*") == ["GE*1*42"]
     assert starting(text, "IEA*") == ["IEA*1*000000042"]
     assert starting(text, "NM1*41*") == ["NM1*41*2*CARE CLINIC*****46*SUBMIT01"]
@@ -323,7 +323,7 @@ def test_amounts_have_no_trailing_zeros_and_se_counts_st_to_se() -> None:
         all_segments.index(starting(text, "ST*")[0]),
         all_segments.index(starting(text, "SE*")[0]),
     )
-    assert starting(text, "SE*") == [f"SE*{se - st + 1}*0042"]
+    assert starting(text, "SE*") == [f"SE*{se - st + 1}*0001"]
 
 
 def test_format_amount_writes_x12_decimals_and_refuses_fractions_of_cents() -> None:
@@ -572,3 +572,17 @@ def test_random_valid_claims_all_validate_with_pyx12(interchange: Interchange) -
     text = render_837p(interchange)
     assert_valid_837p(text)
     assert render_837p(interchange) == text
+
+
+def test_more_claims_than_a_transaction_holds_go_into_further_transaction_sets() -> None:
+    base = an_interchange()
+    claims = tuple(
+        dataclasses.replace(base.claims[0], claim_id=f"CLM-{n:04d}") for n in range(1, 6)
+    )
+    text = render_837p(dataclasses.replace(base, claims=claims), max_claims_per_transaction=2)
+    assert starting(text, "ST*") == [f"ST*837*000{n}*005010X222A1" for n in (1, 2, 3)]
+    assert [s.split("*")[2] for s in starting(text, "SE*")] == ["0001", "0002", "0003"]
+    assert starting(text, "GE*") == ["GE*3*42"]
+    assert [s.split("*")[3] for s in starting(text, "BHT*")] == ["42-1", "42-2", "42-3"]
+    assert len(starting(text, "CLM*")) == 5
+    assert_valid_837p(text)

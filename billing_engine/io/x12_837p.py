@@ -191,13 +191,14 @@ def _demographics(person: Person, where: str) -> str:
     return segment("DMG", "D8", x12_date(person.birth_date), person.sex)
 
 
-def _bht(ic: Interchange) -> str:
-    """BHT: structure 0019, original, reference id (the control number), date, time, CH."""
+def _bht(ic: Interchange, number: int) -> str:
+    """BHT: structure 0019, original, reference id (control number-transaction), date,
+    time, CH."""
     return segment(
         "BHT",
         BHT_STRUCTURE,
         BHT_ORIGINAL,
-        str(ic.control_number),
+        f"{ic.control_number}-{number}",
         ic.created.strftime("%Y%m%d"),
         ic.created.strftime("%H%M"),
         BHT_CHARGEABLE,
@@ -508,16 +509,10 @@ def _claim(claim: Claim, billing_npi: str, where: str) -> list[str]:
     return out
 
 
-def _claims(ic: Interchange) -> Iterable[str]:
+def _claims(claims: Sequence[Claim], ic: Interchange) -> Iterable[str]:
     """2000B/2000C/2300.. for each claim, each claim under its own subscriber HL."""
-    if not ic.claims:
-        raise X12Error("interchange claims: an 837 needs at least one claim")
-    if len(ic.claims) > MAX_CLAIMS_PER_TRANSACTION:
-        raise X12Error(
-            f"interchange claims: {len(ic.claims)} > {MAX_CLAIMS_PER_TRANSACTION} a transaction"
-        )
     hl_id = 1  # 2000A
-    for claim in ic.claims:
+    for claim in claims:
         where = f"claim {claim.claim_id!r}"
         _check_claim(claim, where)
         has_patient = claim.relationship != RELATIONSHIP_SELF
@@ -530,8 +525,14 @@ def _claims(ic: Interchange) -> Iterable[str]:
         yield from _claim(claim, ic.billing_provider.npi, where)
 
 
-def render_837p(interchange: Interchange) -> str:
+def render_837p(
+    interchange: Interchange, max_claims_per_transaction: int = MAX_CLAIMS_PER_TRANSACTION
+) -> str:
     """The whole 837P file for ``interchange``: ISA..IEA, each segment ending ``~\\n``.
+
+    More claims than a transaction set may hold (the guide's 5000) go into further
+    transaction sets (ST..SE) of the same functional group, each with its own BHT,
+    submitter, receiver and billing provider loops.
 
     Raises ``X12Error`` for input the guide cannot carry, naming the claim and field.
     """
@@ -547,10 +548,17 @@ def render_837p(interchange: Interchange) -> str:
         transaction_set=TRANSACTION_SET,
         version_code=VERSION_CODE,
     )
-    transaction = [
-        _bht(interchange),
-        *_parties(interchange),
-        *_billing_provider(interchange.billing_provider),
-        *_claims(interchange),
+    if not interchange.claims:
+        raise X12Error("interchange claims: an 837 needs at least one claim")
+    size = max_claims_per_transaction
+    chunks = [interchange.claims[i : i + size] for i in range(0, len(interchange.claims), size)]
+    transactions = [
+        [
+            _bht(interchange, number),
+            *_parties(interchange),
+            *_billing_provider(interchange.billing_provider),
+            *_claims(chunk, interchange),
+        ]
+        for number, chunk in enumerate(chunks, start=1)
     ]
-    return x12_text(enveloped(envelope, transaction))
+    return x12_text(enveloped(envelope, transactions))

@@ -37,7 +37,7 @@ MAX_CONTROL_NUMBER = 999_999_999
 NO_ACK_REQUESTED = "0"  # ISA14
 USAGE_CODES = frozenset({"P", "T"})  # ISA15 production / test
 RESPONSIBLE_AGENCY = "X"  # GS07: ASC X12
-ONE_GROUP = ONE_TRANSACTION = "1"  # IEA01, GE01: this envelope holds one of each
+ONE_GROUP = "1"  # IEA01: this envelope holds one functional group
 SEGMENTS_AROUND = 2  # ST and SE, counted in SE01 with the transaction's segments
 
 
@@ -77,11 +77,14 @@ def _checked(env: Envelope) -> tuple[str, str]:
     )
 
 
-def enveloped(env: Envelope, transaction: Sequence[str]) -> list[str]:
-    """ISA, GS, ST, the ``transaction`` segments, SE (its count), GE and IEA."""
+def enveloped(env: Envelope, transactions: Sequence[Sequence[str]]) -> list[str]:
+    """ISA, GS, each transaction set between its ST and SE (the count), GE and IEA.
+
+    The transaction sets of the group are numbered 0001, 0002, ... (ST02 = SE02), unique
+    within the group as the guide asks; GE01 counts them.
+    """
     sender, receiver = _checked(env)
     control = str(env.control_number)
-    st_control = control.zfill(ST_CONTROL_MIN_DIGITS)
     isa_control = control.zfill(ISA_CONTROL_DIGITS)
     time4 = env.created.strftime("%H%M")
     isa = segment(
@@ -114,15 +117,15 @@ def enveloped(env: Envelope, transaction: Sequence[str]) -> list[str]:
         RESPONSIBLE_AGENCY,
         env.version_code,
     )
-    return [
-        isa,
-        gs,
-        segment("ST", env.transaction_set, st_control, env.version_code),
-        *transaction,
-        segment("SE", str(len(transaction) + SEGMENTS_AROUND), st_control),
-        segment("GE", ONE_TRANSACTION, control),
-        segment("IEA", ONE_GROUP, isa_control),
-    ]
+    out = [isa, gs]
+    for number, transaction in enumerate(transactions, start=1):
+        st_control = str(number).zfill(ST_CONTROL_MIN_DIGITS)
+        out.append(segment("ST", env.transaction_set, st_control, env.version_code))
+        out.extend(transaction)
+        out.append(segment("SE", str(len(transaction) + SEGMENTS_AROUND), st_control))
+    out.append(segment("GE", str(len(transactions)), control))
+    out.append(segment("IEA", ONE_GROUP, isa_control))
+    return out
 
 
 def x12_text(segments: Sequence[str]) -> str:
