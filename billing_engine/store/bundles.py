@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,9 +238,11 @@ def import_table(
     )
 
 
-def load_bundle(engine: Engine, source: str) -> Bundle:
+def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = None) -> Bundle:
     """Every current stored row as a typed bundle (extra columns restored from ``extra``).
 
+    With ``tables``, only those tables are read; the others come back empty (for a
+    reader that needs a few small tables of a large store, such as the claim edits).
     Retired rows (a snapshot import no longer held them) are left out. Rows come
     sorted by their id or natural key. Extra columns come back with JSON types
     (text, integer, float, boolean); dates and the like in them as text.
@@ -251,6 +253,8 @@ def load_bundle(engine: Engine, source: str) -> Bundle:
             # one snapshot for all tables, even while an import commits
             connection.execution_options(isolation_level="REPEATABLE READ")
         for name, spec in TABLES.items():
+            if tables is not None and name not in tables:
+                continue
             table = INTERCHANGE_TABLES[name]
             columns = [table.c[c] for c in spec.column_names]
             rows = connection.execute(

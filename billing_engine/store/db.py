@@ -48,7 +48,7 @@ does: ``bundles`` (imports and reads of interchange rows), ``runs`` (evaluation 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -145,14 +145,15 @@ class Store:
         except SQLAlchemyError as exc:  # rolled back already
             raise StoreError(f"import into {self.url} failed: {driver_reason(exc)}") from exc
 
-    def load_bundle(self) -> Bundle:
+    def load_bundle(self, tables: Collection[str] | None = None) -> Bundle:
         """Every current stored row as a typed bundle (extra columns restored from ``extra``).
 
+        With ``tables``, only those are read; the other tables come back empty.
         Retired rows (a snapshot import no longer held them) are left out. Rows come
         sorted by their id or natural key. Extra columns come back with JSON types
         (text, integer, float, boolean); dates and the like in them as text.
         """
-        return bundles.load_bundle(self._engine, self.url)
+        return bundles.load_bundle(self._engine, self.url, tables)
 
     def current_rows(self, name: str, columns: Sequence[str]) -> pl.DataFrame:
         """``columns`` of the current (not retired) stored rows of one interchange table.

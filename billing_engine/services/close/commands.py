@@ -23,7 +23,12 @@ from billing_engine.errors import ConfigError
 from billing_engine.services.close import lines as ln
 from billing_engine.services.close.claimed import carried_lines
 from billing_engine.services.close.claims import build_claims
-from billing_engine.services.close.edits import claim_context, failed_edits, practice_row
+from billing_engine.services.close.edits import (
+    CLAIM_TABLES,
+    claim_context,
+    failed_edits,
+    practice_row,
+)
 from billing_engine.services.close.evaluation import evaluate_from_store
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
@@ -461,7 +466,7 @@ def lock(store: Store, month: Month, *, user: str) -> Outcome:
         raise closedb.CloseRefused(
             f"{key}: {pending:,} lines are still pending: approve or hold them"
         )
-    bundle = store.load_bundle()
+    bundle = store.load_bundle(CLAIM_TABLES)
     at = now()
     cycle = int(row["cycle"])
     with closedb.close_transaction(store.engine, key) as tx:

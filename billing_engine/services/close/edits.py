@@ -23,6 +23,8 @@ from billing_engine.io.bundle import Bundle
 from billing_engine.io.cells import valid_npi
 
 SELF = "self"
+# the bundle tables a claim is built and checked from (the close reads only these)
+CLAIM_TABLES = ("practice", "practitioners", "patients", "payers", "coverages", "charges")
 
 
 def _blank(column: str) -> pl.Expr:

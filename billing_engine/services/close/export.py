@@ -25,7 +25,7 @@ from billing_engine.io import x12_837p as x12
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.safe_files import csv_bytes, replace_file
 from billing_engine.services.close import commands as cmd
-from billing_engine.services.close.edits import claim_context, practice_row
+from billing_engine.services.close.edits import CLAIM_TABLES, claim_context, practice_row
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
 
@@ -100,7 +100,7 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
     refuse_another_cycles_folder(out, key, cycle)
     first = row["state"] == cmd.LOCKED
     if first:
-        bundle = store.load_bundle()
+        bundle = store.load_bundle(CLAIM_TABLES)
         at = cmd.now()
         with closedb.close_transaction(store.engine, key) as tx:
             closedb.bump_version(tx, key, row["version"], at, state=cmd.EXPORTED)
@@ -292,7 +292,9 @@ def render_payer_file(
     practice = practice_row(bundle)
     context = claim_context(_claim_dates(claims, lines), bundle)
     practitioners = {r["practitioner_id"]: r for r in bundle["practitioners"].iter_rows(named=True)}
-    by_claim = {k[0]: g for k, g in lines.partition_by("claim_id", as_dict=True).items()}
+    by_claim: dict[str, list[dict[str, Any]]] = {}
+    for line in lines.sort("claim_id", "line_number").iter_rows(named=True):
+        by_claim.setdefault(line["claim_id"], []).append(line)
     out: list[x12.Claim] = []
     for claim, ctx in zip(
         claims.sort("claim_id").iter_rows(named=True),
@@ -346,20 +348,19 @@ def _claim_dates(claims: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
 def _claim(
     claim: dict[str, Any],
     ctx: dict[str, Any],
-    lines: pl.DataFrame,
+    lines: list[dict[str, Any]],
     practitioners: dict[str, dict[str, Any]],
     practice: dict[str, str | None],
 ) -> x12.Claim:
     diagnoses: list[str] = []
-    for codes in lines["icd10_codes"].to_list():
+    for codes in (line["icd10_codes"] for line in lines):
         for raw in (codes or "").split(";"):
             code = raw.replace(".", "").strip().upper()
             if code and code not in diagnoses and len(diagnoses) < MAX_DIAGNOSES:
                 diagnoses.append(code)
-    place = lines["place_of_service"].fill_null(DEFAULT_POS).to_list()
-    claim_pos = place[0] or DEFAULT_POS
+    claim_pos = lines[0]["place_of_service"] or DEFAULT_POS
     services = []
-    for r in lines.iter_rows(named=True):
+    for r in lines:
         codes = [c.replace(".", "").strip().upper() for c in (r["icd10_codes"] or "").split(";")]
         pointers = tuple(diagnoses.index(c) + 1 for c in codes if c in diagnoses)[:MAX_POINTERS]
         services.append(
