@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,14 @@ sys.path.insert(0, str(ROOT))
 from tests.scenario_io import write_scenario_bundle  # noqa: E402
 from tests.shared_data import SCENARIOS  # noqa: E402
 
-VOLATILE_MANIFEST_KEYS = ("run_id", "created_at", "source", "store")
+VOLATILE_MANIFEST_KEYS = ("run_id", "created_at", "source", "store", "exported_at", "exported_by")
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# the 837P's creation date and time (ISA09/10, GS04/05, BHT04/05): the export's clock
+X12_CLOCK = (
+    re.compile(rb"^(ISA\*(?:[^*]*\*){8})\d{6}\*\d{4}", re.MULTILINE),
+    re.compile(rb"^(GS\*HC\*[^*]*\*[^*]*\*)\d{8}\*\d{4}", re.MULTILINE),
+    re.compile(rb"^(BHT\*0019\*00\*[^*]*\*)\d{8}\*\d{4}", re.MULTILINE),
+)
 
 
 def _digest(data: bytes) -> str:
@@ -45,12 +53,16 @@ def _normalized(path: Path, tmp: Path) -> bytes:
         run_id = json.loads(manifest.read_bytes()).get("run_id")
         if run_id:
             data = data.replace(str(run_id).encode(), b"<run>")
+    if path.suffix == ".x12":
+        for clock in X12_CLOCK:
+            data = clock.sub(rb"\1<clock>", data)
     if path.name == "manifest.json":
         doc = json.loads(data)
         for key in VOLATILE_MANIFEST_KEYS:
             doc.pop(key, None)
-        for entry in doc.get("files", {}).values():  # the files are compared themselves
-            entry.pop("sha256", None)
+        files = doc.get("files", {})
+        for entry in files.values() if isinstance(files, dict) else files:
+            entry.pop("sha256", None)  # the files are compared themselves
         data = json.dumps(doc, indent=2, sort_keys=True).encode()
     return data.replace(str(tmp).encode(), b"<tmp>")
 
@@ -82,10 +94,13 @@ def snapshot() -> dict[str, str]:
             str(tmp / "out"),
         )
         text = demo.stdout.replace(str(tmp).encode(), b"<tmp>")
-        lines = [ln for ln in text.splitlines() if not ln.startswith(b"evaluated ")]
+        lines = [
+            UUID.sub(b"<run>", ln) for ln in text.splitlines() if not ln.startswith(b"evaluated ")
+        ]
         out["demo/summary.txt"] = _digest(b"\n".join(lines))
         out.update(_folder(tmp / "bundle", tmp, "demo/bundle"))
         out.update(_folder(tmp / "out", tmp, "demo/out"))
+        out.update(_folder(tmp / "demo-claims", tmp, "demo/claims"))
         scenarios: list[dict[str, Any]] = yaml.safe_load(SCENARIOS.read_text(encoding="utf-8"))
         for scenario in scenarios:
             folder = tmp / "scenarios" / scenario["id"]
