@@ -7,9 +7,12 @@ practitioner and the practice). A line that fails any edit is held at lock with 
 ``edit:<name>`` (the first failed, in the order below) and every failed name in
 ``edit_failures`` (close.md, "Claim edits at lock").
 
-The list holds close.md's edits and one more, ``subscriber_missing``: a coverage whose
-patient is not the subscriber (``relationship`` other than ``self``) needs the
-subscriber's own name and birth date in loop 2010BA, which the bundle does not carry.
+The list holds close.md's edits and three more: ``submitter_incomplete`` (the envelope
+needs a receiver id and a contact phone), ``self_pay`` (a self-pay line is billed to the
+patient, not sent on an 837P) and ``subscriber_missing`` (a coverage whose patient is
+not the subscriber, ``relationship`` other than ``self``, needs the subscriber's own
+name and birth date in loop 2010BA, which the bundle does not carry). The practice's
+ZIP must have 9 digits: the guide requires ZIP+4 for the billing provider.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from billing_engine.io.bundle import Bundle
 from billing_engine.io.cells import valid_npi
 
 SELF = "self"
+SELF_PAY = "self_pay"
+NINE_DIGITS = r"^\d{9}$"
 # the bundle tables a claim is built and checked from (the close reads only these)
 CLAIM_TABLES = ("practice", "practitioners", "patients", "payers", "coverages", "charges")
 
@@ -45,12 +50,27 @@ class ClaimEdit:
 EDITS: tuple[ClaimEdit, ...] = (
     ClaimEdit(
         "billing_provider_incomplete",
-        "the practice (billing provider) lacks a valid NPI, a 9-digit TIN or its address",
+        "the practice (billing provider) lacks a valid NPI, a 9-digit TIN or its address (ZIP+4)",
         lambda: (
             ~valid_npi(pl.col("practice_npi")).fill_null(False)
-            | ~pl.col("practice_tin").str.contains(r"^\d{9}$").fill_null(False)
-            | _any_blank("practice_address1", "practice_city", "practice_state", "practice_zip")
+            | ~pl.col("practice_tin").str.contains(NINE_DIGITS).fill_null(False)
+            # loop 2010AA carries the ZIP+4 (TR3 005010X222A1, the billing provider's N403)
+            | ~pl.col("practice_zip").str.contains(NINE_DIGITS).fill_null(False)
+            | _any_blank("practice_address1", "practice_city", "practice_state")
         ),
+    ),
+    ClaimEdit(
+        "submitter_incomplete",
+        "the practice lacks the 837 envelope parties: a receiver id and a contact phone",
+        lambda: (
+            _blank("practice_receiver_id")
+            | (_blank("practice_contact_phone") & _blank("practice_phone"))
+        ),
+    ),
+    ClaimEdit(
+        "self_pay",
+        "the line's payer is self-pay: the patient is billed directly, not on an 837P",
+        lambda: pl.col("kind").eq_missing(SELF_PAY),
     ),
     ClaimEdit(
         "payer_id_missing",
