@@ -279,11 +279,11 @@ def test_a_command_that_lost_a_race_is_refused_and_changes_nothing(
     cmd.approve(store, M, user="amy", all_pending=True)
     real_load = Store.load_bundle
 
-    def load_then_someone_else_locks(self: Store) -> object:
+    def load_then_someone_else_locks(self: Store, *args: object) -> object:
         monkeypatch.setattr(Store, "load_bundle", real_load)
         cmd.lock(store, M, user="bob")  # the other user's lock lands first
         cmd.reopen(store, M, user="bob", reason="the other user")
-        return real_load(self)
+        return real_load(self, *args)
 
     monkeypatch.setattr(Store, "load_bundle", load_then_someone_else_locks)
     before = _claims(store)
