@@ -258,17 +258,7 @@ def claims_csv(claims: pl.DataFrame, lines: pl.DataFrame | None) -> bytes:
     """``claims.csv``: one row per service line, claims and lines in id order."""
     if lines is None or not claims.height:
         return ",".join(CLAIMS_CSV_COLUMNS).encode() + b"\n"
-    heads = claims.select(
-        "claim_id",
-        "frequency",
-        "original_claim_id",
-        "cycle",
-        "payer_id",
-        "patient_id",
-        "member_id",
-        "billing_npi",
-        "rendering_npi",
-    )
+    heads = claims.select(CLAIMS_CSV_COLUMNS[: CLAIMS_CSV_COLUMNS.index("code")])
     rows = (
         lines.drop("billing_npi", "month", "cycle", strict=False)
         .join(heads, on="claim_id")
