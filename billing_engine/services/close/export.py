@@ -94,8 +94,8 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
     """Write the current cycle's claim files; ``locked`` -> ``exported`` the first time."""
     key = str(month)
     with store.engine.connect() as connection:
-        row = cmd._month_state(connection, key)
-    cmd._refuse_unless(row, (cmd.LOCKED, cmd.EXPORTED), "export (lock it first)")
+        row = cmd.month_state(connection, key)
+    cmd.refuse_unless(row, (cmd.LOCKED, cmd.EXPORTED), "export (lock it first)")
     cycle = int(row["cycle"])
     refuse_another_cycles_folder(out, key, cycle)
     first = row["state"] == cmd.LOCKED

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from billing_engine.calendar import Month
-from billing_engine.services.close.commands import Outcome
+from billing_engine.services.close.base import Outcome
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
 from billing_engine.store.models import IMPORTED_AT, INTERCHANGE_TABLES, RETIRED_AT
