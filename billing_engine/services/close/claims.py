@@ -109,8 +109,10 @@ def build_claims(
     """
     originals = approved.filter(pl.col("kind").is_in([KIND_ORIGINAL, KIND_NEW]))
     adjusting = approved.filter(~pl.col("kind").is_in([KIND_ORIGINAL, KIND_NEW]))
-    first = _original_claims(charged(originals, charges))
-    second = _chain_claims(charged(adjusting, charges), claimed)
+    second, moved = _chain_claims(charged(adjusting, charges), claimed)
+    first = _original_claims(
+        pl.concat([charged(originals, charges), moved], how="diagonal_relaxed")
+    )
     parts = [p for p in (first, second) if p.height]
     if not parts:
         return NewClaims(claims=_EMPTY_CLAIMS, lines=_EMPTY_LINES)
@@ -186,10 +188,18 @@ def _original_claims(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _chain_claims(adjusting: pl.DataFrame, claimed: pl.DataFrame) -> pl.DataFrame:
-    """Replacement and void claims, one per claimed chain an approved line adjusts."""
+def _chain_claims(
+    adjusting: pl.DataFrame, claimed: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Replacement and void claims, one per claimed chain an approved line adjusts; and
+    the replaced lines that moved to another billing practitioner (``CHAIN_COLUMNS``).
+
+    A claim has one billing practitioner. A replacement keeps the chain's practitioner
+    when any corrected line still has it (else it takes its first line's); a corrected
+    line of another practitioner leaves the chain and is billed on an original claim.
+    """
     if not adjusting.height:
-        return adjusting.head(0)
+        return adjusting.head(0), adjusting.select(CHAIN_COLUMNS).head(0)
     chains = adjusting.select("adjusts_claim_id").unique()
     chain_lines = claimed.join(
         chains, left_on="claim_chain", right_on="adjusts_claim_id", how="semi"
@@ -201,10 +211,17 @@ def _chain_claims(adjusting: pl.DataFrame, claimed: pl.DataFrame) -> pl.DataFram
         how="anti",
     ).with_columns(pl.col("claim_chain").alias("adjusts_claim_id"))
     replaced = adjusting.filter(pl.col("kind") != KIND_VOID).select(CHAIN_COLUMNS)
-    remaining = pl.concat(
-        [untouched.select(CHAIN_COLUMNS), replaced], how="vertical_relaxed"
-    ).with_columns(pl.lit(FREQUENCY_REPLACEMENT).alias("frequency"))
-    kept_chains = remaining.select("adjusts_claim_id").unique()
+    corrected = pl.concat([untouched.select(CHAIN_COLUMNS), replaced], how="vertical_relaxed")
+    kept_chains = corrected.select("adjusts_claim_id").unique()
+    practitioner = _claim_practitioner(corrected, claimed)
+    same = pl.col("billing_practitioner_id").eq_missing(pl.col("__claim_practitioner"))
+    with_practitioner = corrected.join(practitioner, on="adjusts_claim_id", how="left")
+    moved = with_practitioner.filter(~same).select(CHAIN_COLUMNS)
+    remaining = (
+        with_practitioner.filter(same)
+        .select(CHAIN_COLUMNS)
+        .with_columns(pl.lit(FREQUENCY_REPLACEMENT).alias("frequency"))
+    )
     # a chain with nothing left is voided: the void repeats the lines it takes back
     voids = (
         adjusting.filter(pl.col("kind") == KIND_VOID)
@@ -225,9 +242,35 @@ def _chain_claims(adjusting: pl.DataFrame, claimed: pl.DataFrame) -> pl.DataFram
     together = pl.concat(
         [remaining, voids.select(*CHAIN_COLUMNS, "frequency")], how="vertical_relaxed"
     )
-    return together.sort("adjusts_claim_id", "date_of_service", "code").with_columns(
+    chain_claims = together.sort("adjusts_claim_id", "date_of_service", "code").with_columns(
         (pl.lit("A|") + pl.col("adjusts_claim_id")).alias("__claim"),
         pl.col("adjusts_claim_id").alias("original_claim_id"),
+    )
+    return chain_claims, moved
+
+
+def _claim_practitioner(corrected: pl.DataFrame, claimed: pl.DataFrame) -> pl.DataFrame:
+    """``adjusts_claim_id, __claim_practitioner``: the billing practitioner a chain's
+    replacement is sent under (see ``_chain_claims``)."""
+    chain = claimed.group_by("claim_chain").agg(
+        pl.col("billing_practitioner_id").first().alias("__chain")
+    )
+    ordered = corrected.sort("date_of_service", "code", "line_id")
+    return (
+        ordered.join(chain, left_on="adjusts_claim_id", right_on="claim_chain", how="left")
+        .group_by("adjusts_claim_id")
+        .agg(
+            pl.col("billing_practitioner_id").eq_missing(pl.col("__chain")).any().alias("__keeps"),
+            pl.col("__chain").first(),
+            pl.col("billing_practitioner_id").first().alias("__first"),
+        )
+        .select(
+            "adjusts_claim_id",
+            pl.when(pl.col("__keeps"))
+            .then(pl.col("__chain"))
+            .otherwise(pl.col("__first"))
+            .alias("__claim_practitioner"),
+        )
     )
 
 
