@@ -397,15 +397,18 @@ PREPARED = ("fresh", "started", "approved", "locked", "exported", "adjusting", "
 
 
 def _corrected_below_thresholds(store: Store) -> None:
-    """Correct the month's encounters so that one claim is voided (its only 99490 falls
-    below 20 minutes) and one replaced (its 99439 falls below 40, its 99490 stays)."""
-    alone = _claimed_close_line(store, _claim_with_codes(store, ["99490"]), "99490")
-    pair = _claimed_close_line(store, _claim_with_codes(store, ["99439", "99490"]), "99439")
-    corrected = [
-        _minutes_set(_encounters_of(store, alone), 1),
-        _minutes_set(_encounters_of(store, pair), 25),
-    ]
-    _import(store, encounters=pl.concat(corrected))
+    """Correct the month so that one claim is voided (its only 99490 falls below 20
+    minutes) and one replaced (its patient has a new chronic condition)."""
+    voided = _claim_with_codes(store, ["99490"])
+    alone = _claimed_close_line(store, voided, "99490")
+    _import(store, encounters=_minutes_set(_encounters_of(store, alone), 1))
+    lines = _frame(store, "claim_lines").filter(pl.col("claim_id") != voided)
+    full = pl.col("icd10_codes").str.split(";").list.len() >= LINE_DIAGNOSES
+    room = lines.group_by("claim_id").agg(
+        (pl.col("code") == "99490").any().alias("ccm"), full.any().alias("full")
+    )
+    replaced = room.filter(pl.col("ccm") & ~pl.col("full")).sort("claim_id")["claim_id"][0]
+    _import(store, conditions=_new_condition(store, _patient_of(store, replaced)))
 
 
 def _open_adjustment_cycle(store: Store) -> None:
@@ -646,9 +649,16 @@ def _encounters_of(store: Store, line: dict[str, Any]) -> pl.DataFrame:
     return encounters.filter(pl.col("encounter_id").is_in(evidence)).sort("encounter_id")
 
 
-def _claim_with_codes(store: Store, codes: list[str]) -> str:
-    """The first cycle-1 claim whose lines are exactly ``codes`` (in any order)."""
+LINE_DIAGNOSES = 4  # ICD-10 codes a line carries at most (the SV1 diagnosis pointers)
+
+
+def _claim_with_codes(store: Store, codes: list[str], *, room_for_a_diagnosis: bool = False) -> str:
+    """The first cycle-1 claim whose lines are exactly ``codes`` (in any order); with
+    ``room_for_a_diagnosis`` one whose lines carry fewer ICD-10 codes than they can."""
     lines = _frame(store, "claim_lines").filter(pl.col("cycle") == 1)
+    if room_for_a_diagnosis:
+        full = lines.filter(pl.col("icd10_codes").str.split(";").list.len() >= LINE_DIAGNOSES)
+        lines = lines.join(full.select("claim_id"), on="claim_id", how="anti")
     grouped = lines.group_by("claim_id").agg(pl.col("code").sort()).sort("claim_id")
     found = grouped.filter(pl.col("code") == pl.lit(sorted(codes), pl.List(pl.String)))
     assert found.height, f"the practice has no claim of {codes}"
@@ -795,34 +805,44 @@ def test_a_claim_that_keeps_some_lines_after_a_correction_is_replaced_with_frequ
     _assert_refers_to_original(tmp_path / "c2", replacement["claim_id"], original, "7")
 
 
-def test_a_new_chronic_condition_replaces_the_claim_with_its_full_corrected_set(
-    exported: Store, tmp_path: Path
-) -> None:
-    original = _claim_with_codes(exported, ["99439", "99490"])
-    before = _lines_of_claim(exported, original)
-    patient = _cycle_claims(exported, 1).filter(pl.col("claim_id") == original)["patient_id"]
-    conditions = exported.load_bundle()["conditions"]
-    added = conditions.head(1).with_columns(
-        pl.lit(patient.item()).alias("patient_id"),
-        pl.lit("E11.9").alias("icd10"),
+NEW_CONDITION = "E11.9"  # type 2 diabetes: a chronic condition the patient lacked
+
+
+def _patient_of(store: Store, claim_id: str) -> str:
+    claims = _frame(store, "claims").filter(pl.col("claim_id") == claim_id)
+    return str(claims["patient_id"].item())
+
+
+def _new_condition(store: Store, patient: str) -> pl.DataFrame:
+    conditions = store.load_bundle()["conditions"]
+    mine = conditions.filter(pl.col("patient_id") == patient)
+    assert NEW_CONDITION not in mine["icd10"].to_list()
+    return conditions.head(1).with_columns(
+        pl.lit(patient).alias("patient_id"),
+        pl.lit(NEW_CONDITION).alias("icd10"),
         pl.lit(dt.date(2015, 3, 1)).alias("onset_date"),
         pl.lit(None, pl.Date).alias("resolved_date"),
         pl.lit(True).alias("chronic"),
     )
-    assert not conditions.filter(
-        (pl.col("patient_id") == patient.item()) & (pl.col("icd10") == "E11.9")
-    ).height
+
+
+def test_a_new_chronic_condition_replaces_the_claim_with_its_full_corrected_set(
+    exported: Store, tmp_path: Path
+) -> None:
+    original = _claim_with_codes(exported, ["99439", "99490"], room_for_a_diagnosis=True)
+    before = _lines_of_claim(exported, original)
+    added = _new_condition(exported, _patient_of(exported, original))
     _import(exported, conditions=added)
     cmd.start(exported, M, user="adj")
     adjusting = cmd.review(exported, M).filter(pl.col("adjusts_claim_id") == original)
     assert set(adjusting["kind"]) == {"replace"}
-    assert all("E11.9" in codes for codes in adjusting["icd10_codes"])
+    assert all(NEW_CONDITION in codes for codes in adjusting["icd10_codes"])
     _adjust_rest_and_export(exported, tmp_path / "c2")
     replacement = _void_of(exported, original)
     assert replacement["frequency"] == "7"
     after = _lines_of_claim(exported, replacement["claim_id"])
     assert sorted(after["code"]) == sorted(before["code"])  # the full set, corrected
-    assert all("E11.9" in codes for codes in after["icd10_codes"])
+    assert all(NEW_CONDITION in codes for codes in after["icd10_codes"])
     _assert_refers_to_original(tmp_path / "c2", replacement["claim_id"], original, "7")
 
 
