@@ -35,6 +35,8 @@ from billing_engine.store.close_models import (
 from billing_engine.store.connect import write_batches
 
 CHANGED_BY_SOMEONE_ELSE = "changed by someone else, run it again"
+# pg_advisory_xact_lock key of the export's control numbers (one lock per schema)
+_CONTROL_NUMBER_LOCK = "billing_engine.store.close.control_number:"
 
 
 class CloseRefused(BillingError):
@@ -293,6 +295,21 @@ def set_claims_status(
 
 
 def max_control_number(connection: Connection) -> int:
+    """The store's last interchange control number, for an export to number from.
+
+    Control numbers are shared by every month, so two exports of different months at
+    once would both read the same last number and the second would collide on the
+    unique ``control_number`` (refused as "changed by someone else" although nobody
+    changed its month). On PostgreSQL the reader therefore first takes a
+    transaction-scoped advisory lock: a second export waits until the first commits,
+    then reads the number the first one used. SQLite serialises writers already (the
+    export's version update came first).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:prefix || current_schema()))"),
+            {"prefix": _CONTROL_NUMBER_LOCK},
+        )
     value = connection.execute(sa.select(sa.func.max(BATCHES.c.control_number))).scalar()
     return int(value or 0)
 
