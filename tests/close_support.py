@@ -7,7 +7,9 @@ every hold it sees comes from the defect it put in on purpose.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +19,7 @@ from billing_engine.store import Store
 from billing_engine.synth.practice import generate_practice
 
 MONTH = "2025-12"
+MONEY = pl.Decimal(18, 2)
 GROUP_NPI = "1234567893"  # the CMS example NPI (valid check digit)
 PRACTICE = {
     "name": "Lakeside Family Medicine",
@@ -87,3 +90,36 @@ def open_store(url: str, bundle: Bundle | None = None) -> Store:
 
 def tmp_sqlite(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'close.db'}"
+
+
+def close_lines(n: int, **values: object) -> pl.DataFrame:
+    """``n`` approved-to-be close lines of one patient (99211, one a day), ``values`` set."""
+    base = {
+        "line_id": [f"L{i:03d}" for i in range(n)],
+        "kind": ["original"] * n,
+        "adjusts_line_id": [None] * n,
+        "adjusts_claim_id": [None] * n,
+        "patient_id": ["P1"] * n,
+        "payer_id": ["MCR"] * n,
+        "billing_practitioner_id": ["PR1"] * n,
+        "billing_npi": ["1487219036"] * n,
+        "code": ["99211"] * n,
+        "modifiers": [""] * n,
+        "units": [1] * n,
+        "date_of_service": [dt.date(2025, 12, 1 + i % 28) for i in range(n)],
+        "place_of_service": ["11"] * n,
+        "icd10_codes": ["I10"] * n,
+        "period_start": [None] * n,
+        "period_end": [None] * n,
+        "allowed_amount": [Decimal("24.91")] * n,
+        "payer_amount": [Decimal("19.93")] * n,
+        "patient_amount": [Decimal("4.98")] * n,
+        "evidence": ["E1"] * n,
+        "rule": ["NV-1"] * n,
+    }
+    frame = pl.DataFrame(base).with_columns(
+        pl.col("allowed_amount", "payer_amount", "patient_amount").cast(MONEY),
+        pl.col("period_start", "period_end").cast(pl.Date),
+        pl.col("adjusts_line_id", "adjusts_claim_id").cast(pl.String),
+    )
+    return frame.with_columns(pl.lit(v, frame.schema[c]).alias(c) for c, v in values.items())

@@ -10,41 +10,9 @@ import polars as pl
 
 from billing_engine.services.close.claims import MAX_LINES, build_claims, charged
 from billing_engine.services.close.lines import LINE_COLUMNS
+from tests.close_support import MONEY, close_lines
 
 D = dt.date
-MONEY = pl.Decimal(18, 2)
-
-
-def _lines(n: int, **values: object) -> pl.DataFrame:
-    base = {
-        "line_id": [f"L{i:03d}" for i in range(n)],
-        "kind": ["original"] * n,
-        "adjusts_line_id": [None] * n,
-        "adjusts_claim_id": [None] * n,
-        "patient_id": ["P1"] * n,
-        "payer_id": ["MCR"] * n,
-        "billing_practitioner_id": ["PR1"] * n,
-        "billing_npi": ["1487219036"] * n,
-        "code": ["99211"] * n,
-        "modifiers": [""] * n,
-        "units": [1] * n,
-        "date_of_service": [D(2025, 12, 1 + i % 28) for i in range(n)],
-        "place_of_service": ["11"] * n,
-        "icd10_codes": ["I10"] * n,
-        "period_start": [None] * n,
-        "period_end": [None] * n,
-        "allowed_amount": [Decimal("24.91")] * n,
-        "payer_amount": [Decimal("19.93")] * n,
-        "patient_amount": [Decimal("4.98")] * n,
-        "evidence": ["E1"] * n,
-        "rule": ["NV-1"] * n,
-    }
-    frame = pl.DataFrame(base).with_columns(
-        pl.col("allowed_amount", "payer_amount", "patient_amount").cast(MONEY),
-        pl.col("period_start", "period_end").cast(pl.Date),
-        pl.col("adjusts_line_id", "adjusts_claim_id").cast(pl.String),
-    )
-    return frame.with_columns(pl.lit(v, frame.schema[c]).alias(c) for c, v in values.items())
 
 
 NO_CHARGES = pl.DataFrame(
@@ -52,7 +20,7 @@ NO_CHARGES = pl.DataFrame(
             "effective_from": pl.Date, "effective_to": pl.Date}
 )  # fmt: skip
 NOTHING_CLAIMED = (
-    _lines(0)
+    close_lines(0)
     .select("line_id", *LINE_COLUMNS)
     .with_columns(pl.lit(None, pl.String).alias("claim_chain"), pl.lit(None, MONEY).alias("charge"))
 )
@@ -65,13 +33,13 @@ def _build(approved: pl.DataFrame, claimed: pl.DataFrame = NOTHING_CLAIMED):  # 
 
 
 def test_more_than_fifty_lines_of_one_patient_split_into_further_claims() -> None:
-    built = _build(_lines(MAX_LINES * 2 + 3))
+    built = _build(close_lines(MAX_LINES * 2 + 3))
     assert built.claims["line_count"].to_list() == [MAX_LINES, MAX_LINES, 3]
     assert built.lines["line_number"].max() == MAX_LINES
 
 
 def test_a_claim_totals_the_sum_of_its_lines_and_ids_follow_month_cycle_and_lock() -> None:
-    built = _build(_lines(3))
+    built = _build(close_lines(3))
     claim = built.claims.row(0, named=True)
     assert claim["claim_id"] == "C202512-2-1-000001"
     assert claim["total_charge"] == Decimal("74.73") == claim["allowed_amount"]
@@ -82,7 +50,7 @@ def test_the_charge_master_prices_a_line_per_unit_and_else_the_allowed_amount() 
     row = {"code": "99211", "modifier": None, "charge": Decimal("40"),
            "effective_from": D(2025, 1, 1), "effective_to": None}  # fmt: skip
     master = pl.DataFrame([row], schema=NO_CHARGES.schema)
-    lines = pl.concat([_lines(1, units=2), _lines(1, code="99490")])
+    lines = pl.concat([close_lines(1, units=2), close_lines(1, code="99490")])
     assert charged(lines, master)["charge"].to_list() == [Decimal("80.00"), Decimal("24.91")]
 
 
@@ -93,7 +61,7 @@ def _claimed(lines: pl.DataFrame, chain: str) -> pl.DataFrame:
 
 
 def test_a_void_of_every_line_of_a_claim_is_a_frequency_8_claim_repeating_them() -> None:
-    old = _lines(2)
+    old = close_lines(2)
     voids = old.with_columns(
         pl.format("V{}", pl.col("line_id")).alias("line_id"),
         pl.lit("void").alias("kind"),
@@ -107,8 +75,8 @@ def test_a_void_of_every_line_of_a_claim_is_a_frequency_8_claim_repeating_them()
     )  # fmt: skip
 
 
-def test_a_replacement_carries_the_claims_full_corrected_set_of_lines() -> None:
-    old = _lines(3)
+def test_a_replacement_carries_the_claims_full_corrected_set_ofclose_lines() -> None:
+    old = close_lines(3)
     replace = old.head(1).with_columns(
         pl.lit("R1").alias("line_id"), pl.lit("replace").alias("kind"),
         pl.col("line_id").alias("adjusts_line_id"), pl.lit("C-ORIG").alias("adjusts_claim_id"),
@@ -120,7 +88,7 @@ def test_a_replacement_carries_the_claims_full_corrected_set_of_lines() -> None:
 
 
 def test_a_replacement_never_mixes_two_billing_practitioners() -> None:
-    old = _lines(2)
+    old = close_lines(2)
     moved = old.head(1).with_columns(
         pl.lit("R1").alias("line_id"), pl.lit("replace").alias("kind"),
         pl.col("line_id").alias("adjusts_line_id"), pl.lit("C-ORIG").alias("adjusts_claim_id"),

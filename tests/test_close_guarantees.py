@@ -902,11 +902,6 @@ def test_a_line_held_in_cycle_1_is_billed_in_the_next_cycle_as_new_once_approved
         _x12_texts(tmp_path / "c2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not fixed here (close.md asks for a replacement (7) on a changed "
-    "billing practitioner): a replacement carries a claim's lines of two practitioners",
-)
 def test_a_replacement_claim_never_mixes_two_billing_practitioners(
     exported: Store, tmp_path: Path
 ) -> None:

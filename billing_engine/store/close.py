@@ -11,6 +11,7 @@ columns.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -33,6 +34,7 @@ from billing_engine.store.close_models import (
     ExportBatch,
 )
 from billing_engine.store.connect import write_batches
+from billing_engine.store.models import EvaluationRun
 
 CHANGED_BY_SOMEONE_ELSE = "changed by someone else, run it again"
 # pg_advisory_xact_lock key of the export's control numbers (one lock per schema)
@@ -125,6 +127,21 @@ def insert_frame(connection: Connection, tbl: sa.Table, frame: pl.DataFrame) -> 
     """Insert the rows of ``frame`` (its columns must be columns of ``tbl``)."""
     if frame.height:
         write_batches(connection, tbl.insert(), frame)
+
+
+def record_run(connection: Connection, **values: Any) -> str:
+    """Record the evaluation run of a ``start`` in its own transaction; returns its id.
+
+    ``values``: the ``evaluation_runs`` columns but ``run_id`` and ``created_at``. A start
+    that is refused therefore leaves no run behind.
+    """
+    run_id = str(uuid.uuid4())
+    connection.execute(
+        table(EvaluationRun)
+        .insert()
+        .values(run_id=run_id, created_at=dt.datetime.now(dt.UTC), **values)
+    )
+    return run_id
 
 
 def month_row(connection: Connection, month: str) -> dict[str, Any] | None:

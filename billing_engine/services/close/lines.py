@@ -33,9 +33,15 @@ IDENTITY = (
     "place_of_service",
     "icd10_codes",
 )
-# what a claimed line is matched on across cycles, and what makes a match a replacement
-SLOT = ("patient_id", "payer_id", "date_of_service", "code")
+# what a claimed line is matched on across cycles, and what makes a match a replacement:
+# the period it bills (a monthly code's month, a TCM's 30 days; a visit's own date), so
+# that a correction moving the day a threshold was reached still pairs the two lines
+PERIOD = "__period"
+SLOT = ("patient_id", "payer_id", "code", PERIOD)
 SIGNATURE = ("modifiers", "units", "icd10_codes", "billing_practitioner_id")
+# a pair differing in any of these is a replacement (the date: a monthly code's day the
+# threshold was reached may move within its month; the claim then carries the new one)
+COMPARED = (*SIGNATURE, "code", "date_of_service")
 EVALUATED = (
     "period_start",
     "period_end",
@@ -107,26 +113,26 @@ def adjustments(new: pl.DataFrame, claimed: pl.DataFrame) -> pl.DataFrame:
 
     ``claimed`` holds the lines the month's exported claims carry now (voids taken off):
     ``line_id, claim_chain`` and ``LINE_COLUMNS``. A claimed line is matched to a new
-    line of the same patient, payer, date of service and code (``SLOT``), else of the
-    same patient, payer and date (a code that changed). Returns ``LINE_COLUMNS`` plus
+    line of the same patient, payer, code and period (``SLOT``: ``period_start``, else
+    the date of service), else of the same patient, payer and period (a code that
+    changed, e.g. 99490 to 99487). Returns ``LINE_COLUMNS`` plus
     ``kind`` (new, replace, void), ``adjusts_line_id`` and ``adjusts_claim_id``; equal
     lines (same ``SIGNATURE``) are not listed.
     """
-    new = new.with_row_index("__new")
-    claimed = claimed.with_row_index("__old")
+    period = pl.coalesce("period_start", "date_of_service").alias(PERIOD)
+    new = new.with_row_index("__new").with_columns(period)
+    claimed = claimed.with_row_index("__old").with_columns(period)
     pairs = _pairs(new, claimed, SLOT)
     rest_new = new.join(pairs.select("__new"), on="__new", how="anti")
     rest_old = claimed.join(pairs.select("__old"), on="__old", how="anti")
-    second = _pairs(rest_new, rest_old, ("patient_id", "payer_id", "date_of_service"))
+    second = _pairs(rest_new, rest_old, ("patient_id", "payer_id", PERIOD))
     pairs = pl.concat([pairs, second])
     changed = pairs.join(new, on="__new").join(
-        claimed.select("__old", "line_id", "claim_chain", *SIGNATURE, "code"),
+        claimed.select("__old", "line_id", "claim_chain", *COMPARED),
         on="__old",
         suffix="__old",
     )
-    differs = pl.any_horizontal(
-        pl.col(c).ne_missing(pl.col(f"{c}__old")) for c in (*SIGNATURE, "code")
-    )
+    differs = pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}__old")) for c in COMPARED)
     replace = changed.filter(differs).select(
         *LINE_COLUMNS,
         pl.lit(KIND_REPLACE).alias("kind"),

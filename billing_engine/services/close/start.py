@@ -99,17 +99,20 @@ def start(store: Store, month: Month, *, user: str, as_of: dt.date | None = None
     bundle, result = evaluate_from_store(store, month, as_of)
     evaluated = ln.claim_lines_of(result.claim_lines)
     at = now()
-    run_id = store.record_run(
-        month=key,
-        as_of=result.as_of,
-        rule_set_version=result.rule_set_version,
-        input_row_counts=bundle.row_counts(),
-        line_count=result.claim_lines.height,
-        gap_count=result.gaps.height,
-        source=f"billing close start ({store.url})",
-    )
-    run = Evaluation(evaluated, result, run_id, user, at)
     with closedb.close_transaction(store.engine, key) as tx:
+        run_id = closedb.record_run(
+            tx,
+            month=key,
+            as_of=result.as_of,
+            rule_set_version=result.rule_set_version,
+            input_row_counts=bundle.row_counts(),
+            line_count=result.claim_lines.height,
+            gap_count=result.gaps.height,
+            source=f"billing close start ({store.url})",
+            allow_unverified=result.allow_unverified,
+            unverified_parameters=sorted(result.unverified_parameters) or None,
+        )
+        run = Evaluation(evaluated, result, run_id, user, at)
         if row is None:
             closedb.insert_month(tx, key, at)
             return _first_cycle(tx, key, run)
