@@ -19,7 +19,7 @@ import click
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from cli.options import db_option
+from cli.options import allow_unverified_option, db_option, with_allow_unverified
 
 LINE_STATUSES = ("pending", "approved", "held")
 
@@ -80,11 +80,17 @@ def close_group() -> None:
     default=None,
     help="Evaluate as of this date (default: the month's last day).",
 )
+@allow_unverified_option
 @db_option
 @user_option
 @json_option
 def start_command(
-    month: Month, as_of: dt.datetime | None, db_url: str | None, user: str | None, as_json: bool
+    month: Month,
+    as_of: dt.datetime | None,
+    allow_unverified: bool,
+    db_url: str | None,
+    user: str | None,
+    as_json: bool,
 ) -> None:
     """Evaluate MONTH from the store and save its lines (pending) and gaps.
 
@@ -94,7 +100,12 @@ def start_command(
     from billing_engine.services.close import commands
 
     day = as_of.date() if as_of else None
-    _run(db_url, as_json, lambda s: commands.start(s, month, user=user or _login(), as_of=day))
+    settings = with_allow_unverified({}, allow_unverified)
+    _run(
+        db_url,
+        as_json,
+        lambda s: commands.start(s, month, user=user or _login(), as_of=day, settings=settings),
+    )
 
 
 @close_group.command("review")

@@ -394,16 +394,17 @@ def demo_command(
     click.echo(summarize(result))
     click.echo("")
     with Store.open(url) as store:
-        click.echo(close_summary(store, end_month, claims_dir))
+        settings = with_allow_unverified({}, allow_unverified)
+        click.echo(close_summary(store, end_month, claims_dir, settings))
 
 
-def close_summary(store: Any, month: Month, claims_dir: Path) -> str:
+def close_summary(store: Any, month: Month, claims_dir: Path, settings: dict[str, Any]) -> str:
     """Run the month's close end to end and say what it did."""
     import getpass
 
     from billing_engine.services.close.whole import close_month, held_lines
 
-    done = close_month(store, month, user=getpass.getuser(), out_root=claims_dir)
+    done = close_month(store, month, user=getpass.getuser(), out_root=claims_dir, settings=settings)
     lines = [f"Monthly close of {month}:"]
     lines.extend(f"  {step.summary}" for step in done.steps)
     held = held_lines(store, month)

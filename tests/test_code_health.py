@@ -455,8 +455,15 @@ KNOWN_ROW_WISE: dict[str, str] = {}
 # and the refused bundle's issue report becomes InputIssue objects once, at the boundary,
 # from the frame of bad cells (never over the input rows themselves).
 # The store deletes a fee release's old rows once per release (a handful), not per row.
+# The 837P is text: the export builds one Claim object per claim (and its lines, and the
+# practitioners it names) once, at the boundary where frames become the X12 file; no rule
+# or amount is computed there (billing_engine/services/close/export.py).
 ALLOWED_ROW_WISE = {
     ("billing_engine/store/fees.py", "releases.iter_rows"),
+    ("billing_engine/services/close/export.py", "bundle['practitioners'].iter_rows"),
+    ("billing_engine/services/close/export.py", "lines.sort('claim_id', 'line_number').iter_rows"),
+    ("billing_engine/services/close/export.py", "claims.sort('claim_id').iter_rows"),
+    ("billing_engine/services/close/export.py", "context.sort('line_id').iter_rows"),
     ("billing_engine/io/readers.py", "sheet.iter_rows"),
     ("billing_engine/io/checks.py", "found.iter_rows"),
 }

@@ -129,6 +129,12 @@ def insert_frame(connection: Connection, tbl: sa.Table, frame: pl.DataFrame) -> 
         write_batches(connection, tbl.insert(), frame)
 
 
+def utc_now() -> dt.datetime:
+    """The time a close command stamps on what it writes (UTC): the store's clock, as
+    for ``imported_at``; the engine's rules never read it."""
+    return dt.datetime.now(dt.UTC)
+
+
 def record_run(connection: Connection, **values: Any) -> str:
     """Record the evaluation run of a ``start`` in its own transaction; returns its id.
 
@@ -137,9 +143,7 @@ def record_run(connection: Connection, **values: Any) -> str:
     """
     run_id = str(uuid.uuid4())
     connection.execute(
-        table(EvaluationRun)
-        .insert()
-        .values(run_id=run_id, created_at=dt.datetime.now(dt.UTC), **values)
+        table(EvaluationRun).insert().values(run_id=run_id, created_at=utc_now(), **values)
     )
     return run_id
 
@@ -196,10 +200,10 @@ def audit(
     month: str,
     cycle: int | None,
     ids: Sequence[str] = (),
-    reason: str | None = None,
+    why: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one row to the audit log (never updated nor deleted)."""
+    """Append one row to the audit log (never updated nor deleted); ``why`` is its reason."""
     connection.execute(
         AUDIT.insert().values(
             at=at,
@@ -208,7 +212,7 @@ def audit(
             month=month,
             cycle=cycle,
             ids=list(ids),
-            reason=reason,
+            reason=why,
             detail=_jsonable(dict(detail or {})),
         )
     )

@@ -31,7 +31,7 @@ class Outcome:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return closedb.utc_now()
 
 
 def month_state(connection: Connection, month: str) -> dict[str, Any]:

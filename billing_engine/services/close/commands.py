@@ -153,7 +153,7 @@ def _decide(
             month=key,
             cycle=row["cycle"],
             ids=ids,
-            reason=reason,
+            why=reason,
             detail={"lines": len(ids)},
         )
     verb = "approved" if status == ln.APPROVED else "held"
@@ -227,11 +227,7 @@ def lock(store: Store, month: Month, *, user: str) -> Outcome:
         closedb.update_cycle(
             tx, key, cycle, state=LOCKED, locks=lock_no, locked_at=at, locked_by=user
         )
-        by_edit = (
-            dict(holds.group_by("hold_reason").len().sort("hold_reason").iter_rows())
-            if holds.height
-            else {}
-        )
+        by_edit = _counts(holds, "hold_reason") if holds.height else {}
         totals = _totals(claims)
         detail = {
             "claims": claims.height,
@@ -258,6 +254,12 @@ def lock(store: Store, month: Month, *, user: str) -> Outcome:
     if by_edit:
         summary += " (" + ", ".join(f"{k} {n}" for k, n in by_edit.items()) + ")"
     return Outcome(summary, {"month": key, "cycle": cycle, "state": LOCKED, **detail})
+
+
+def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """How many rows per value of ``column``, by value."""
+    counts = frame.group_by(column).len().sort(column)
+    return dict(zip(counts[column].to_list(), counts["len"].to_list(), strict=True))
 
 
 def _totals(claims: pl.DataFrame) -> dict[str, str]:
@@ -305,7 +307,7 @@ def reopen(store: Store, month: Month, *, user: str, reason: str) -> Outcome:
             month=key,
             cycle=row["cycle"],
             ids=list(voided),
-            reason=reason.strip(),
+            why=reason.strip(),
             detail={"voided_claims": len(voided)},
         )
     return Outcome(

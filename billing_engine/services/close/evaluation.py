@@ -11,7 +11,9 @@ code, date, NPI and claim id (a remittance of our own claim) is not added twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import polars as pl
 
@@ -58,7 +60,11 @@ def store_fees(store: Store) -> FeeLibrary:
 
 
 def evaluate_from_store(
-    store: Store, month: Month, as_of: dt.date | None
+    store: Store,
+    month: Month,
+    as_of: dt.date | None,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[Bundle, EvaluationResult]:
+    """The month evaluated from the store (``store_bundle``) with the store's fees."""
     bundle = store_bundle(store, month)
-    return bundle, evaluate(bundle, month, as_of, fees=store_fees(store))
+    return bundle, evaluate(bundle, month, as_of, settings=settings, fees=store_fees(store))

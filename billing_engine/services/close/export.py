@@ -101,7 +101,7 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
     first = row["state"] == cmd.LOCKED
     if first:
         bundle = store.load_bundle(CLAIM_TABLES)
-        at = cmd.now()
+        at = closedb.utc_now()
         with closedb.close_transaction(store.engine, key) as tx:
             closedb.bump_version(tx, key, row["version"], at, state=cmd.EXPORTED)
             claims = _claims_of_cycle(tx, key, cycle)
@@ -134,7 +134,7 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
         if not first:
             closedb.audit(
                 connection,
-                at=cmd.now(),
+                at=closedb.utc_now(),
                 user=user,
                 action="re-export",
                 month=key,

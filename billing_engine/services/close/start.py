@@ -9,6 +9,7 @@ differences with what was claimed (``lines.adjustments``), or nothing to review.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,14 @@ def _gap_rows(gaps: pl.DataFrame, month: str, cycle: int) -> pl.DataFrame:
 # -- start ---------------------------------------------------------------------------
 
 
-def start(store: Store, month: Month, *, user: str, as_of: dt.date | None = None) -> Outcome:
+def start(
+    store: Store,
+    month: Month,
+    *,
+    user: str,
+    as_of: dt.date | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Outcome:
     """Evaluate ``month`` and save its lines; re-evaluate an open cycle; open an adjustment
     cycle on an exported month; refused on a locked one."""
     key = str(month)
@@ -96,7 +104,7 @@ def start(store: Store, month: Month, *, user: str, as_of: dt.date | None = None
         row = closedb.month_row(connection, key)
     if row is not None:
         refuse_unless(row, (OPEN, EXPORTED), "start (reopen it or export it first)")
-    bundle, result = evaluate_from_store(store, month, as_of)
+    bundle, result = evaluate_from_store(store, month, as_of, settings)
     evaluated = ln.claim_lines_of(result.claim_lines)
     at = now()
     with closedb.close_transaction(store.engine, key) as tx:
@@ -218,7 +226,7 @@ def _reevaluate(tx: Connection, row: dict[str, Any], run: Evaluation) -> Outcome
         month=month,
         cycle=cycle,
         ids=dropped,
-        reason="re-evaluated",
+        why="re-evaluated",
         detail=detail,
     )
     summary = (
@@ -243,7 +251,7 @@ def _adjustment_cycle(tx: Connection, row: dict[str, Any], run: Evaluation) -> O
             action="start",
             month=month,
             cycle=row["cycle"],
-            reason="no difference",
+            why="no difference",
             detail={"run_id": run_id},
         )
         return Outcome(
@@ -257,7 +265,8 @@ def _adjustment_cycle(tx: Connection, row: dict[str, Any], run: Evaluation) -> O
     closedb.insert_frame(tx, closedb.LINES, rows.select(_stored_line_columns()))
     closedb.update_cycle(tx, month, cycle, next_line=rows.height + 1)
     closedb.insert_frame(tx, closedb.GAPS, _gap_rows(result.gaps, month, cycle))
-    kinds = dict(rows.group_by("kind").len().sort("kind").iter_rows())
+    counts = rows.group_by("kind").len().sort("kind")
+    kinds = dict(zip(counts["kind"].to_list(), counts["len"].to_list(), strict=True))
     detail = {"adjustments": kinds, "lines": rows.height, "run_id": run_id}
     closedb.audit(
         tx,
@@ -266,7 +275,7 @@ def _adjustment_cycle(tx: Connection, row: dict[str, Any], run: Evaluation) -> O
         action="start",
         month=month,
         cycle=cycle,
-        reason="adjustment cycle",
+        why="adjustment cycle",
         detail=detail,
     )
     text = ", ".join(f"{n} {k}" for k, n in kinds.items())

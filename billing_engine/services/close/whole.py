@@ -8,8 +8,10 @@ exported. Each step is the command itself, with its own transaction and audit ro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,13 +39,20 @@ def _state(store: Store, month: Month) -> str | None:
     return None if row is None else str(row["state"])
 
 
-def close_month(store: Store, month: Month, *, user: str, out_root: Path) -> WholeClose:
+def close_month(
+    store: Store,
+    month: Month,
+    *,
+    user: str,
+    out_root: Path,
+    settings: Mapping[str, Any] | None = None,
+) -> WholeClose:
     """Close ``month`` end to end; the files go to ``out_root/<month>-cycle<n>``."""
     steps: list[cmd.Outcome] = []
     held: dict[str, int] = {}
     state = _state(store, month)
     if state in (None, cmd.OPEN, cmd.EXPORTED):
-        started = cmd.start(store, month, user=user)
+        started = cmd.start(store, month, user=user, settings=settings)
         steps.append(started)
         state = _state(store, month)
     if state == cmd.OPEN:
