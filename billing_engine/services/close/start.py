@@ -9,7 +9,7 @@ differences with what was claimed (``lines.adjustments``), or nothing to review.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,23 @@ GAP_COLUMNS = (
     "period_end",
     "evidence",
 )
+
+
+def audit_start(
+    tx: Connection,
+    run: Evaluation,
+    month: str,
+    cycle: int,
+    *,
+    ids: Sequence[str] = (),
+    why: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """The audit row of a ``start`` (every case writes one)."""
+    closedb.audit(
+        tx, at=run.at, user=run.user, action="start", month=month, cycle=cycle, ids=ids,
+        why=why, detail=detail,
+    )  # fmt: skip
 
 
 def _line_rows(
@@ -150,14 +167,14 @@ def _new_cycle(tx: Connection, month: str, cycle: int, run: Evaluation) -> None:
 
 
 def _first_cycle(tx: Connection, month: str, run: Evaluation) -> Outcome:
-    evaluated, result, run_id, user, at = run.lines, run.result, run.run_id, run.user, run.at
+    evaluated, result, run_id = run.lines, run.result, run.run_id
     _new_cycle(tx, month, 1, run)
     rows = _line_rows(evaluated, month, 1, 1, ln.KIND_ORIGINAL)
     closedb.insert_frame(tx, closedb.LINES, rows.select(_stored_line_columns()))
     closedb.update_cycle(tx, month, 1, next_line=rows.height + 1)
     closedb.insert_frame(tx, closedb.GAPS, _gap_rows(result.gaps, month, 1))
     detail = {"lines": rows.height, "gaps": result.gaps.height, "run_id": run_id}
-    closedb.audit(tx, at=at, user=user, action="start", month=month, cycle=1, detail=detail)
+    audit_start(tx, run, month, 1, detail=detail)
     return Outcome(
         f"{month}: cycle 1 opened with {rows.height:,} lines (pending) and "
         f"{result.gaps.height:,} gaps; run {run_id}",
@@ -182,7 +199,7 @@ def _stored_line_columns() -> list[str]:
 
 
 def _reevaluate(tx: Connection, row: dict[str, Any], run: Evaluation) -> Outcome:
-    evaluated, result, run_id, user, at = run.lines, run.result, run.run_id, run.user, run.at
+    evaluated, result, run_id, at = run.lines, run.result, run.run_id, run.at
     month, cycle = row["month"], row["cycle"]
     stored = cycle_lines(tx, month, cycle)
     keys: tuple[str, ...]
@@ -218,17 +235,7 @@ def _reevaluate(tx: Connection, row: dict[str, Any], run: Evaluation) -> Outcome
         "dropped": dropped,
         "run_id": run_id,
     }
-    closedb.audit(
-        tx,
-        at=at,
-        user=user,
-        action="start",
-        month=month,
-        cycle=cycle,
-        ids=dropped,
-        why="re-evaluated",
-        detail=detail,
-    )
+    audit_start(tx, run, month, cycle, ids=dropped, why="re-evaluated", detail=detail)
     summary = (
         f"{month}: cycle {cycle} re-evaluated: {match.kept.height:,} lines kept with their "
         f"decisions, {added.height:,} new (pending), {len(dropped):,} dropped"
@@ -239,21 +246,12 @@ def _reevaluate(tx: Connection, row: dict[str, Any], run: Evaluation) -> Outcome
 
 
 def _adjustment_cycle(tx: Connection, row: dict[str, Any], run: Evaluation) -> Outcome:
-    evaluated, result, run_id, user, at = run.lines, run.result, run.run_id, run.user, run.at
+    evaluated, result, run_id, at = run.lines, run.result, run.run_id, run.at
     month, cycle = row["month"], row["cycle"] + 1
     differences = ln.adjustments(evaluated, carried_lines(tx, month))
     if not differences.height:
         closedb.bump_version(tx, month, row["version"], at)
-        closedb.audit(
-            tx,
-            at=at,
-            user=user,
-            action="start",
-            month=month,
-            cycle=row["cycle"],
-            why="no difference",
-            detail={"run_id": run_id},
-        )
+        audit_start(tx, run, month, row["cycle"], why="no difference", detail={"run_id": run_id})
         return Outcome(
             f"{month}: nothing to review: the month as stored now matches what was claimed "
             f"(cycle {row['cycle']} stays exported)",
@@ -268,16 +266,7 @@ def _adjustment_cycle(tx: Connection, row: dict[str, Any], run: Evaluation) -> O
     counts = rows.group_by("kind").len().sort("kind")
     kinds = dict(zip(counts["kind"].to_list(), counts["len"].to_list(), strict=True))
     detail = {"adjustments": kinds, "lines": rows.height, "run_id": run_id}
-    closedb.audit(
-        tx,
-        at=at,
-        user=user,
-        action="start",
-        month=month,
-        cycle=cycle,
-        why="adjustment cycle",
-        detail=detail,
-    )
+    audit_start(tx, run, month, cycle, why="adjustment cycle", detail=detail)
     text = ", ".join(f"{n} {k}" for k, n in kinds.items())
     return Outcome(
         f"{month}: adjustment cycle {cycle} opened with {rows.height:,} lines ({text}), pending",
