@@ -141,19 +141,32 @@ def review_command(
             json.dumps({"month": str(month), "lines": frame.to_dicts()}, indent=2, default=str)
         )
     else:
-        shown = frame.select(
-            "line_id",
-            "status",
-            "hold_reason",
-            "patient_id",
-            "code",
-            "units",
-            "date_of_service",
-            "allowed_amount",
-        )
-        for row in shown.iter_rows():
-            click.echo("  ".join("" if v is None else str(v) for v in row))
+        click.echo(review_table(frame))
         click.echo(f"{frame.height:,} lines")
+
+
+REVIEW_SHOWN = (  # column, header, width
+    ("line_id", "line", 17), ("status", "status", 8), ("hold_reason", "hold reason", 28),
+    ("patient_id", "patient", 10), ("code", "code", 6), ("units", "units", 5),
+    ("date_of_service", "date", 10), ("allowed_amount", "allowed", 9),
+)  # fmt: skip
+
+
+def review_table(frame: Any) -> str:
+    """The lines as an aligned table for the terminal (every column: --out FILE.csv)."""
+
+    def cell(value: object, width: int) -> str:
+        text = "" if value is None else str(value)
+        return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
+
+    header = "  ".join(cell(title, width) for _, title, width in REVIEW_SHOWN)
+    names = [name for name, _, _ in REVIEW_SHOWN]
+    widths = [width for _, _, width in REVIEW_SHOWN]
+    rows = [
+        "  ".join(cell(v, w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in frame.select(names).rows()
+    ]
+    return "\n".join([header.rstrip(), *rows])
 
 
 @close_group.command("approve")
