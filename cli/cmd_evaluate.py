@@ -227,6 +227,21 @@ def warn_unverified(result: Any) -> None:
 @settings_option
 @allow_unverified_option
 @db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html"]),
+    default="text",
+    show_default=True,
+    help="text: the terminal explanation; html: the audit pack (consents, care plans, the "
+    "month's timeline, every criterion, the rule texts and source documents), one page.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of the terminal.",
+)
 def explain_command(
     bundle: Path | None,
     month: Month,
@@ -236,27 +251,48 @@ def explain_command(
     settings_path: Path | None,
     allow_unverified: bool,
     db_url: str | None,
+    fmt: str,
+    out: Path | None,
 ) -> None:
     """Why a patient's month bills what it bills: every criterion, value, parameter and row.
 
-    Reads BUNDLE when given, else the store (--db).
+    Reads BUNDLE when given, else the store (--db). --format html writes the audit pack:
+    the patient's month as an auditor asks for it (PHI included: it is shown only in the
+    file or page asked for, never logged).
     """
+    from billing_engine.io.safe_files import replace_file
+    from billing_engine.services.audit_pack import build_audit_pack
     from billing_engine.services.evaluation import explain
     from reports import render
+    from reports.audit_pack import render_audit_pack
 
     data, _ = load_bundle(bundle, db_url, input_limits(settings_path), month)
     if data["patients"].filter(data["patients"]["patient_id"] == patient_id).is_empty():
         raise ConfigError(f"patient {patient_id!r} is not in {data.source}")
-    view = explain(
-        data,
-        month,
-        patient_id,
-        code,
-        as_of=as_of,
-        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
-        fees=fee_library(db_url),  # the fees `billing evaluate` would use
-    )
-    click.echo(render("explain.txt.j2", x=view), nl=False)
+    settings = with_allow_unverified(_settings(settings_path), allow_unverified)
+    fees = fee_library(db_url)  # the fees `billing evaluate` would use
+    if fmt == "html":
+        pack = build_audit_pack(
+            data, month, patient_id, code, as_of=as_of, settings=settings, fees=fees
+        )
+        text = render_audit_pack(pack, made_at=dt.datetime.now(dt.UTC), made_by=_login())
+    else:
+        view = explain(data, month, patient_id, code, as_of=as_of, settings=settings, fees=fees)
+        text = render("explain.txt.j2", x=view)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        replace_file(out, text.encode("utf-8"))
+        click.echo(f"wrote {out}")
+
+
+def _login() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 COMMANDS: list[click.Command] = [evaluate_command, explain_command]
