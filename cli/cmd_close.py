@@ -60,9 +60,22 @@ def _store(db_url: str | None, create: bool = False) -> Any:
     return Store.open(db_url, create=create)
 
 
-def _run(db_url: str | None, as_json: bool, action: Callable[[Any], Any]) -> None:
-    with _store(db_url) as store:
-        outcome = action(store)
+def _run(
+    db_url: str | None,
+    as_json: bool,
+    action: Callable[..., Any],
+    step_names: tuple[str, ...] = (),
+) -> None:
+    """Open the store, run ``action`` (with a progress bar of ``step_names`` on a
+    terminal: ``action`` then takes the bar's ``step`` as ``progress``), print after."""
+    from cli.progress import steps
+
+    if not step_names:  # a quick command: no bar
+        with _store(db_url) as store:
+            outcome = action(store)
+    else:
+        with _store(db_url) as store, steps(step_names) as progress:
+            outcome = action(store, progress.step)
     _print(outcome, as_json)
 
 
@@ -100,11 +113,16 @@ def start_command(
     from billing_engine.services.close import commands
 
     day = as_of.date() if as_of else None
+    from billing_engine.services.close.start import STEPS
+
     settings = with_allow_unverified({}, allow_unverified)
     _run(
         db_url,
         as_json,
-        lambda s: commands.start(s, month, user=user or _login(), as_of=day, settings=settings),
+        lambda s, step: commands.start(
+            s, month, user=user or _login(), as_of=day, settings=settings, progress=step
+        ),
+        STEPS,
     )
 
 
@@ -250,7 +268,12 @@ def export_command(
     """Write the cycle's claim files; locked -> exported (again: the same bytes)."""
     from billing_engine.services.close import export
 
-    _run(db_url, as_json, lambda s: export.export(s, month, user=user or _login(), out=out))
+    _run(
+        db_url,
+        as_json,
+        lambda s, step: export.export(s, month, user=user or _login(), out=out, progress=step),
+        export.STEPS,
+    )
 
 
 @close_group.command("reopen")

@@ -253,9 +253,15 @@ def synth_command(
 
     claim_folder(out, SYNTH_MARKER, "billing synth", force=force)
     started = time.perf_counter()
-    bundle = generate_practice(patients, seed=seed, end_month=str(end_month), months=months)
-    generated = time.perf_counter()
-    counts = write_bundle_csv(bundle, out)
+    from cli.progress import steps
+
+    names = [f"generate {patients:,} patients", "write the CSV bundle"]
+    with steps(names) as progress:
+        progress.step(names[0])
+        bundle = generate_practice(patients, seed=seed, end_month=str(end_month), months=months)
+        progress.step(names[1])
+        generated = time.perf_counter()
+        counts = write_bundle_csv(bundle, out)
     written = time.perf_counter()
     click.echo(f"wrote {out} ({patients:,} patients, seed {seed}, {months} months to {end_month})")
     for line in format_counts(counts):

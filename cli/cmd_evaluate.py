@@ -151,23 +151,32 @@ def evaluate_command(
     """
     from billing_engine.io.safe_files import check_output_folder
     from billing_engine.services.evaluation import evaluate
+    from cli.progress import steps
     from reports.outputs import EVALUATE_FILES, write_outputs
 
     check_output_folder(out, EVALUATE_FILES)
-    data, store_url = load_bundle(bundle, db_url, input_limits(settings_path), month)
-    result = evaluate(
-        data,
-        month,
-        as_of,
-        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
-        fees=fee_library(db_url),
-        apply_deductible=apply_deductible,
-    )
-    run_id = str(uuid.uuid4())
-    created_at = dt.datetime.now(dt.UTC)
-    paths = write_outputs(result, out, fmt, run_id=run_id, created_at=created_at, store=store_url)
+    names = ["read the bundle", f"evaluate {month}", "write the outputs"]
+    with steps(names) as progress:
+        progress.step(names[0])
+        data, store_url = load_bundle(bundle, db_url, input_limits(settings_path), month)
+        progress.step(names[1])
+        result = evaluate(
+            data,
+            month,
+            as_of,
+            settings=with_allow_unverified(_settings(settings_path), allow_unverified),
+            fees=fee_library(db_url),
+            apply_deductible=apply_deductible,
+        )
+        progress.step(names[2])
+        run_id = str(uuid.uuid4())
+        created_at = dt.datetime.now(dt.UTC)
+        paths = write_outputs(
+            result, out, fmt, run_id=run_id, created_at=created_at, store=store_url
+        )
+        if store_url is not None:
+            record_run(db_url, result, run_id, out)
     if store_url is not None:
-        record_run(db_url, result, run_id, out)
         click.echo(f"run {run_id} recorded")
     warn_unverified(result)
     click.echo(

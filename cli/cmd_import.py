@@ -110,14 +110,18 @@ def import_command(
     --settings override the input limits; others are ignored.
     """
     from billing_engine.io.ingest import read_bundle  # lazy: only this command needs it
+    from cli.progress import steps
 
-    with _StoreOnDemand(db_url) as on_demand:
+    names = ["read and check the bundle", "write it to the store"]
+    with _StoreOnDemand(db_url) as on_demand, steps(names) as progress:
+        progress.step(names[0])
         data = read_bundle(
             bundle,
             input_limits(settings_path),
             stored=on_demand.current_rows,
             snapshot=snapshot,
         )
+        progress.step(names[1])
         store = on_demand.store()
         summary = store.import_bundle(data, snapshot=snapshot)
         location = store.url

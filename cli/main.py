@@ -36,8 +36,13 @@ class BillingGroup(click.Group):
 
 @click.group(cls=BillingGroup)
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="No progress bars (they show only on a terminal anyway; also BILLING_QUIET=1).",
+)
 @click.version_option(package_name="billing-engine")
-def billing(debug: bool) -> None:
+def billing(debug: bool, quiet: bool) -> None:
     """Care-management billing: import a bundle, evaluate a month, explain the result."""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -90,8 +91,19 @@ def _claim_lines_of(connection: Connection, claim_ids: list[str]) -> pl.DataFram
     return pl.concat(frames).sort("claim_id", "line_number")
 
 
-def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
+STEPS = ("render the 837P files", "write the claim files")
+
+
+def export(
+    store: Store,
+    month: Month,
+    *,
+    user: str,
+    out: Path,
+    progress: Callable[[str], None] | None = None,
+) -> cmd.Outcome:
     """Write the current cycle's claim files; ``locked`` -> ``exported`` the first time."""
+    note = progress or (lambda _step: None)
     key = str(month)
     with store.engine.connect() as connection:
         row = cmd.month_state(connection, key)
@@ -100,6 +112,7 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
     refuse_another_cycles_folder(out, key, cycle)
     first = row["state"] == cmd.LOCKED
     if first:
+        note(STEPS[0])
         bundle = store.load_bundle(CLAIM_TABLES)
         at = closedb.utc_now()
         with closedb.close_transaction(store.engine, key) as tx:
@@ -129,6 +142,7 @@ def export(store: Store, month: Month, *, user: str, out: Path) -> cmd.Outcome:
                 ids=[b["file_name"] for b in batches],
                 detail={"claims": claims.height, "files": len(batches)},
             )
+    note(STEPS[1])
     with store.engine.connect() as connection:
         written = write_files(connection, key, cycle, out)
         if not first:

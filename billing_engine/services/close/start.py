@@ -9,7 +9,7 @@ differences with what was claimed (``lines.adjustments``), or nothing to review.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ from billing_engine.services.close.claimed import carried_lines
 from billing_engine.services.close.evaluation import evaluate_from_store
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
+
+# what start does, in order (a command's progress bar shows them)
+STEPS = ("evaluate the month from the store", "save the lines and gaps")
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def start(
     user: str,
     as_of: dt.date | None = None,
     settings: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Evaluate ``month`` and save its lines; re-evaluate an open cycle; open an adjustment
     cycle on an exported month; refused on a locked one."""
@@ -121,7 +125,10 @@ def start(
         row = closedb.month_row(connection, key)
     if row is not None:
         refuse_unless(row, (OPEN, EXPORTED), "start (reopen it or export it first)")
+    note = progress or (lambda _step: None)
+    note(STEPS[0])
     bundle, result = evaluate_from_store(store, month, as_of, settings)
+    note(STEPS[1])
     evaluated = ln.claim_lines_of(result.claim_lines)
     at = now()
     with closedb.close_transaction(store.engine, key) as tx:
