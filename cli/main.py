@@ -50,6 +50,7 @@ def _register() -> None:
         cmd_import,
         cmd_params,
         cmd_revenue,
+        cmd_worklist,
     )
 
     for module in (
@@ -60,6 +61,7 @@ def _register() -> None:
         cmd_fees,
         cmd_params,
         cmd_close,
+        cmd_worklist,
     ):
         for command in module.COMMANDS:
             billing.add_command(command)
