@@ -55,6 +55,7 @@ def _register() -> None:
         cmd_import,
         cmd_params,
         cmd_revenue,
+        cmd_worklist,
     )
 
     for module in (
@@ -65,6 +66,7 @@ def _register() -> None:
         cmd_fees,
         cmd_params,
         cmd_close,
+        cmd_worklist,
     ):
         for command in module.COMMANDS:
             billing.add_command(command)

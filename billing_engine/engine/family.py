@@ -53,6 +53,10 @@ def time_deadline(ctx: EvalContext) -> pl.Expr:
     return pl.lit(ctx.end if ctx.as_of <= ctx.end else None, dtype=pl.Date)
 
 
+MINUTES_DETAIL = "{} of {} minutes counted ({})"  # a time gap's detail: counted, threshold, what
+MINUTES_DETAIL_PATTERN = r"^(\d+) of (\d+) minutes counted"  # reads MINUTES_DETAIL back
+
+
 def minutes_criterion(
     ctx: EvalContext,
     minutes: str,
@@ -69,7 +73,7 @@ def minutes_criterion(
         reason="time_below_threshold",
         rules=rules,
         status=time_status(ctx),
-        detail=pl.format("{} of {} minutes counted ({})", pl.col(minutes), needed, pl.lit(what)),
+        detail=pl.format(MINUTES_DETAIL, pl.col(minutes), needed, pl.lit(what)),
         minutes_needed=shortfall,
         deadline=time_deadline(ctx),
         shows=(minutes,),
