@@ -31,7 +31,7 @@ from billing_engine.calendar import Month, federal_holidays
 from billing_engine.engine.family import MINUTES_DETAIL_PATTERN
 from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT
 from billing_engine.engine.pipeline import EvaluationResult
-from billing_engine.io.bundle import Bundle
+from billing_engine.io.bundle import Bundle, entered_in_error
 from billing_engine.pricing.money import MONEY
 from code_rules.tcm.codes import FAILED, FEDERAL_OBSERVED, NO_HOLIDAYS
 
@@ -44,7 +44,6 @@ OPEN, DONE = "open", "done"  # the worklist's status column
 BLOCKERS_FILE = Path(__file__).with_name("worklist_blockers.csv")
 OWNER_MONTHS = 3  # "the last three months": the worklist's month and the two before it
 CARE_MANAGEMENT = "care_management"  # interchange encounters.kind of logged time
-ENTERED_IN_ERROR = "entered_in_error"  # interchange encounters.status
 HOLIDAYS_SETTING = "tcm.contact.holidays"  # the business-day calendar TCM deadlines use
 BLOCKER_SEPARATOR = "; "
 BILLED_SEPARATOR = "+"  # a done row without a next threshold shows the codes billed
@@ -76,7 +75,7 @@ def owners(bundle: Bundle, month: Month) -> pl.DataFrame:
         bundle["encounters"]
         .filter(
             (pl.col("kind") == CARE_MANAGEMENT)
-            & pl.col("status").ne_missing(ENTERED_IN_ERROR)
+            & ~entered_in_error()
             & pl.col("date").is_between(first, month.end)
             & pl.col("performer_id").is_not_null()
         )
@@ -105,9 +104,7 @@ def last_contacts(bundle: Bundle, as_of: dt.date) -> pl.DataFrame:
     return (
         bundle["encounters"]
         .filter(
-            pl.col("status").ne_missing(ENTERED_IN_ERROR)
-            & pl.col("outcome").ne_missing(FAILED)
-            & (pl.col("date") <= as_of)
+            ~entered_in_error() & pl.col("outcome").ne_missing(FAILED) & (pl.col("date") <= as_of)
         )
         .group_by("patient_id")
         .agg(last_contact=pl.col("date").max())
