@@ -49,6 +49,7 @@ def _register() -> None:
         cmd_fees,
         cmd_import,
         cmd_params,
+        cmd_report,
         cmd_revenue,
     )
 
@@ -60,6 +61,7 @@ def _register() -> None:
         cmd_fees,
         cmd_params,
         cmd_close,
+        cmd_report,
     ):
         for command in module.COMMANDS:
             billing.add_command(command)
