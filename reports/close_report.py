@@ -28,6 +28,7 @@ TEMPLATE = "close_report.html.j2"
 CHART_WIDTH_IN = 7.0  # inches; the page scales SVGs to its column
 CHART_HEIGHT_IN = 3.2
 BIN_MINUTES = 5  # width of a bar of the minutes histogram
+BAR_FILL = 0.9  # a bar's share of its bin (a gap between bars)
 TICK_MINUTES = 10  # a labelled tick every so many minutes (the last bar is "top+")
 # colours (Okabe-Ito: readable by colour-blind readers)
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#999999", "#D55E00"
@@ -125,14 +126,41 @@ def minutes_chart(data: CloseReportData) -> Markup:
     shown = minutes.with_columns(
         bin=(pl.col("minutes").clip(upper_bound=top) // BIN_MINUTES) * BIN_MINUTES
     )
-    bins = shown.group_by("bin").agg(patients=pl.len(), near=pl.col("near").any()).sort("bin")
+    bins = (
+        shown.group_by("bin")
+        .agg(
+            open=(~pl.col("blocked")).sum(),
+            blocked=pl.col("blocked").sum(),
+            near=pl.col("near").any(),
+        )
+        .sort("bin")
+    )
     colours = [ORANGE if near else BLUE for near in bins["near"].to_list()]
+    edges = bins["bin"].to_list()
+    width = BIN_MINUTES * BAR_FILL
+    ax.bar(edges, bins["open"].to_list(), width=width, align="edge", color=colours)
     ax.bar(
-        bins["bin"].to_list(),
-        bins["patients"].to_list(),
-        width=BIN_MINUTES * 0.9,
+        edges,
+        bins["blocked"].to_list(),
+        bottom=bins["open"].to_list(),
+        width=width,
         align="edge",
-        color=colours,
+        color=GREY,
+    )
+    from matplotlib.patches import Patch
+
+    keys = [
+        Patch(color=BLUE, label="patients"),
+        Patch(color=ORANGE, label=f"{data.near_minutes} min or fewer below a threshold"),
+        Patch(color=GREY, label="blocked (minutes cannot fix it)"),
+    ]
+    ax.legend(
+        handles=keys,
+        frameon=False,
+        fontsize=7,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.02),
+        ncols=len(keys),
     )
     for threshold in thresholds:
         ax.axvline(threshold, color=RED, linestyle="--", linewidth=1)

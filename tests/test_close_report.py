@@ -87,7 +87,8 @@ def test_the_patients_worth_a_call_are_those_just_below_a_threshold(
     assert near["short_by"].max() <= report_data.near_minutes  # type: ignore[operator]
     assert (near["next_threshold"] - near["minutes"] == near["short_by"]).all()
     assert set(near["next_threshold"].to_list()) <= set(report_data.thresholds.minutes)
-    far = minutes.filter(~pl.col("near") & (pl.col("minutes") > 0))
+    assert not (minutes["near"] & minutes["blocked"]).any()  # minutes cannot fix a block
+    far = minutes.filter(~pl.col("near") & (pl.col("minutes") > 0) & ~pl.col("blocked"))
     assert (far["short_by"].is_null() | (far["short_by"] > report_data.near_minutes)).all()
 
 

@@ -80,7 +80,7 @@ class CloseReportData:
     gaps_by_reason: pl.DataFrame  # reason, gaps, patients, potential_amount, valued_gaps
     thresholds: CcmThresholds
     near_minutes: int
-    # patient_id, payer_id, minutes, next_threshold, short_by, near, potential_amount
+    # patient_id, payer_id, minutes, next_threshold, short_by, near, blocked, potential_amount
     minutes: pl.DataFrame
     trend: pl.DataFrame  # month, lines, amounts, left_on_table
     close: CloseTables | None
@@ -109,13 +109,16 @@ def minutes_distribution(
     Counted minutes come from the outcomes: a short base code counts its threshold less
     the minutes needed; a short add-on counts the next step less the minutes needed
     (``CcmThresholds.target`` after the add-on units billed); a patient at the add-on
-    cap has no gap, and counts the minutes logged.
+    cap has no gap, and counts the minutes logged. A patient whose base code is neither
+    billed nor short (blocked: no care plan, no consent, ...) is ``blocked``: more
+    minutes would not make it billable, so it is never ``near``.
     """
     outcomes = result.outcomes
     staff = outcomes.filter(pl.col("code") == thresholds.base_code).select(
         "patient_id",
         "payer_id",
         base_line=pl.col("is_line"),
+        blocked=~pl.col("is_line") & (pl.col("status") != "short"),
         base_needed=pl.col("minutes_needed"),
         logged=pl.col("minutes_logged"),
     )
@@ -155,6 +158,7 @@ def minutes_distribution(
             & (pl.col("short_by") <= near)
             & (pl.col("minutes") > 0)
             & (pl.col("minutes") < top)
+            & ~pl.col("blocked")
         )
         .select(
             "patient_id",
@@ -163,6 +167,7 @@ def minutes_distribution(
             "next_threshold",
             "short_by",
             "near",
+            "blocked",
             "potential_amount",
         )
         .sort("minutes", "patient_id")
