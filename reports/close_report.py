@@ -272,6 +272,7 @@ def render_close_report(data: CloseReportData, *, created_at: dt.datetime) -> st
 def write_close_report(data: CloseReportData, out: Path, *, created_at: dt.datetime) -> Path:
     """Write the page to ``out`` (UTF-8), replacing it only once written whole."""
     text = render_close_report(data, created_at=created_at)
+    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(out)

@@ -10,9 +10,11 @@ and a full-page screenshot for review (``tests/artifacts/close_report.png``).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,11 +34,13 @@ from billing_engine.services.evaluation import default_parameters
 from billing_engine.store import Store
 from billing_engine.synth.practice import generate_practice
 from cli.main import billing
+from reports.close_report import render_close_report
 
 MONTH = Month.parse("2025-12")
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SCREENSHOT = ARTIFACTS / "close_report.png"
+CREATED_AT = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +134,26 @@ def test_the_page_is_self_contained_with_no_script_and_no_outside_link(page: Pat
     assert text.count("<svg") == 4
     for held in ("edit:payer_id_missing", "Worth a call", "Gaps by reason"):
         assert held in text
+
+
+def test_a_month_without_a_close_says_so_instead_of_showing_empty_tables(
+    report_data: CloseReportData,
+) -> None:
+    text = render_close_report(replace(report_data, close=None), created_at=CREATED_AT)
+    assert f"The store has no close for {MONTH}" in text
+    assert "Held lines" not in text
+
+
+def test_the_report_of_a_store_that_does_not_exist_is_refused_with_exit_code_2(
+    tmp_path: Path,
+) -> None:
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(
+        billing, ["report", "html", str(MONTH), "--out", str(out), "--db", missing]
+    )
+    assert result.exit_code == 2, result.output
+    assert not out.exists() and not (tmp_path / "none.db").exists()
 
 
 def _chromium_or_skip() -> Path:
