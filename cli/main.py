@@ -54,6 +54,7 @@ def _register() -> None:
         cmd_fees,
         cmd_import,
         cmd_params,
+        cmd_report,
         cmd_revenue,
         cmd_worklist,
     )
@@ -67,6 +68,7 @@ def _register() -> None:
         cmd_params,
         cmd_close,
         cmd_worklist,
+        cmd_report,
     ):
         for command in module.COMMANDS:
             billing.add_command(command)
