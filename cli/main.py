@@ -49,6 +49,7 @@ def _register() -> None:
         cmd_fees,
         cmd_import,
         cmd_params,
+        cmd_report,
         cmd_revenue,
     )
 
@@ -56,6 +57,7 @@ def _register() -> None:
         cmd_import,
         cmd_evaluate,
         cmd_revenue,
+        cmd_report,
         cmd_demo,
         cmd_fees,
         cmd_params,
