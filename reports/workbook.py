@@ -232,12 +232,11 @@ def _write_table(
     frame: pl.DataFrame,
     *,
     totals: bool = True,
-    rows_per_sheet: int = ROWS_PER_SHEET,
 ) -> list[str]:
-    """`frame` as one sheet (``title 2``, ... past the row limit); returns the titles."""
+    """`frame` as one sheet (``title 2``, ... past ``ROWS_PER_SHEET``); returns the titles."""
     frame = _prepared(frame)
     titles = []
-    for number, chunk in enumerate(_chunks(frame, rows_per_sheet), start=1):
+    for number, chunk in enumerate(_chunks(frame, ROWS_PER_SHEET), start=1):
         name = title if number == 1 else f"{title} {number}"
         sheet = workbook.create_sheet(name)
         _write_rows(sheet, chunk, _columns(chunk), totals=totals)
