@@ -1,19 +1,21 @@
 """Finance's Excel workbook (``billing report excel``): the frames of
-``services.finance`` as sheets, streamed with openpyxl's write-only mode.
+``services.finance`` as sheets, streamed with XlsxWriter's ``constant_memory`` mode.
 
 Every sheet is one table: a bold header row, frozen, with an autofilter over the header
 and the data rows; then one ``Total`` row (the sums of its numeric columns, written as
 values so that they read back as numbers, not formulas that only Excel computes).
 Money is a number with a currency format, dates are dates (a ``month`` is the first day
 of the month shown ``yyyy-mm``), times are UTC without a zone (Excel has none); every
-text cell goes through ``safe_files.safe_cell_value`` so that text that begins like a
-formula stays text. A table longer than a sheet holds goes on in ``<title> 2``, ... .
-The Summary sheet also holds, below its table, allowed amount by month and payer and a
-native bar chart of it.
+text cell goes through ``safe_files.safe_cell_value`` and is written as a string
+(``write_string``, never ``write``, which would take ``=...`` for a formula), so text
+that begins like a formula stays text. A table longer than a sheet holds goes on in
+``<title> 2``, ... . The Summary sheet also holds, below its table, allowed amount by
+month and payer and a native column chart of it.
 
-Write-only mode keeps one row in memory at a time (rows are written to a temporary
-file as they are appended); the styled cells are one template cell per column, filled
-row after row, so no cell object is made per value.
+``constant_memory`` writes each row to the sheet's temporary file once the next row is
+begun, so only one row is held. XlsxWriter was measured against openpyxl's write-only
+mode on the 10,000-patient year (claim lines and gaps, 0.95 M cells): 6.0 s against
+9.4 s with lxml installed and 12.5 s without (bench/README.md).
 """
 
 from __future__ import annotations
@@ -21,19 +23,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell
-from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
@@ -52,7 +49,14 @@ MIN_WIDTH, MAX_WIDTH, WIDTH_PADDING = 8, 50, 2
 TOTAL_LABEL = "Total"
 NOT_SUMMED = frozenset({"cycle", "line_number", "year", "first_month", "last_month"})
 CHART_TITLE = "Allowed amount by month and payer"
-CHART_WIDTH_CM, CHART_HEIGHT_CM = 24, 12
+CHART_WIDTH_PX, CHART_HEIGHT_PX = 900, 450
+# no string is taken for a formula, a link or a number: text is text
+WORKBOOK_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
 
 SHEET_SUMMARY = "Summary"
 SHEET_BY_CODE = "By code"
@@ -132,25 +136,43 @@ def write_finance_workbook(
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path} is a folder; the workbook needs a file name")
-    workbook = Workbook(write_only=True)
-    titles: list[str] = []
-    titles += _write_summary(workbook, book)
-    titles += _write_table(workbook, SHEET_BY_CODE, book.by_code)
-    titles += _write_table(workbook, SHEET_BY_CARE_MANAGER, book.by_care_manager)
-    titles += _write_table(
-        workbook, SHEET_CLAIM_LINES, book.claim_lines.select(CLAIM_LINE_SHEET_COLUMNS)
-    )
-    titles += _write_table(workbook, SHEET_GAPS, book.gaps.select(GAP_SHEET_COLUMNS))
-    if claims is not None and claims.height:
-        titles += _write_table(workbook, SHEET_CLAIMS, claims)
-    titles += _write_table(workbook, SHEET_SOURCES, sources_frame(book, sources), totals=False)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    workbook = xlsxwriter.Workbook(str(partial), WORKBOOK_OPTIONS)
     try:
-        workbook.save(partial)
+        formats = _Formats(workbook)
+        titles: list[str] = []
+        titles += _write_summary(workbook, formats, book)
+        titles += _write_table(workbook, formats, SHEET_BY_CODE, book.by_code)
+        titles += _write_table(workbook, formats, SHEET_BY_CARE_MANAGER, book.by_care_manager)
+        lines = book.claim_lines.select(CLAIM_LINE_SHEET_COLUMNS)
+        titles += _write_table(workbook, formats, SHEET_CLAIM_LINES, lines)
+        titles += _write_table(workbook, formats, SHEET_GAPS, book.gaps.select(GAP_SHEET_COLUMNS))
+        if claims is not None and claims.height:
+            titles += _write_table(workbook, formats, SHEET_CLAIMS, claims)
+        sources_table = sources_frame(book, sources)
+        titles += _write_table(workbook, formats, SHEET_SOURCES, sources_table, totals=False)
+        workbook.close()
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return titles
+
+
+class _Formats:
+    """The workbook's cell formats, made once (XlsxWriter keeps one record per format)."""
+
+    def __init__(self, workbook: Any) -> None:
+        self._workbook = workbook
+        self._made: dict[tuple[str | None, bool], Any] = {}
+
+    def get(self, number_format: str | None, *, bold: bool = False) -> Any:
+        key = (number_format, bold)
+        if key not in self._made:
+            spec: dict[str, Any] = {"bold": True} if bold else {}
+            if number_format is not None:
+                spec["num_format"] = number_format
+            self._made[key] = self._workbook.add_format(spec) if spec else None
+        return self._made[key]
 
 
 # --------------------------------------------------------------------------- tables
@@ -227,7 +249,8 @@ def _chunks(frame: pl.DataFrame, size: int) -> Iterator[pl.DataFrame]:
 
 
 def _write_table(
-    workbook: Workbook,
+    workbook: Any,
+    formats: _Formats,
     title: str,
     frame: pl.DataFrame,
     *,
@@ -238,113 +261,102 @@ def _write_table(
     titles = []
     for number, chunk in enumerate(_chunks(frame, ROWS_PER_SHEET), start=1):
         name = title if number == 1 else f"{title} {number}"
-        sheet = workbook.create_sheet(name)
-        _write_rows(sheet, chunk, _columns(chunk), totals=totals)
+        sheet = workbook.add_worksheet(name)
+        _write_rows(sheet, formats, chunk, _columns(chunk), totals=totals)
         titles.append(name)
     return titles
 
 
 def _write_rows(
-    sheet: Any, frame: pl.DataFrame, columns: Sequence[_Column], *, totals: bool
+    sheet: Any,
+    formats: _Formats,
+    frame: pl.DataFrame,
+    columns: Sequence[_Column],
+    *,
+    totals: bool,
 ) -> int:
     """Header, data rows and totals row of one table from the sheet's first row; returns
-    the number of rows written. Widths, panes and filter are set before the rows."""
-    for index, column in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _width(column, frame)
-    sheet.freeze_panes = "A2"
-    last_column = get_column_letter(len(columns))
-    sheet.auto_filter.ref = f"A1:{last_column}{frame.height + 1}"
-    bold = Font(bold=True)
-    header = []
-    for column in columns:
-        cell = WriteOnlyCell(sheet, value=safe_cell_value(column.header))
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    templates: list[Cell | None] = []
-    for column in columns:
-        if column.number_format is None:
-            templates.append(None)
-        else:
-            template = WriteOnlyCell(sheet)
-            template.number_format = column.number_format
-            templates.append(template)
-    for values in frame.iter_rows():
-        sheet.append(_row(values, templates))
+    the number of rows written."""
+    for index, column in enumerate(columns):
+        sheet.set_column(index, index, _width(column, frame))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, frame.height, len(columns) - 1)
+    bold = formats.get(None, bold=True)
+    for index, column in enumerate(columns):
+        sheet.write_string(0, index, str(safe_cell_value(column.header)), bold)
+    writers = [_writer(sheet, formats.get(c.number_format)) for c in columns]
+    for row_index, values in enumerate(frame.iter_rows(), start=1):
+        _write_row(row_index, values, writers)
     written = frame.height + 1
     if totals:
-        total_row = _row(tuple(_totals(frame, columns)), templates)
-        for cell in total_row:
-            if isinstance(cell, Cell):
-                cell.font = bold
-        first = WriteOnlyCell(sheet, value=TOTAL_LABEL)
-        first.font = bold
-        sheet.append([first, *total_row[1:]])
+        bold_writers = [_writer(sheet, formats.get(c.number_format, bold=True)) for c in columns]
+        _write_row(written, _totals(frame, columns), bold_writers)
         written += 1
     return written
 
 
-def _row(values: Iterable[object], templates: Sequence[Cell | None]) -> list[object]:
-    """One row's cells: styled columns fill their template, text is neutralized."""
-    row: list[object] = []
-    for value, template in zip(values, templates, strict=True):
-        if value is None:
-            row.append(None)
-        elif template is None:
-            row.append(safe_cell_value(value))
+Writer = Callable[[int, int, object], None]
+
+
+def _writer(sheet: Any, cell_format: Any) -> Writer:
+    """Write one cell of a column: numbers as numbers, dates as dates, text as text
+    (neutralized), each with the column's format."""
+
+    def write(row: int, column: int, value: object) -> None:
+        if isinstance(value, bool):
+            sheet.write_boolean(row, column, value, cell_format)
+        elif isinstance(value, Decimal | int | float):
+            sheet.write_number(row, column, float(value), cell_format)
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(row, column, value, cell_format)
         else:
-            template.value = value
-            row.append(template)
-    return row
+            sheet.write_string(row, column, str(safe_cell_value(str(value))), cell_format)
+
+    return write
+
+
+def _write_row(row: int, values: Iterable[object], writers: Sequence[Writer]) -> None:
+    for column, (value, write) in enumerate(zip(values, writers, strict=True)):
+        if value is not None:
+            write(row, column, value)
 
 
 # --------------------------------------------------------------------------- summary
 
 
-def _write_summary(workbook: Workbook, book: FinanceBook) -> list[str]:
+def _write_summary(workbook: Any, formats: _Formats, book: FinanceBook) -> list[str]:
     """The Summary table, then allowed amount by month and payer, charted beside it."""
-    sheet = workbook.create_sheet(SHEET_SUMMARY)
+    sheet = workbook.add_worksheet(SHEET_SUMMARY)
     frame = _prepared(book.summary)
     columns = _columns(frame)
-    pivot = allowed_by_month_and_payer(book.summary)
-    used = _write_rows(sheet, frame, columns, totals=True)
-    sheet.append([])
-    sheet.append([])
-    title_row = used + 3
-    title = WriteOnlyCell(sheet, value=CHART_TITLE)
-    title.font = Font(bold=True)
-    sheet.append([title])
+    used = _write_rows(sheet, formats, frame, columns, totals=True)
+    title_row = used + 2  # two empty rows under the table (0-based: used is the next row)
+    sheet.write_string(title_row, 0, CHART_TITLE, formats.get(None, bold=True))
     header_row = title_row + 1
-    sheet.append([safe_cell_value(c) for c in pivot.columns])
-    templates: list[Cell | None] = [None]
-    for _ in range(pivot.width - 1):
-        money = WriteOnlyCell(sheet)  # one per column: a row's cells are set before it is written
-        money.number_format = MONEY_FORMAT
-        templates.append(money)
-    for values in pivot.iter_rows():
-        sheet.append(_row(values, templates))
+    pivot = allowed_by_month_and_payer(book.summary)
+    bold = formats.get(None, bold=True)
+    for index, name in enumerate(pivot.columns):
+        sheet.write_string(header_row, index, str(safe_cell_value(name)), bold)
+    money = _writer(sheet, formats.get(MONEY_FORMAT))
+    writers = [_writer(sheet, None), *([money] * (pivot.width - 1))]
+    for offset, values in enumerate(pivot.iter_rows(), start=1):
+        _write_row(header_row + offset, values, writers)
     if pivot.height and pivot.width > 1:
-        chart = BarChart()
-        chart.type = "col"
-        chart.grouping = "clustered"
-        chart.title = CHART_TITLE
-        chart.y_axis.title = "Allowed ($)"
-        chart.x_axis.title = "Month"
-        chart.y_axis.numFmt = MONEY_FORMAT
-        chart.width, chart.height = CHART_WIDTH_CM, CHART_HEIGHT_CM
-        data = Reference(
-            sheet,
-            min_col=2,
-            max_col=pivot.width,
-            min_row=header_row,
-            max_row=header_row + pivot.height,
-        )
-        months = Reference(
-            sheet, min_col=1, min_row=header_row + 1, max_row=header_row + pivot.height
-        )
-        chart.add_data(data, titles_from_data=True)
-        chart.set_categories(months)
-        sheet.add_chart(chart, f"{get_column_letter(len(columns) + 2)}2")
+        chart = workbook.add_chart({"type": "column"})
+        first, last = header_row + 1, header_row + pivot.height
+        for index in range(1, pivot.width):
+            chart.add_series(
+                {
+                    "name": [SHEET_SUMMARY, header_row, index],
+                    "categories": [SHEET_SUMMARY, first, 0, last, 0],
+                    "values": [SHEET_SUMMARY, first, index, last, index],
+                }
+            )
+        chart.set_title({"name": CHART_TITLE})
+        chart.set_x_axis({"name": "Month"})
+        chart.set_y_axis({"name": "Allowed ($)", "num_format": MONEY_FORMAT})
+        chart.set_size({"width": CHART_WIDTH_PX, "height": CHART_HEIGHT_PX})
+        sheet.insert_chart(1, len(columns) + 1, chart)
     return [SHEET_SUMMARY]
 
 
