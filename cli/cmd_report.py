@@ -25,7 +25,6 @@ from cli.options import (
     apply_deductible_option,
     db_option,
     fee_library,
-    store_is_configured,
     with_allow_unverified,
 )
 
@@ -117,7 +116,7 @@ def excel_command(
         data_source=data.source,
         store=store_url,
         rule_set_version=default_parameters().version(),
-        fee_releases=fee_releases(stored_releases if store_is_configured(db_url) else []),
+        fee_releases=fee_releases(stored_releases),
         runs=runs,
         notes={
             "apply_deductible": str(apply_deductible).lower(),
