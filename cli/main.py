@@ -63,6 +63,7 @@ def _register() -> None:
         cmd_import,
         cmd_evaluate,
         cmd_revenue,
+        cmd_report,
         cmd_demo,
         cmd_fees,
         cmd_params,

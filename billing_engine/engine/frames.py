@@ -53,8 +53,13 @@ GRAND_TOTAL = "GRAND TOTAL"  # the last row of every revenue table
 ALL_PAYERS = "all payers"
 
 
-def claim_lines_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
-    """Priced line outcomes (``pricing.split_shares``) as the contract's claim lines."""
+def claim_lines_frame(
+    lines: pl.DataFrame, bundle: Bundle, leading: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """Priced line outcomes (``pricing.split_shares``) as the contract's claim lines.
+
+    `leading` columns of `lines` (a range's ``month``) are kept, before the contract's.
+    """
     npis = bundle["practitioners"].select(
         pl.col("practitioner_id").alias("billing_practitioner_id"),
         pl.col("npi").alias("billing_npi"),
@@ -66,8 +71,8 @@ def claim_lines_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
             icd10_codes=pl.col("icd10_codes").list.join(";"),
             evidence=pl.col("evidence").list.join(";"),
         )
-        .select(CLAIM_LINE_COLUMNS)
-        .sort("patient_id", "date_of_service", "code")
+        .select(*leading, *CLAIM_LINE_COLUMNS)
+        .sort(*leading, "patient_id", "date_of_service", "code")
     )
 
 

@@ -70,6 +70,29 @@ def months_between(first: Month, last: Month) -> list[Month]:
     return [first.shift(i) for i in range(count)]
 
 
+@dataclass(frozen=True)
+class MonthRevenue:
+    """What revenue over months keeps of one month's evaluation (the rest is let go, so
+    a year of a large practice is never held in memory as whole evaluations)."""
+
+    month: Month
+    lines: pl.DataFrame  # the month's priced lines, with a ``month`` column
+    left: pl.DataFrame  # one row: month, left_on_table and the short-gap counts
+    capitation: pl.DataFrame
+    unverified_parameters: Mapping[str, dt.date]
+
+
+def month_revenue(result: EvaluationResult) -> MonthRevenue:
+    """The part of one month's evaluation that revenue over months needs."""
+    return MonthRevenue(
+        month=result.month,
+        lines=result.priced_lines.with_columns(month=pl.lit(str(result.month))),
+        left=_left_on_table(result),
+        capitation=result.capitation,
+        unverified_parameters=dict(result.unverified_parameters),
+    )
+
+
 def revenue(
     bundle: Bundle,
     months: Sequence[Month],
@@ -79,13 +102,28 @@ def revenue(
     fees: FeeLibrary | None = None,
     apply_deductible: bool = False,
 ) -> RevenueReport:
-    results: list[EvaluationResult] = [
-        evaluate(bundle, month, as_of, settings=settings, fees=fees) for month in months
+    """Evaluate each of `months` as ``billing evaluate`` would and total the range."""
+    parts = [
+        month_revenue(evaluate(bundle, month, as_of, settings=settings, fees=fees))
+        for month in months
     ]
-    lines = pl.concat(
-        [r.priced_lines.with_columns(month=pl.lit(str(r.month))) for r in results],
-        how="vertical",
-    )
+    return assemble_revenue(bundle, parts, settings=settings, apply_deductible=apply_deductible)
+
+
+def assemble_revenue(
+    bundle: Bundle,
+    parts: Sequence[MonthRevenue],
+    *,
+    settings: Mapping[str, Any] | None = None,
+    apply_deductible: bool = False,
+) -> RevenueReport:
+    """The report of the months' parts (``month_revenue``), in the parts' order.
+
+    With `apply_deductible` the yearly Part B deductible is charged across the whole
+    range in date-of-service order (see the module docstring).
+    """
+    months = [part.month for part in parts]
+    lines = pl.concat([part.lines for part in parts], how="vertical")
     if apply_deductible and not lines.is_empty():
         params = default_parameters()
         period = params.for_period(months[0].start, months[-1].end, settings)
@@ -93,8 +131,8 @@ def revenue(
             lines.drop(*SHARE_COLUMNS), bundle, params, period, apply_deductible=True
         )
     names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
-    left = pl.concat([_left_on_table(r) for r in results], how="vertical")
-    capitation = pl.concat([r.capitation for r in results], how="vertical")
+    left = pl.concat([part.left for part in parts], how="vertical")
+    capitation = pl.concat([part.capitation for part in parts], how="vertical")
     cap_by_month = capitation.group_by("month").agg(
         pl.col("amount").sum().cast(MONEY).alias("capitation")
     )
@@ -127,7 +165,7 @@ def revenue(
         capitation=capitation,
         lines=lines,
         unverified_parameters=dict(
-            sorted({n: d for r in results for n, d in r.unverified_parameters.items()}.items())
+            sorted({n: d for p in parts for n, d in p.unverified_parameters.items()}.items())
         ),
     )
 
