@@ -90,42 +90,49 @@ def excel_command(
     if out.suffix.lower() != ".xlsx":
         raise click.BadParameter("the workbook's name must end in .xlsx", param_hint="--out")
     months = months_between(first, last)
-    data, store_url = load_bundle(None, db_url, input_limits(settings_path))
-    with Store.open(db_url, create=False) as store:
-        claimed = claimed_lines(store)
-        claims = claims_and_adjustments(store, months)
-        stored_releases = store.fee_releases()
-        wanted = {str(m) for m in months}
-        runs = [r for r in store.runs() if r["month"] in wanted]
-    book = finance_book(
-        data,
-        months,
-        as_of=as_of,
-        settings=with_allow_unverified(_settings(settings_path), allow_unverified),
-        fees=fee_library(db_url),
-        apply_deductible=apply_deductible,
-        claimed=claimed,
-    )
-    warn_unverified(book.revenue)
-    sources = WorkbookSources(
-        run_id=str(uuid.uuid4()),
-        made_at=dt.datetime.now(dt.UTC),
-        made_by=user or getpass.getuser(),
-        software_version=software_version(),
-        first=first,
-        last=last,
-        as_of=as_of,
-        data_source=data.source,
-        store=store_url,
-        rule_set_version=default_parameters().version(),
-        fee_releases=fee_releases(stored_releases),
-        runs=runs,
-        notes={
-            "apply_deductible": str(apply_deductible).lower(),
-            "allow_unverified": str(allow_unverified).lower(),
-        },
-    )
-    titles = write_finance_workbook(out, book, sources, claims)
+    from cli.progress import steps
+
+    names = ["read the store", f"evaluate {len(months)} month(s)", "write the workbook"]
+    with steps(names) as progress:
+        progress.step(names[0])
+        data, store_url = load_bundle(None, db_url, input_limits(settings_path))
+        with Store.open(db_url, create=False) as store:
+            claimed = claimed_lines(store)
+            claims = claims_and_adjustments(store, months)
+            stored_releases = store.fee_releases()
+            wanted = {str(m) for m in months}
+            runs = [r for r in store.runs() if r["month"] in wanted]
+        progress.step(names[1])
+        book = finance_book(
+            data,
+            months,
+            as_of=as_of,
+            settings=with_allow_unverified(_settings(settings_path), allow_unverified),
+            fees=fee_library(db_url),
+            apply_deductible=apply_deductible,
+            claimed=claimed,
+        )
+        warn_unverified(book.revenue)
+        sources = WorkbookSources(
+            run_id=str(uuid.uuid4()),
+            made_at=dt.datetime.now(dt.UTC),
+            made_by=user or getpass.getuser(),
+            software_version=software_version(),
+            first=first,
+            last=last,
+            as_of=as_of,
+            data_source=data.source,
+            store=store_url,
+            rule_set_version=default_parameters().version(),
+            fee_releases=fee_releases(stored_releases),
+            runs=runs,
+            notes={
+                "apply_deductible": str(apply_deductible).lower(),
+                "allow_unverified": str(allow_unverified).lower(),
+            },
+        )
+        progress.step(names[2])
+        titles = write_finance_workbook(out, book, sources, claims)
     click.echo(
         f"{first} to {last}: {book.claim_lines.height} claim line(s), {book.gaps.height} "
         f"gap(s) (run {sources.run_id})"

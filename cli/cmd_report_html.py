@@ -42,13 +42,20 @@ def html_command(
     12 months, and the close's holds, claims and adjustments. One file, no network."""
     from billing_engine.services.close_report_data import close_report_data
     from billing_engine.store import Store
+    from cli.progress import steps
     from reports.close_report import write_close_report
 
-    data, _ = load_bundle(None, db_url, month=month)
-    settings = with_allow_unverified(_settings(settings_path), allow_unverified)
-    with Store.open(db_url, create=False) as store:
-        report = close_report_data(
-            data, month, as_of=as_of, settings=settings, fees=fee_library(db_url), store=store
-        )
-    path = write_close_report(report, out, created_at=dt.datetime.now(dt.UTC))
+    names = ["read the store", "evaluate the month and its trend", "draw the page"]
+    with steps(names) as progress:
+        progress.step(names[0])
+        data, _ = load_bundle(None, db_url, month=month)
+        settings = with_allow_unverified(_settings(settings_path), allow_unverified)
+        progress.step(names[1])
+        with Store.open(db_url, create=False) as store:
+            report = close_report_data(
+                data, month, as_of=as_of, settings=settings, fees=fee_library(db_url),
+                store=store,
+            )  # fmt: skip
+        progress.step(names[2])
+        path = write_close_report(report, out, created_at=dt.datetime.now(dt.UTC))
     click.echo(f"wrote {path}")
