@@ -37,6 +37,7 @@ from billing_engine.engine.pipeline import EvaluationResult
 from billing_engine.io.bundle import Bundle
 from billing_engine.pricing.fees import FeeLibrary
 from billing_engine.pricing.money import MONEY
+from billing_engine.services.care_owners import care_owners as shared_owners
 from billing_engine.services.close.claimed import as_claims_history, carried_lines
 from billing_engine.services.close.evaluation import with_claimed_history
 from billing_engine.services.evaluation import evaluate
@@ -197,23 +198,8 @@ def summary_frame(report: RevenueReport, gaps: pl.DataFrame, names: pl.DataFrame
 
 
 def care_owners(bundle: Bundle, minutes: pl.DataFrame) -> pl.DataFrame:
-    """patient_id -> care_manager_id: ``patients.care_manager_id``, else the performer with
-    the most care-management minutes in `minutes` (ties: the lower id)."""
-    logged = (
-        minutes.filter(pl.col("performer_id").is_not_null())
-        .group_by("patient_id", "performer_id")
-        .agg(pl.col("minutes").sum())
-        .sort(["patient_id", "minutes", "performer_id"], descending=[False, True, False])
-        .group_by("patient_id", maintain_order=True)
-        .first()
-        .select("patient_id", pl.col("performer_id").alias("top_performer"))
-    )
-    return (
-        bundle["patients"]
-        .select("patient_id", "care_manager_id")
-        .join(logged, on="patient_id", how="left")
-        .select("patient_id", pl.coalesce("care_manager_id", "top_performer").alias("owner"))
-    )
+    """patient_id -> owner: ``services.care_owners`` over the range's minutes."""
+    return shared_owners(bundle["patients"], minutes).rename({"care_manager_id": "owner"})
 
 
 def care_manager_frame(bundle: Bundle, lines: pl.DataFrame, minutes: pl.DataFrame) -> pl.DataFrame:

@@ -33,6 +33,7 @@ from billing_engine.engine.kernel import STATUS_BLOCKED, STATUS_SHORT
 from billing_engine.engine.pipeline import EvaluationResult
 from billing_engine.io.bundle import Bundle, entered_in_error
 from billing_engine.pricing.money import MONEY
+from billing_engine.services.care_owners import care_owners
 from code_rules.tcm.codes import FAILED, FEDERAL_OBSERVED, NO_HOLIDAYS
 
 WORKLIST_COLUMNS = (
@@ -71,31 +72,12 @@ def owners(bundle: Bundle, month: Month) -> pl.DataFrame:
     """``patient_id, care_manager_id``: the patient's care manager, else the performer
     with the most care-management minutes in the last three months (ties: lowest id)."""
     first = month.shift(1 - OWNER_MONTHS).start
-    logged = (
-        bundle["encounters"]
-        .filter(
-            (pl.col("kind") == CARE_MANAGEMENT)
-            & ~entered_in_error()
-            & pl.col("date").is_between(first, month.end)
-            & pl.col("performer_id").is_not_null()
-        )
-        .group_by("patient_id", "performer_id")
-        .agg(pl.col("minutes").sum())
-        .sort("patient_id", "minutes", "performer_id", descending=[False, True, False])
-        .unique("patient_id", keep="first")
-        .select("patient_id", logged_by="performer_id")
+    logged = bundle["encounters"].filter(
+        (pl.col("kind") == CARE_MANAGEMENT)
+        & ~entered_in_error()
+        & pl.col("date").is_between(first, month.end)
     )
-    patients = bundle["patients"]
-    assigned = (
-        pl.col("care_manager_id")
-        if "care_manager_id" in patients.columns
-        else pl.lit(None, pl.String)
-    )
-    return (
-        patients.select("patient_id", assigned=assigned)
-        .join(logged, on="patient_id", how="left")
-        .select("patient_id", care_manager_id=pl.coalesce("assigned", "logged_by"))
-    )
+    return care_owners(bundle["patients"], logged.select("patient_id", "performer_id", "minutes"))
 
 
 def last_contacts(bundle: Bundle, as_of: dt.date) -> pl.DataFrame:
