@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-import sqlalchemy as sa
 
 from billing_engine.calendar import Month
 from billing_engine.engine.frames import claim_lines_frame, line_totals
@@ -48,7 +47,7 @@ from billing_engine.services.revenue import (
     month_revenue,
 )
 from billing_engine.store import Store
-from billing_engine.store.close import CLAIM_LINES, CLAIMS, read_frame, schema_of
+from billing_engine.store.close import month_claims
 
 UNASSIGNED = "unassigned"  # the care manager of a patient nobody logged minutes for
 SHARES = ("allowed_amount", "payer_amount", "patient_amount")
@@ -271,18 +270,7 @@ def claims_and_adjustments(store: Store, months: Sequence[Month]) -> pl.DataFram
     close."""
     wanted = [str(m) for m in months]
     with store.engine.connect() as connection:
-        claims = read_frame(
-            connection,
-            sa.select(*(CLAIMS.c[c] for c in CLAIM_COLUMNS)).where(CLAIMS.c.month.in_(wanted)),
-            schema_of(CLAIMS, list(CLAIM_COLUMNS)),
-        )
-        lines = read_frame(
-            connection,
-            sa.select(*(CLAIM_LINES.c[c] for c in CLAIM_LINE_COLUMNS)).where(
-                CLAIM_LINES.c.month.in_(wanted)
-            ),
-            schema_of(CLAIM_LINES, list(CLAIM_LINE_COLUMNS)),
-        )
+        claims, lines = month_claims(connection, wanted, CLAIM_COLUMNS, CLAIM_LINE_COLUMNS)
     kinds = pl.col("frequency").replace_strict(FREQUENCY_KINDS, default=None)
     return (
         claims.with_columns(kind=kinds)

@@ -342,3 +342,137 @@ def batches(connection: Connection, month: str, cycle: int) -> list[dict[str, An
         .order_by(BATCHES.c.payer_id)
     )
     return [dict(r) for r in connection.execute(statement).mappings()]
+
+
+# -- reads the close services ask for ------------------------------------------------
+
+
+def count_lines(connection: Connection, month: str, cycle: int, status: str) -> int:
+    """How many close lines of the cycle have ``status``."""
+    statement = sa.select(sa.func.count()).where(
+        LINES.c.month == month, LINES.c.cycle == cycle, LINES.c.status == status
+    )
+    return int(connection.execute(statement).scalar_one())
+
+
+def claim_ids(connection: Connection, month: str, cycle: int, status: str) -> list[str]:
+    """The ids of the cycle's claims in ``status``, in id order."""
+    statement = (
+        sa.select(CLAIMS.c.claim_id)
+        .where(CLAIMS.c.month == month, CLAIMS.c.cycle == cycle, CLAIMS.c.status == status)
+        .order_by(CLAIMS.c.claim_id)
+    )
+    return [str(i) for i in connection.execute(statement).scalars()]
+
+
+def months(connection: Connection, month: str | None = None) -> list[dict[str, Any]]:
+    """The ``close_months`` rows (one month, or all), by month."""
+    statement = sa.select(MONTHS).order_by(MONTHS.c.month)
+    if month is not None:
+        statement = statement.where(MONTHS.c.month == month)
+    return [dict(r) for r in connection.execute(statement).mappings()]
+
+
+def line_sums_by_status(
+    connection: Connection, month: str, cycle: int
+) -> list[tuple[str, int, Decimal | None, Decimal | None]]:
+    """Per review status of the cycle's lines: count, allowed and payer sums."""
+    statement = (
+        sa.select(
+            LINES.c.status,
+            sa.func.count(),
+            sa.func.sum(LINES.c.allowed_amount),
+            sa.func.sum(LINES.c.payer_amount),
+        )
+        .where(LINES.c.month == month, LINES.c.cycle == cycle)
+        .group_by(LINES.c.status)
+    )
+    return [(r[0], int(r[1]), r[2], r[3]) for r in connection.execute(statement)]
+
+
+def claim_sums_by_status(
+    connection: Connection, month: str, cycle: int
+) -> list[tuple[str, int, Decimal | None, Decimal | None, Decimal | None]]:
+    """Per status of the cycle's claims: count, allowed, payer and charge sums."""
+    statement = (
+        sa.select(
+            CLAIMS.c.status,
+            sa.func.count(),
+            sa.func.sum(CLAIMS.c.allowed_amount),
+            sa.func.sum(CLAIMS.c.payer_amount),
+            sa.func.sum(CLAIMS.c.total_charge),
+        )
+        .where(CLAIMS.c.month == month, CLAIMS.c.cycle == cycle)
+        .group_by(CLAIMS.c.status)
+    )
+    return [(r[0], int(r[1]), r[2], r[3], r[4]) for r in connection.execute(statement)]
+
+
+def changed_patients(
+    connection: Connection,
+    table_name: str,
+    date_column: str,
+    first: dt.date,
+    last: dt.date,
+    since: dt.datetime,
+) -> list[str]:
+    """The patient of each row of an interchange table dated ``first``..``last`` that was
+    imported or retired after ``since`` (one entry per row)."""
+    from billing_engine.store.models import IMPORTED_AT, INTERCHANGE_TABLES, RETIRED_AT
+
+    t = INTERCHANGE_TABLES[table_name]
+    changed = sa.or_(t.c[IMPORTED_AT] > since, t.c[RETIRED_AT] > since)
+    statement = sa.select(t.c.patient_id).where(changed, t.c[date_column].between(first, last))
+    return [str(r[0]) for r in connection.execute(statement)]
+
+
+def exported_claims(connection: Connection, month: str | None = None) -> pl.DataFrame:
+    """``claim_id, month, cycle, frequency, original_claim_id`` of every exported claim
+    (of ``month`` when given)."""
+    columns = ["claim_id", "month", "cycle", "frequency", "original_claim_id"]
+    where = [CLAIMS.c.status == "exported"]
+    if month is not None:
+        where.append(CLAIMS.c.month == month)
+    statement = sa.select(*(CLAIMS.c[c] for c in columns)).where(*where)
+    return read_frame(connection, statement, schema_of(CLAIMS, columns))
+
+
+def exported_claim_lines(
+    connection: Connection, line_columns: Sequence[str], month: str | None = None
+) -> pl.DataFrame:
+    """``claim_id, charge`` and ``line_columns`` of the close line behind each service
+    line of an exported claim (of ``month`` when given)."""
+    where = [CLAIMS.c.status == "exported"]
+    if month is not None:
+        where.append(CLAIMS.c.month == month)
+    line_schema = schema_of(LINES, list(line_columns))
+    statement = (
+        sa.select(CLAIM_LINES.c.claim_id, CLAIM_LINES.c.charge, *[LINES.c[c] for c in line_schema])
+        .join(LINES, LINES.c.line_id == CLAIM_LINES.c.line_id)
+        .join(CLAIMS, CLAIMS.c.claim_id == CLAIM_LINES.c.claim_id)
+        .where(*where)
+    )
+    schema = {"claim_id": pl.String(), "charge": pl.Decimal(18, 2), **line_schema}
+    return read_frame(connection, statement, schema)
+
+
+def month_claims(
+    connection: Connection,
+    months_wanted: Sequence[str],
+    claim_columns: Sequence[str],
+    line_columns: Sequence[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``claim_columns`` of the claims and ``line_columns`` of the claim lines of the
+    given months (every status)."""
+    wanted = list(months_wanted)
+    claims = read_frame(
+        connection,
+        sa.select(*(CLAIMS.c[c] for c in claim_columns)).where(CLAIMS.c.month.in_(wanted)),
+        schema_of(CLAIMS, list(claim_columns)),
+    )
+    lines = read_frame(
+        connection,
+        sa.select(*(CLAIM_LINES.c[c] for c in line_columns)).where(CLAIM_LINES.c.month.in_(wanted)),
+        schema_of(CLAIM_LINES, list(line_columns)),
+    )
+    return claims, lines

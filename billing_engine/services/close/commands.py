@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-import sqlalchemy as sa
 
 from billing_engine.calendar import Month
 from billing_engine.services.close import lines as ln
@@ -172,13 +171,7 @@ def lock(store: Store, month: Month, *, user: str) -> Outcome:
     with store.engine.connect() as connection:
         row = month_state(connection, key)
         refuse_unless(row, (OPEN,), "lock")
-        pending = connection.execute(
-            sa.select(sa.func.count()).where(
-                closedb.LINES.c.month == key,
-                closedb.LINES.c.cycle == row["cycle"],
-                closedb.LINES.c.status == ln.PENDING,
-            )
-        ).scalar_one()
+        pending = closedb.count_lines(connection, key, row["cycle"], ln.PENDING)
     if pending:
         raise closedb.CloseRefused(
             f"{key}: {pending:,} lines are still pending: approve or hold them"
@@ -286,17 +279,7 @@ def reopen(store: Store, month: Month, *, user: str, reason: str) -> Outcome:
     at = now()
     with closedb.close_transaction(store.engine, key) as tx:
         closedb.bump_version(tx, key, row["version"], at, state=OPEN)
-        voided = (
-            tx.execute(
-                sa.select(closedb.CLAIMS.c.claim_id).where(
-                    closedb.CLAIMS.c.month == key,
-                    closedb.CLAIMS.c.cycle == row["cycle"],
-                    closedb.CLAIMS.c.status == LOCKED,
-                )
-            )
-            .scalars()
-            .all()
-        )
+        voided = closedb.claim_ids(tx, key, row["cycle"], LOCKED)
         closedb.set_claims_status(tx, key, row["cycle"], LOCKED, "voided")
         closedb.update_cycle(tx, key, row["cycle"], state=OPEN)
         closedb.audit(

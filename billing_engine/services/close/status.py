@@ -11,14 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from billing_engine.calendar import Month
 from billing_engine.services.close.base import Outcome
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
-from billing_engine.store.models import IMPORTED_AT, INTERCHANGE_TABLES, RETIRED_AT
 
 # interchange tables whose rows have a date of service, and that column
 DATED_TABLES = (
@@ -33,40 +31,18 @@ def late_entries(connection: Connection, month: Month, since: dt.datetime) -> di
     tables: dict[str, int] = {}
     patients: set[str] = set()
     for name, column in DATED_TABLES:
-        t = INTERCHANGE_TABLES[name]
-        changed = sa.or_(t.c[IMPORTED_AT] > since, t.c[RETIRED_AT] > since)
-        in_month = t.c[column].between(month.start, month.end)
-        rows = connection.execute(sa.select(t.c.patient_id).where(changed, in_month)).all()
+        rows = closedb.changed_patients(connection, name, column, month.start, month.end, since)
         if rows:
             tables[name] = len(rows)
-            patients.update(r[0] for r in rows)
+            patients.update(rows)
     return {"rows": sum(tables.values()), "tables": tables, "patient_months": len(patients)}
 
 
 def _month_status(connection: Connection, row: dict[str, Any]) -> dict[str, Any]:
     month, cycle = row["month"], row["cycle"]
-    lines = connection.execute(
-        sa.select(
-            closedb.LINES.c.status,
-            sa.func.count(),
-            sa.func.sum(closedb.LINES.c.allowed_amount),
-            sa.func.sum(closedb.LINES.c.payer_amount),
-        )
-        .where(closedb.LINES.c.month == month, closedb.LINES.c.cycle == cycle)
-        .group_by(closedb.LINES.c.status)
-    ).all()
-    by_status = {r[0]: int(r[1]) for r in lines}
-    claims = connection.execute(
-        sa.select(
-            closedb.CLAIMS.c.status,
-            sa.func.count(),
-            sa.func.sum(closedb.CLAIMS.c.allowed_amount),
-            sa.func.sum(closedb.CLAIMS.c.payer_amount),
-            sa.func.sum(closedb.CLAIMS.c.total_charge),
-        )
-        .where(closedb.CLAIMS.c.month == month, closedb.CLAIMS.c.cycle == cycle)
-        .group_by(closedb.CLAIMS.c.status)
-    ).all()
+    lines = closedb.line_sums_by_status(connection, month, cycle)
+    by_status = {r[0]: r[1] for r in lines}
+    claims = closedb.claim_sums_by_status(connection, month, cycle)
     live = [r for r in claims if r[0] != "voided"]
     cycle_row = closedb.cycle_row(connection, month, cycle) or {}
     evaluated = cycle_row.get("evaluated_at")
@@ -102,10 +78,7 @@ def _money(value: Any) -> str:
 
 def status(store: Store, month: Month | None = None) -> Outcome:
     with store.engine.connect() as connection:
-        statement = sa.select(closedb.MONTHS).order_by(closedb.MONTHS.c.month)
-        if month is not None:
-            statement = statement.where(closedb.MONTHS.c.month == str(month))
-        rows = [dict(r) for r in connection.execute(statement).mappings()]
+        rows = closedb.months(connection, None if month is None else str(month))
         months = [_month_status(connection, r) for r in rows]
     if not months:
         which = f" for {month}" if month is not None else ""

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from billing_engine.calendar import Month
 from billing_engine.services.close import commands as cmd
 from billing_engine.services.close import export as close_export
@@ -74,12 +72,4 @@ def held_lines(store: Store, month: Month) -> int:
         row = closedb.month_row(connection, str(month))
         if row is None:
             return 0
-        return int(
-            connection.execute(
-                sa.select(sa.func.count()).where(
-                    closedb.LINES.c.month == str(month),
-                    closedb.LINES.c.cycle == row["cycle"],
-                    closedb.LINES.c.status == "held",
-                )
-            ).scalar_one()
-        )
+        return closedb.count_lines(connection, str(month), row["cycle"], "held")
