@@ -32,6 +32,7 @@ BAR_FILL = 0.9  # a bar's share of its bin (a gap between bars)
 TICK_MINUTES = 10  # a labelled tick every so many minutes (the last bar is "top+")
 # colours (Okabe-Ito: readable by colour-blind readers)
 BLUE, ORANGE, GREEN, GREY, RED = "#0072B2", "#E69F00", "#009E73", "#999999", "#D55E00"
+OTHER_CODES = "other codes"
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
            "#000000")  # fmt: skip
 _SVG_START = re.compile(r"<svg\b")
@@ -85,6 +86,12 @@ def payer_code_chart(by_payer_code: pl.DataFrame) -> Markup:
         .fill_null(0.0)
     )
     codes = [c for c in wide.columns if c != "payer_id"]
+    # the biggest codes by name, in the palette's colours; the rest together, in grey
+    ranked = sorted(codes, key=lambda c: (-float(wide[c].sum()), c))
+    shown, rest = ranked[: len(PALETTE)], ranked[len(PALETTE) :]
+    if rest:
+        wide = wide.with_columns(pl.sum_horizontal(rest).alias(OTHER_CODES)).drop(rest)
+    codes = [*shown, *([OTHER_CODES] if rest else [])]
     # the biggest payer on top, as in the table below the chart
     wide = wide.with_columns(_total=pl.sum_horizontal(codes)).sort(
         ["_total", "payer_id"], descending=[True, False]
@@ -93,7 +100,8 @@ def payer_code_chart(by_payer_code: pl.DataFrame) -> Markup:
     left = [0.0] * len(payers)
     for i, code in enumerate(codes):
         values = _floats(wide[code])
-        ax.barh(payers, values, left=left, label=code, color=PALETTE[i % len(PALETTE)])
+        colour = GREY if code == OTHER_CODES else PALETTE[i % len(PALETTE)]
+        ax.barh(payers, values, left=left, label=code, color=colour)
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel("allowed amount ($)")
     ax.invert_yaxis()
