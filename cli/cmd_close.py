@@ -8,7 +8,6 @@ object. Exit codes: 0 done, 1 refused (one line, nothing changed), 2 bad input.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import click
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from cli.options import allow_unverified_option, db_option, with_allow_unverified
+from cli.options import allow_unverified_option, db_option, login_name, with_allow_unverified
 
 LINE_STATUSES = ("pending", "approved", "held")
 
@@ -31,13 +30,6 @@ def _month(_ctx: click.Context, _param: click.Parameter, value: str | None) -> M
         return Month.parse(value)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 user_option = click.option(
@@ -120,7 +112,7 @@ def start_command(
         db_url,
         as_json,
         lambda s, step: commands.start(
-            s, month, user=user or _login(), as_of=day, settings=settings, progress=step
+            s, month, user=user or login_name(), as_of=day, settings=settings, progress=step
         ),
         STEPS,
     )
@@ -209,7 +201,7 @@ def approve_command(
         lambda s: commands.approve(
             s,
             month,
-            user=user or _login(),
+            user=user or login_name(),
             all_pending=all_pending,
             line_ids=line_ids,
             patient=patient,
@@ -235,7 +227,9 @@ def hold_command(
     _run(
         db_url,
         as_json,
-        lambda s: commands.hold(s, month, user=user or _login(), line_ids=line_ids, reason=reason),
+        lambda s: commands.hold(
+            s, month, user=user or login_name(), line_ids=line_ids, reason=reason
+        ),
     )
 
 
@@ -248,7 +242,7 @@ def lock_command(month: Month, db_url: str | None, user: str | None, as_json: bo
     """Run the claim edits, hold the lines that fail them, number the claims."""
     from billing_engine.services.close import commands
 
-    _run(db_url, as_json, lambda s: commands.lock(s, month, user=user or _login()))
+    _run(db_url, as_json, lambda s: commands.lock(s, month, user=user or login_name()))
 
 
 @close_group.command("export")
@@ -271,7 +265,7 @@ def export_command(
     _run(
         db_url,
         as_json,
-        lambda s, step: export.export(s, month, user=user or _login(), out=out, progress=step),
+        lambda s, step: export.export(s, month, user=user or login_name(), out=out, progress=step),
         export.STEPS,
     )
 
@@ -288,7 +282,11 @@ def reopen_command(
     """locked -> open; the lock's claim ids are voided, never reused."""
     from billing_engine.services.close import commands
 
-    _run(db_url, as_json, lambda s: commands.reopen(s, month, user=user or _login(), reason=reason))
+    _run(
+        db_url,
+        as_json,
+        lambda s: commands.reopen(s, month, user=user or login_name(), reason=reason),
+    )
 
 
 @close_group.command("status")

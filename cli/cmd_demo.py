@@ -23,7 +23,7 @@ import polars as pl
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
 from billing_engine.pricing.money import MONEY
-from cli.options import allow_unverified_option, db_option, with_allow_unverified
+from cli.options import allow_unverified_option, db_option, login_name, with_allow_unverified
 
 DEFAULT_END_MONTH = "2025-12"
 SYNTH_MARKER = ".billing-synth"  # marks a folder billing synth wrote
@@ -406,11 +406,9 @@ def demo_command(
 
 def close_summary(store: Any, month: Month, claims_dir: Path, settings: dict[str, Any]) -> str:
     """Run the month's close end to end and say what it did."""
-    import getpass
-
     from billing_engine.services.close.whole import close_month, held_lines
 
-    done = close_month(store, month, user=getpass.getuser(), out_root=claims_dir, settings=settings)
+    done = close_month(store, month, user=login_name(), out_root=claims_dir, settings=settings)
     lines = [f"Monthly close of {month}:"]
     lines.extend(f"  {step.summary}" for step in done.steps)
     held = held_lines(store, month)

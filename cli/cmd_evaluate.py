@@ -18,6 +18,7 @@ from cli.options import (
     apply_deductible_option,
     db_option,
     fee_library,
+    login_name,
     with_allow_unverified,
 )
 
@@ -284,7 +285,7 @@ def explain_command(
         pack = build_audit_pack(
             data, month, patient_id, code, as_of=as_of, settings=settings, fees=fees
         )
-        text = render_audit_pack(pack, made_at=dt.datetime.now(dt.UTC), made_by=_login())
+        text = render_audit_pack(pack, made_at=dt.datetime.now(dt.UTC), made_by=login_name())
     else:
         view = explain(data, month, patient_id, code, as_of=as_of, settings=settings, fees=fees)
         text = render("explain.txt.j2", x=view)
@@ -293,15 +294,6 @@ def explain_command(
     else:
         replace_file(out, text.encode("utf-8"))
         click.echo(f"wrote {out}")
-
-
-def _login() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 COMMANDS: list[click.Command] = [evaluate_command, explain_command]

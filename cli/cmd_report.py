@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from cli.options import (
     apply_deductible_option,
     db_option,
     fee_library,
+    login_name,
     with_allow_unverified,
 )
 
@@ -116,7 +116,7 @@ def excel_command(
         sources = WorkbookSources(
             run_id=str(uuid.uuid4()),
             made_at=dt.datetime.now(dt.UTC),
-            made_by=user or getpass.getuser(),
+            made_by=user or login_name(),
             software_version=software_version(),
             first=first,
             last=last,

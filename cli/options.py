@@ -84,3 +84,13 @@ def with_allow_unverified(settings: dict[str, Any], allow_unverified: bool) -> d
     if allow_unverified:
         return {**settings, ALLOW_UNVERIFIED: True}
     return settings
+
+
+def login_name() -> str:
+    """Who runs a command when ``--user`` is not given: the login name, else ``unknown``."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -29,6 +29,7 @@ from billing_engine.services.close import commands as cmd
 from billing_engine.services.close.edits import CLAIM_TABLES, claim_context, practice_row
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
+from billing_engine.store.connect import as_utc
 
 CLAIMS_CSV = "claims.csv"
 MANIFEST = "manifest.json"
@@ -246,7 +247,7 @@ def write_files(connection: Connection, month: str, cycle: int, out: Path) -> li
     _write(out / CLAIMS_CSV, csv_bytes)
     files.insert(0, {"name": CLAIMS_CSV, "sha256": _sha256(csv_bytes)})
     paths.insert(0, out / CLAIMS_CSV)
-    exported_at = _as_utc(cycle_row["exported_at"])
+    exported_at = as_utc(cycle_row["exported_at"])
     manifest = {
         "month": month,
         "cycle": cycle,
@@ -262,10 +263,6 @@ def write_files(connection: Connection, month: str, cycle: int, out: Path) -> li
     _write(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
     paths.append(out / MANIFEST)
     return paths
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def claims_csv(claims: pl.DataFrame, lines: pl.DataFrame | None) -> bytes:

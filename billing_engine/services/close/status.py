@@ -17,6 +17,7 @@ from billing_engine.calendar import Month
 from billing_engine.services.close.base import Outcome
 from billing_engine.store import Store
 from billing_engine.store import close as closedb
+from billing_engine.store.connect import as_utc
 
 # interchange tables whose rows have a date of service, and that column
 DATED_TABLES = (
@@ -47,7 +48,7 @@ def _month_status(connection: Connection, row: dict[str, Any]) -> dict[str, Any]
     cycle_row = closedb.cycle_row(connection, month, cycle) or {}
     evaluated = cycle_row.get("evaluated_at")
     marks = [m for m in (row["last_locked_at"], evaluated) if m is not None]
-    since = max(_utc(m) for m in marks)
+    since = max(as_utc(m) for m in marks)
     approved = [r for r in lines if r[0] == "approved"]
     return {
         "month": month,
@@ -66,10 +67,6 @@ def _month_status(connection: Connection, row: dict[str, Any]) -> dict[str, Any]
         "late_entries": late_entries(connection, Month.parse(month), since),
         "late_since": since.isoformat(),
     }
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _money(value: Any) -> str:
@@ -112,7 +109,7 @@ def log(store: Store, month: Month | None = None) -> Outcome:
         rows = closedb.audit_rows(connection, None if month is None else str(month))
     entries = [
         {
-            "at": _utc(r["at"]).isoformat().replace("+00:00", "Z"),
+            "at": as_utc(r["at"]).isoformat().replace("+00:00", "Z"),
             "user": r["user"],
             "action": r["action"],
             "month": r["month"],
