@@ -85,6 +85,7 @@ class RulebookParams:
         self.nurse_visit: Final = NurseVisit(p)
         self.obesity: Final = Obesity(p)
         self.pricing: Final = Pricing(p)
+        self.roi: Final = Roi(p)
         self.tcm: Final = Tcm(p)
         self.tobacco: Final = Tobacco(p)
         self.wellness: Final = Wellness(p)
@@ -1589,6 +1590,126 @@ class Pricing:
         Unit: payer kind list. Rules: FEE-2. A setting (a settings file may override it).
         """
         return self._p.as_strs("pricing.secondary_payer_kinds")
+
+
+class Roi:
+    """Care-manager ROI assumptions (cost, capacity, collections, model range): ``roi.*``
+    (code_rules/roi/parameters.yaml).
+    """
+
+    DEFAULT_ANNUAL_SALARY: Final = "roi.default_annual_salary"
+    BENEFITS_RATE: Final = "roi.benefits_rate"
+    WORKING_MINUTES_PER_FTE_MONTH: Final = "roi.working_minutes_per_fte_month"
+    DOCUMENTATION_MINUTES_PER_COUNTED_MINUTE: Final = "roi.documentation_minutes_per_counted_minute"
+    COLLECTION_RATE: Final = "roi.collection_rate"
+    HIRING_COST: Final = "roi.hiring_cost"
+    MEDICARE_PAYER_KINDS: Final = "roi.medicare_payer_kinds"
+    ROLE_BY_CREDENTIAL: Final = "roi.role_by_credential"
+    MODEL_CASELOAD_MIN: Final = "roi.model_caseload_min"
+    MODEL_CASELOAD_MAX: Final = "roi.model_caseload_max"
+    SENSITIVITY_SWING: Final = "roi.sensitivity_swing"
+
+    def __init__(self, p: PeriodParameters) -> None:
+        self._p = p
+
+    @property
+    def default_annual_salary(self) -> Mapping[str, Any]:
+        """Annual salary by role when no staffing file is given (national medians; the output says
+        the figure is assumed). Replace with the practice's own payroll.
+
+        Unit: mapping role -> dollars per year. A setting (a settings file may override it).
+        """
+        return self._p.as_mapping("roi.default_annual_salary")
+
+    @property
+    def benefits_rate(self) -> Decimal:
+        """Employer benefits as a fraction of wages when the staffing file leaves it empty: civilian
+        workers' benefits of $11.18 against wages of $24.10 per hour worked (March 2017), 11.18 /
+        24.10 = 0.46.
+
+        Unit: fraction. A setting (a settings file may override it).
+        """
+        return self._p.as_decimal("roi.benefits_rate")
+
+    @property
+    def working_minutes_per_fte_month(self) -> int:
+        """Minutes one full-time care manager works a month: 2,080 paid hours a year (40 x 52) less
+        10 % for leave, holidays and meetings = 1,872 hours, / 12 x 60.
+
+        Unit: minute. A setting (a settings file may override it).
+        """
+        return self._p.as_int("roi.working_minutes_per_fte_month")
+
+    @property
+    def documentation_minutes_per_counted_minute(self) -> Decimal:
+        """Documentation time each counted minute costs besides itself: the how-to guide's care
+        manager says 15 minutes on the phone take 30 minutes to document (30 / 15).
+
+        Unit: minutes per counted minute. A setting (a settings file may override it).
+        """
+        return self._p.as_decimal("roi.documentation_minutes_per_counted_minute")
+
+    @property
+    def collection_rate(self) -> Decimal:
+        """The share of the payer's and the patient's amounts that is collected (net collection
+        rate); MGMA's benchmark is 95 % or better.
+
+        Unit: fraction. A setting (a settings file may override it).
+        """
+        return self._p.as_decimal("roi.collection_rate")
+
+    @property
+    def hiring_cost(self) -> Decimal:
+        """One-time cost of recruiting a care manager, recovered by her monthly net
+        (months_to_recover): SHRM's average cost per hire.
+
+        Unit: dollars. A setting (a settings file may override it).
+        """
+        return self._p.as_decimal("roi.hiring_cost")
+
+    @property
+    def medicare_payer_kinds(self) -> list[str]:
+        """Payer kinds counted as Medicare in the payer mix of the sensitivity table.
+
+        Unit: payer kind list.
+        """
+        return self._p.as_strs("roi.medicare_payer_kinds")
+
+    @property
+    def role_by_credential(self) -> Mapping[str, Any]:
+        """The role of a staff member without a staffing row, by credential; credentials not listed
+        (the billing practitioners, non-clinical staff) are not care managers.
+
+        Unit: mapping credential -> role. A setting (a settings file may override it).
+        """
+        return self._p.as_mapping("roi.role_by_credential")
+
+    @property
+    def model_caseload_min(self) -> int:
+        """Low end of `billing roi model`'s caseload range; 40 to 250 patients is the range reported
+        for a high-risk care manager, who serves the top 5-10 % of a panel.
+
+        Unit: count.
+        """
+        return self._p.as_int("roi.model_caseload_min")
+
+    @property
+    def model_caseload_max(self) -> int:
+        """High end of `billing roi model`'s caseload range (see model_caseload_min).
+
+        Unit: count.
+        """
+        return self._p.as_int("roi.model_caseload_max")
+
+    @property
+    def sensitivity_swing(self) -> Decimal:
+        """How far each factor of the sensitivity table moves either way, as a fraction of its value
+        (fee level +/- 10 %, as the issue asks; the Medicare share moves by this many percentage
+        points).
+
+        Unit: fraction. A setting (a settings file may override it).
+        """
+        return self._p.as_decimal("roi.sensitivity_swing")
 
 
 class Tcm:

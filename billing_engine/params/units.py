@@ -138,6 +138,8 @@ UNIT_TYPES: dict[str, ValueType] = {
     # money and rates: exact decimals (written as quoted strings in the YAML)
     "dollars per calendar year": DECIMAL,
     "dollars per RVU": DECIMAL,
+    "dollars": DECIMAL,
+    "minutes per counted minute": DECIMAL,
     "fraction": DECIMAL,
     "work GPCI (null = no floor)": OPTIONAL_DECIMAL,
     # tables
@@ -145,6 +147,8 @@ UNIT_TYPES: dict[str, ValueType] = {
     "mapping payer kind -> {coinsurance, sequestration, deductible}": MAPPING,
     "mapping rule name -> {first_unit_minutes, later_unit_minutes}": MAPPING,
     "state table": MAPPING,
+    "mapping role -> dollars per year": MAPPING,
+    "mapping credential -> role": MAPPING,
     # one of the parameter's `choices`
     "choice": CHOICE,
 }
