@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing_engine.services.revenue import MONTHS_PER_YEAR
+
 CENT = Decimal("0.01")
-MONTHS_PER_YEAR = 12
 
 
 @dataclass(frozen=True)

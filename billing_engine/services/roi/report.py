@@ -108,8 +108,3 @@ class RoiReport:
     not_attributed_allowed: Decimal
     practice_pmpm: Decimal
     staffing_given: bool
-
-
-def empty_frame(columns: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
-    """A frame with no rows and the given schema."""
-    return pl.DataFrame(schema=columns)
