@@ -56,6 +56,7 @@ def _register() -> None:
         cmd_params,
         cmd_report,
         cmd_revenue,
+        cmd_roi,
         cmd_worklist,
     )
 
@@ -63,6 +64,7 @@ def _register() -> None:
         cmd_import,
         cmd_evaluate,
         cmd_revenue,
+        cmd_roi,
         cmd_report,
         cmd_demo,
         cmd_fees,

@@ -1608,6 +1608,7 @@ class Roi:
     MODEL_CASELOAD_MIN: Final = "roi.model_caseload_min"
     MODEL_CASELOAD_MAX: Final = "roi.model_caseload_max"
     SENSITIVITY_SWING: Final = "roi.sensitivity_swing"
+    CAPACITY_MINUTES_PER_PATIENT_MONTH: Final = "roi.capacity_minutes_per_patient_month"
 
     def __init__(self, p: PeriodParameters) -> None:
         self._p = p
@@ -1710,6 +1711,16 @@ class Roi:
         Unit: fraction. A setting (a settings file may override it).
         """
         return self._p.as_decimal("roi.sensitivity_swing")
+
+    @property
+    def capacity_minutes_per_patient_month(self) -> list[int]:
+        """The minutes per patient-month at which the capacity table shows how many patients one FTE
+        carries: the CCM time steps (20 minutes for the base code, 40 with one add-on, 60 for
+        complex CCM), as the issue asks; the measured minutes are shown too.
+
+        Unit: minute list.
+        """
+        return self._p.as_ints("roi.capacity_minutes_per_patient_month")
 
 
 class Tcm:

@@ -48,8 +48,11 @@ CHART_RC: Mapping[Any, Any] = {
 
 
 def money(value: Decimal | None) -> str:
-    """Dollars with thousands separators and cents; an empty cell for no amount."""
-    return "" if value is None else f"${value:,.2f}"
+    """Dollars with thousands separators and cents (-$1.00 below zero); an empty cell
+    for no amount."""
+    if value is None:
+        return ""
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def _svg(figure: Any) -> Markup:
@@ -279,7 +282,11 @@ def render_close_report(data: CloseReportData, *, created_at: dt.datetime) -> st
 
 def write_close_report(data: CloseReportData, out: Path, *, created_at: dt.datetime) -> Path:
     """Write the page to ``out`` (UTF-8), replacing it only once written whole."""
-    text = render_close_report(data, created_at=created_at)
+    return publish_page(out, render_close_report(data, created_at=created_at))
+
+
+def publish_page(out: Path, text: str) -> Path:
+    """Write `text` to `out` (UTF-8), replacing it only once written whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(text, encoding="utf-8")

@@ -133,13 +133,8 @@ def write_finance_workbook(
     `claims` is the close's claim lines of the months (``Claims and adjustments``),
     left out when None or empty.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path} is a folder; the workbook needs a file name")
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    workbook = xlsxwriter.Workbook(str(partial), WORKBOOK_OPTIONS)
-    try:
-        formats = _Formats(workbook)
+
+    def write(workbook: Any, formats: _Formats) -> list[str]:
         titles: list[str] = []
         titles += _write_summary(workbook, formats, book)
         titles += _write_table(workbook, formats, SHEET_BY_CODE, book.by_code)
@@ -151,6 +146,35 @@ def write_finance_workbook(
             titles += _write_table(workbook, formats, SHEET_CLAIMS, claims)
         sources_table = sources_frame(book, sources)
         titles += _write_table(workbook, formats, SHEET_SOURCES, sources_table, totals=False)
+        return titles
+
+    return _publish_workbook(path, write)
+
+
+def write_tables_workbook(
+    path: Path, tables: Sequence[tuple[str, pl.DataFrame]], *, totals: bool = False
+) -> list[str]:
+    """Each (title, frame) of `tables` as one sheet, as the finance workbook writes its
+    tables (with a totals row when `totals`); `path` is replaced only once complete."""
+
+    def write(workbook: Any, formats: _Formats) -> list[str]:
+        titles: list[str] = []
+        for title, frame in tables:
+            titles += _write_table(workbook, formats, title, frame, totals=totals)
+        return titles
+
+    return _publish_workbook(path, write)
+
+
+def _publish_workbook(path: Path, write: Callable[[Any, _Formats], list[str]]) -> list[str]:
+    """Run `write` on a new workbook beside `path` and put it in place once closed."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; the workbook needs a file name")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    workbook = xlsxwriter.Workbook(str(partial), WORKBOOK_OPTIONS)
+    try:
+        titles = write(workbook, _Formats(workbook))
         workbook.close()
         os.replace(partial, path)
     finally:

@@ -11,13 +11,10 @@ and a full-page screenshot for review (``tests/artifacts/close_report.png``).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
@@ -35,10 +32,9 @@ from billing_engine.store import Store
 from billing_engine.synth.practice import generate_practice
 from cli.main import billing
 from reports.close_report import render_close_report
+from tests.browser import ARTIFACTS, open_page
 
 MONTH = Month.parse("2025-12")
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
 SCREENSHOT = ARTIFACTS / "close_report.png"
 CREATED_AT = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
@@ -156,54 +152,9 @@ def test_the_report_of_a_store_that_does_not_exist_is_refused_with_exit_code_2(
     assert not out.exists() and not (tmp_path / "none.db").exists()
 
 
-def _chromium_or_skip() -> Path:
-    """Debian's chromium; missing, the browser test is skipped, but fails on CI."""
-    found = shutil.which("chromium") or (str(CHROMIUM) if CHROMIUM.exists() else None)
-    if found is None:
-        message = "chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; CI is set, so the browser test must run")
-        pytest.skip(message)
-    return Path(found)
-
-
 def test_the_page_renders_in_chromium_offline_with_every_chart_drawn(page: Path) -> None:
-    chromium = _chromium_or_skip()
-    from playwright.sync_api import Route, sync_playwright
-
-    url = page.resolve().as_uri()
-    errors: list[str] = []
-    requests: list[str] = []
-
-    def route(r: Route) -> None:
-        if r.request.url == url:
-            r.continue_()
-        else:
-            requests.append(r.request.url)
-            r.abort()
-
-    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=args)
-        try:
-            tab = browser.new_page(viewport={"width": 1200, "height": 900})
-            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.route("**/*", route)
-            tab.goto(url, wait_until="load")
-            charts: list[dict[str, Any]] = tab.eval_on_selector_all(
-                "svg",
-                """els => els.map(e => {
-                    const box = e.getBoundingClientRect();
-                    return {width: box.width, height: box.height,
-                            children: e.querySelectorAll('path, text, use, rect').length};
-                })""",
-            )
-            ARTIFACTS.mkdir(exist_ok=True)
-            tab.screenshot(path=str(SCREENSHOT), full_page=True)
-        finally:
-            browser.close()
-    print(f"screenshot: {SCREENSHOT}")
+    opened = open_page(page, SCREENSHOT)
+    errors, requests, charts = opened.errors, opened.requests, opened.charts
     assert errors == []
     assert requests == []
     assert len(charts) == 4

@@ -458,7 +458,12 @@ KNOWN_ROW_WISE: dict[str, str] = {}
 # The 837P is text: the export builds one Claim object per claim (and its lines, and the
 # practitioners it names) once, at the boundary where frames become the X12 file; no rule
 # or amount is computed there (billing_engine/services/close/export.py).
+# ROI works out its per-care-manager rows in Decimal one row per care manager (a handful:
+# the rows are the report's own, after every line and encounter was summed in polars by
+# services/roi/measure.py).
 ALLOWED_ROW_WISE = {
+    ("billing_engine/services/roi/build.py", "each.iter_rows"),
+    ("billing_engine/services/roi/build.py", "staff.iter_rows"),
     ("billing_engine/store/fees.py", "releases.iter_rows"),
     ("billing_engine/services/close/export.py", "bundle['practitioners'].iter_rows"),
     ("billing_engine/services/close/export.py", "lines.sort('claim_id', 'line_number').iter_rows"),

@@ -32,6 +32,7 @@ PYTHON_TYPE: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "bool": bool,
     "strs": list,
+    "ints": list,
     "float": float,
     "decimal": Decimal,
     "optional_decimal": (Decimal, type(None)),

@@ -44,7 +44,7 @@ def test_the_suite_runs_in_parallel_by_default() -> None:
 def test_the_month_in_the_life_walk_through_runs_as_written(tmp_path: Path) -> None:
     script = walk_through()
     for command in ("billing demo", "billing import", "billing evaluate", "billing explain",
-                    "billing revenue"):  # fmt: skip
+                    "billing revenue", "billing roi", "billing roi model"):  # fmt: skip
         assert command in script, command
     env = {
         **os.environ,
@@ -68,3 +68,6 @@ def test_the_month_in_the_life_walk_through_runs_as_written(tmp_path: Path) -> N
     assert out.count("GRAND TOTAL") >= 3
     for name in ("claim_lines", "gaps", "revenue_by_payer", "capitation"):
         assert (tmp_path / "out" / "2025-12" / f"{name}.csv").is_file(), name
+    # step 9: the care-manager ROI, its workbook and page, and the model
+    assert "TEAM" in out and "break-even caseload" in out and "Sensitivity" in out
+    assert (tmp_path / "roi-2025.xlsx").is_file() and (tmp_path / "roi-2025.html").is_file()

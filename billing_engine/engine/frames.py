@@ -159,31 +159,39 @@ def revenue_frame(lines: pl.DataFrame, bundle: Bundle) -> pl.DataFrame:
     return pl.concat([table, grand.cast(table.schema)], how="vertical")
 
 
-def capitation_frame(bundle: Bundle, month: Month) -> pl.DataFrame:
-    """PMPM contracts in effect in `month`: members counted and the month's amount.
+def _overlapping(month: Month, start: str, end: str) -> pl.Expr:
+    return (pl.col(start) <= month.end) & (pl.col(end).is_null() | (pl.col(end) >= month.start))
 
-    Members are the payer's attributed patients (``attributions`` overlapping the
-    month) when the payer has attribution rows, else every patient with coverage by
-    that payer overlapping the month. Reported beside fee-for-service, never mixed in.
-    """
 
-    def overlaps(start: str, end: str) -> pl.Expr:
-        return (pl.col(start) <= month.end) & (pl.col(end).is_null() | (pl.col(end) >= month.start))
-
-    contracts = bundle["capitation"].filter(overlaps("effective_from", "effective_to"))
-    attributed = bundle["attributions"].filter(overlaps("start_date", "end_date"))
+def capitation_members(bundle: Bundle, month: Month) -> pl.DataFrame:
+    """payer_id, patient_id of each member of a payer in `month` (unique), as PMPM
+    contracts count them: the payer's attributed patients (``attributions`` overlapping
+    the month) when the payer has attribution rows, else every patient with coverage by
+    that payer overlapping the month."""
+    attributed = bundle["attributions"].filter(_overlapping(month, "start_date", "end_date"))
     listed = bundle["attributions"].select("payer_id").unique()
     covered = (
         bundle["coverages"]
-        .filter(overlaps("start_date", "end_date"))
+        .filter(_overlapping(month, "start_date", "end_date"))
         .join(listed, on="payer_id", how="anti")
     )
+    return pl.concat(
+        [attributed.select("payer_id", "patient_id"), covered.select("payer_id", "patient_id")]
+    ).unique()
+
+
+def capitation_frame(bundle: Bundle, month: Month) -> pl.DataFrame:
+    """PMPM contracts in effect in `month`: members counted and the month's amount.
+
+    Members are those of ``capitation_members``. Reported beside fee-for-service, never
+    mixed in.
+    """
+    contracts = bundle["capitation"].filter(_overlapping(month, "effective_from", "effective_to"))
     members = (
-        pl.concat([attributed.select("payer_id", "patient_id"),
-                   covered.select("payer_id", "patient_id")])
+        capitation_members(bundle, month)
         .group_by("payer_id")
         .agg(members=pl.col("patient_id").n_unique().cast(pl.Int64))
-    )  # fmt: skip
+    )
     names = bundle["payers"].select("payer_id", pl.col("name").alias("payer_name"))
     return (
         contracts.join(members, on="payer_id", how="left")

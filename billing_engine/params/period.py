@@ -108,6 +108,14 @@ class PeriodParameters:
             raise ConfigError(f"parameter {name!r} must be a list, got {value!r}")
         return [str(v) for v in value]
 
+    def as_ints(self, name: str) -> list[int]:
+        value = self[name]
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"parameter {name!r} must be a list of whole numbers, got {value!r}")
+        return list(value)
+
     def as_float(self, name: str) -> float:
         value = self[name]
         if not isinstance(value, int | float) or isinstance(value, bool):

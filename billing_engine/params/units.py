@@ -34,6 +34,10 @@ def _is_strs(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _is_ints(value: object) -> bool:
+    return isinstance(value, list) and all(_is_int(v) for v in value)
+
+
 def _is_float(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -81,6 +85,7 @@ INT = ValueType("int", "int", "as_int", _is_int)
 STR = ValueType("str", "str", "as_str", _is_str)
 BOOL = ValueType("bool", "bool", "as_bool", _is_bool)
 STRS = ValueType("strs", "list[str]", "as_strs", _is_strs)
+INTS = ValueType("ints", "list[int]", "as_ints", _is_ints)
 FLOAT = ValueType("float", "float", "as_float", _is_float)
 DECIMAL = ValueType("decimal", "Decimal", "as_decimal", _is_decimal)
 OPTIONAL_DECIMAL = ValueType(
@@ -132,6 +137,7 @@ UNIT_TYPES: dict[str, ValueType] = {
     "setting list": STRS,
     "status code list": STRS,
     "status list": STRS,
+    "minute list": INTS,
     # measurements
     "kg": FLOAT,
     "kg/m2": FLOAT,

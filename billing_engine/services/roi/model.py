@@ -71,7 +71,12 @@ def capacity_caseload(r: Rates, a: Assumptions) -> int | None:
 def break_even_caseload(r: Rates, a: Assumptions) -> int | None:
     """The smallest caseload whose month nets zero or more (None: a patient brings
     nothing, so no caseload pays for a salary)."""
-    cost = monthly_cost(a)
+    return break_even_for_cost(monthly_cost(a), r, a)
+
+
+def break_even_for_cost(cost: Decimal, r: Rates, a: Assumptions) -> int | None:
+    """The smallest caseload whose month's revenue covers `cost` (a month of one or more
+    care managers; None: a patient brings nothing)."""
     if cost <= 0:
         return 0
     per_patient = revenue_per_patient(r, a)

@@ -55,6 +55,25 @@ MEASURED_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "net_with_other_value": MONEY_DTYPE,  # net + the two optional columns
 }
 
+MEASURED = "measured"  # from the store's months
+ASSUMED = "assumed"  # a parameter, a staffing value or a command-line input
+BOTH = "measured x assumed"  # a measured figure put through an assumed one
+
+# what each measured column is: every figure labelled measured or assumed
+MEASURED_KINDS: dict[str, str] = {
+    "care_manager_id": MEASURED, "months": MEASURED, "caseload": MEASURED,
+    "billable_patient_months": MEASURED, "conversion": MEASURED,
+    "minutes_logged": MEASURED, "minutes_counted": MEASURED, "minutes_stranded": MEASURED,
+    "lines": MEASURED, "allowed_amount": MEASURED, "expected_collections": BOTH,
+    "pmpm_amount": MEASURED, "cost": ASSUMED, "net": BOTH, "roi_pct": BOTH,
+    "break_even_caseload": BOTH, "care_manager_name": MEASURED, "role": ASSUMED,
+    "fte": ASSUMED, "cost_source": ASSUMED, "enrolled": MEASURED,
+    "patient_months": MEASURED, "minutes_excluded": MEASURED, "payer_amount": MEASURED,
+    "patient_amount": MEASURED, "revenue_per_billable_patient_month": BOTH,
+    "monthly_cost": ASSUMED, "months_to_recover": BOTH, "quality_incentives": ASSUMED,
+    "shifted_work_value": ASSUMED, "net_with_other_value": BOTH,
+}  # fmt: skip
+
 # `billing roi model`: one row per caseload (one FTE, one month)
 SCENARIO_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "caseload": pl.Int64,
@@ -80,6 +99,14 @@ SENSITIVITY_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "break_even_high": pl.Int64,
 }
 
+# how many patients one FTE carries at a number of minutes per patient-month
+CAPACITY_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "minutes_per_patient_month": pl.Float64,
+    "kind": pl.String,  # "measured" (the range's own minutes) or "assumed" (a step)
+    "minutes_with_documentation": pl.Float64,  # x (1 + documentation overhead)
+    "patients_per_fte": pl.Int64,  # working minutes of an FTE-month / the line above
+}
+
 ASSUMPTION_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "name": pl.String,
     "value": pl.String,
@@ -98,6 +125,7 @@ class RoiReport:
     scenarios: pl.DataFrame  # SCENARIO_COLUMNS
     sensitivity: pl.DataFrame  # SENSITIVITY_COLUMNS
     assumptions: pl.DataFrame  # ASSUMPTION_COLUMNS
+    capacity: pl.DataFrame  # CAPACITY_COLUMNS
     role: str | None  # the role modelled (None: the whole team's rates)
     reference_caseload: int  # where the tornado is taken (one FTE)
     break_even_caseload: int | None  # of one FTE at the modelled rates (None: never)
@@ -108,3 +136,5 @@ class RoiReport:
     not_attributed_allowed: Decimal
     practice_pmpm: Decimal
     staffing_given: bool
+    reference_net: Decimal = Decimal(0)  # net of one FTE-month at the reference caseload
+    notes: tuple[str, ...] = ()  # what a reader should know (defaults used, no work, ...)
