@@ -139,6 +139,52 @@ def measure(command: list[str], log: Path) -> tuple[float, float]:
     return wall, usage.ru_maxrss / divisor
 
 
+def range_arguments(parser: argparse.ArgumentParser, patients: int) -> None:
+    """--patients, --seed, --from, --to, --runs and --keep of the range benchmarks."""
+    parser.add_argument("--patients", type=int, default=patients, help=f"default: {patients}")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--from", dest="first", default="2025-01")
+    parser.add_argument("--to", dest="last", default="2025-12")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the store and outputs")
+
+
+@dataclass(frozen=True)
+class ImportedStore:
+    """The synthetic bundle imported into a new SQLite store in a scratch folder."""
+
+    work: Path
+    url: str
+    billing: list[str]
+    input_rows: int
+    import_seconds: float
+
+
+def import_store(patients: int, seed: int, last: str, prefix: str) -> ImportedStore:
+    """``ensure_bundle`` (last month `last`) imported with ``billing import``, timed."""
+    import tempfile
+
+    bundle, _ = ensure_bundle(patients, seed, last)
+    input_rows = sum(csv_row_counts(bundle).values())
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    billing = billing_command()
+    url = f"sqlite:///{work / 'store.db'}"
+    seconds, rss_mb = measure([*billing, "import", str(bundle), "--db", url], work / "import.log")
+    print(f"import: {seconds:.2f} s, {rss_mb:.0f} MB", flush=True)
+    return ImportedStore(work, url, billing, input_rows, seconds)
+
+
+def finish(result: dict[str, object], name: str, store: ImportedStore, keep: bool) -> None:
+    """Write ``bench/results/<name>`` (with the machine), then keep or remove the store."""
+    result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / name).write_text(json.dumps(result, indent=2) + "\n")
+    if keep:
+        print(f"kept {store.work}")
+    else:
+        shutil.rmtree(store.work, ignore_errors=True)
+
+
 def print_table(runs: list[Run], median: Run) -> None:
     header = f"{'run':>6} {'wall s':>8} {'peak RSS MB':>12} {'input rows':>12} {'rows/s':>10}"
     print(header)

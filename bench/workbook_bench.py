@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_bench import RESULTS_DIR, billing_command, csv_row_counts, ensure_bundle, measure
+from run_bench import finish, import_store, measure, range_arguments
 
 
 def sheet_rows(path: Path) -> dict[str, int]:
@@ -44,23 +40,12 @@ def sheet_rows(path: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
-    parser.add_argument("--patients", type=int, default=100_000, help="default: 100000")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--from", dest="first", default="2025-01")
-    parser.add_argument("--to", dest="last", default="2025-12")
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--keep", action="store_true", help="keep the store and workbook")
+    range_arguments(parser, 100_000)
     args = parser.parse_args(argv)
 
-    bundle, _ = ensure_bundle(args.patients, args.seed, args.last)
-    input_rows = sum(csv_row_counts(bundle).values())
-    work = Path(tempfile.mkdtemp(prefix="workbook-bench-"))
-    billing = billing_command()
-    url = f"sqlite:///{work / 'store.db'}"
-    import_seconds, import_mb = measure(
-        [*billing, "import", str(bundle), "--db", url], work / "import.log"
-    )
-    print(f"import: {import_seconds:.2f} s, {import_mb:.0f} MB", flush=True)
+    store = import_store(args.patients, args.seed, args.last, "workbook-bench-")
+    work, url, billing = store.work, store.url, store.billing
+    input_rows, import_seconds = store.input_rows, store.import_seconds
     out = work / "finance.xlsx"
     runs: list[dict[str, float]] = []
     for number in range(1, args.runs + 1):
@@ -86,15 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         "workbook_mb": out.stat().st_size / 2**20,
         "unpacked_mb": unpacked / 2**20,
         "sheet_rows": rows,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
     }
     print(json.dumps({k: result[k] for k in ("median", "workbook_mb", "sheet_rows")}, indent=2))
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "workbook-latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    if args.keep:
-        print(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    finish(result, "workbook-latest.json", store, args.keep)
     return 0
 
 

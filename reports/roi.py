@@ -17,6 +17,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from billing_engine.io.safe_files import csv_bytes
 from billing_engine.services.roi.report import (
     ASSUMED,
     MEASURED,
@@ -60,8 +61,9 @@ def money_as_text(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def rows_csv(frame: pl.DataFrame) -> str:
-    """The frame as CSV text, money as 2-decimal strings."""
-    return money_as_text(frame).write_csv()
+    """The frame as CSV text, money as 2-decimal strings, text that begins like a
+    formula neutralized (``safe_files.csv_bytes``, the one CSV writer)."""
+    return csv_bytes(frame).decode("utf-8")
 
 
 def rows_json(frame: pl.DataFrame) -> str:

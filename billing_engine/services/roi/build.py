@@ -14,9 +14,8 @@ one row at a time; everything over lines and encounters is in ``measure``.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -37,15 +36,19 @@ from billing_engine.services.roi.measure import (
     measure_months,
     patient_months,
 )
-from billing_engine.services.roi.model import Assumptions, Rates, cents
+from billing_engine.services.roi.model import Assumptions, Rates, cents, of_cents, ratio
 from billing_engine.services.roi.report import (
     ASSUMPTION_COLUMNS,
-    CAPACITY_COLUMNS,
     MEASURED_COLUMNS,
     SCENARIO_COLUMNS,
-    SENSITIVITY_COLUMNS,
     TEAM,
     RoiReport,
+)
+from billing_engine.services.roi.whatif import (
+    MedicareSplit,
+    capacity_table,
+    medicare_split,
+    sensitivity,
 )
 from code_rules.parameters_typed import Roi, typed
 
@@ -115,7 +118,7 @@ def roi_report(
     scenario_rows = model.scenarios(first, last, caseloads.step, rates, assumptions)
     capacity = model.capacity_caseload(rates, assumptions)
     reference = capacity if capacity is not None else last
-    split = _medicare_split(totals)
+    split = medicare_split(totals)
     revenue = measured.revenue
     practice_allowed = _sum(revenue.lines, "allowed_amount")
     team_allowed = rows.filter(ids == TEAM)["allowed_amount"].sum() if rows.height else ZERO
@@ -216,29 +219,21 @@ _STAFF_COLUMNS = ("care_manager_id", "care_manager_name", "role", "annual_salary
                   "benefits_rate", "fte", "staffed_months", "cost_source")  # fmt: skip
 
 
-def _money(value_cents: int) -> Decimal:
-    return Decimal(value_cents) / HUNDRED
-
-
 def _dec(value: float | Decimal | int) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _ratio(num: Decimal, den: Decimal) -> Decimal:
-    return num / den if den else ZERO
 
 
 def rates_of(totals: Mapping[str, Any]) -> Rates:
     """Per patient-month rates of one group's totals (``group_totals`` row; {} = none)."""
     patient = Decimal(totals.get("patient_months", 0) or 0)
     billable = Decimal(totals.get("billable_patient_months", 0) or 0)
-    billed = _money(int(totals.get("payer_cents", 0) or 0) + int(totals.get("patient_cents", 0)
+    billed = of_cents(int(totals.get("payer_cents", 0) or 0) + int(totals.get("patient_cents", 0)
                                                                  or 0))  # fmt: skip
     return Rates(
-        conversion=_ratio(billable, patient),
-        billed_per_billable_month=_ratio(billed, billable),
-        pmpm_per_patient_month=_ratio(_dec(totals.get("pmpm", ZERO) or ZERO), patient),
-        minutes_per_patient_month=_ratio(Decimal(totals.get("minutes_logged", 0) or 0), patient),
+        conversion=ratio(billable, patient),
+        billed_per_billable_month=ratio(billed, billable),
+        pmpm_per_patient_month=ratio(_dec(totals.get("pmpm", ZERO) or ZERO), patient),
+        minutes_per_patient_month=ratio(Decimal(totals.get("minutes_logged", 0) or 0), patient),
     )
 
 
@@ -357,8 +352,8 @@ def _row(
     """One measured row (money in Decimal, rounded to cents)."""
     patient = int(totals.get("patient_months", 0) or 0)
     billable = int(totals.get("billable_patient_months", 0) or 0)
-    payer = _money(int(totals.get("payer_cents", 0) or 0))
-    patient_amount = _money(int(totals.get("patient_cents", 0) or 0))
+    payer = of_cents(int(totals.get("payer_cents", 0) or 0))
+    patient_amount = of_cents(int(totals.get("patient_cents", 0) or 0))
     expected = cents((payer + patient_amount) * roi.collection_rate)
     pmpm = cents(_dec(totals.get("pmpm", ZERO) or ZERO))
     row: dict[str, Any] = {
@@ -371,7 +366,7 @@ def _row(
         "minutes_counted": int(totals.get("minutes_counted", 0) or 0),
         "minutes_stranded": int(totals.get("minutes_stranded", 0) or 0),
         "lines": int(totals.get("lines", 0) or 0),
-        "allowed_amount": _money(int(totals.get("allowed_cents", 0) or 0)),
+        "allowed_amount": of_cents(int(totals.get("allowed_cents", 0) or 0)),
         "expected_collections": expected,
         "pmpm_amount": pmpm,
         "cost": cents(monthly * months),
@@ -384,7 +379,7 @@ def _row(
         "minutes_excluded": int(totals.get("minutes_excluded", 0) or 0),
         "payer_amount": payer,
         "patient_amount": patient_amount,
-        "revenue_per_billable_patient_month": cents(_ratio(expected + pmpm, Decimal(billable))),
+        "revenue_per_billable_patient_month": cents(ratio(expected + pmpm, Decimal(billable))),
         "quality_incentives": quality,
         "shifted_work_value": shifted,
     }
@@ -406,109 +401,6 @@ def _finish(row: dict[str, Any], monthly: Decimal, roi: Roi) -> None:
     )
     other = [v for v in (row["quality_incentives"], row["shifted_work_value"]) if v is not None]
     row["net_with_other_value"] = net + sum(other, ZERO) if other else None
-
-
-@dataclass(frozen=True)
-class MedicareSplit:
-    """The billed amount per billable patient-month of Medicare and of other payers, and
-    the Medicare share of billable patient-months (for the payer-mix factor)."""
-
-    share: Decimal
-    medicare_rate: Decimal
-    other_rate: Decimal
-
-
-def _medicare_split(totals: Mapping[str, Any]) -> MedicareSplit:
-    billable = Decimal(totals.get("billable_patient_months", 0) or 0)
-    on_medicare = Decimal(totals.get("medicare_billable_months", 0) or 0)
-    billed = _money(int(totals.get("payer_cents", 0) or 0) + int(totals.get("patient_cents", 0)
-                                                                 or 0))  # fmt: skip
-    medicare = _money(int(totals.get("medicare_cents", 0) or 0))
-    blended = _ratio(billed, billable)
-    others = billable - on_medicare
-    return MedicareSplit(
-        share=_ratio(on_medicare, billable),
-        medicare_rate=_ratio(medicare, on_medicare) if on_medicare else blended,
-        other_rate=_ratio(billed - medicare, others) if others else blended,
-    )
-
-
-def _variant_net(r: Rates, a: Assumptions) -> tuple[Decimal, int | None]:
-    """Net of one FTE-month at her full capacity, and the break-even caseload."""
-    capacity = model.capacity_caseload(r, a)
-    net = model.scenario(capacity or 0, r, a).net
-    return net, model.break_even_caseload(r, a)
-
-
-def sensitivity(r: Rates, a: Assumptions, split: MedicareSplit, swing: Decimal) -> pl.DataFrame:
-    """The tornado: net of one FTE-month at full capacity (``capacity_caseload`` of the
-    moved figures) with each factor moved down and up by `swing` (the Medicare share by
-    that many points, rates capped at 1), largest swing first."""
-    low, high = ONE - swing, ONE + swing
-
-    def mix(share: Decimal) -> Rates:
-        share = min(max(share, ZERO), ONE)
-        rate = share * split.medicare_rate + (ONE - share) * split.other_rate
-        return replace(r, billed_per_billable_month=rate)
-
-    doc = a.documentation_minutes_per_counted_minute
-    share = split.share
-    # (factor, base, low, high, model at the low value, model at the high value)
-    factors: list[tuple[str, str, str, str, tuple[Rates, Assumptions], tuple[Rates, Assumptions]]]
-    factors = [
-        ("conversion", f"{r.conversion:.3f}", f"{r.conversion * low:.3f}",
-         f"{min(r.conversion * high, ONE):.3f}",
-         (replace(r, conversion=r.conversion * low), a),
-         (replace(r, conversion=min(r.conversion * high, ONE)), a)),
-        ("documentation overhead (minutes per counted minute)", f"{doc:.2f}",
-         f"{doc * low:.2f}", f"{doc * high:.2f}",
-         (r, replace(a, documentation_minutes_per_counted_minute=doc * low)),
-         (r, replace(a, documentation_minutes_per_counted_minute=doc * high))),
-        ("Medicare share of billable patient-months", f"{share:.3f}",
-         f"{max(share - swing, ZERO):.3f}", f"{min(share + swing, ONE):.3f}",
-         (mix(share - swing), a), (mix(share + swing), a)),
-        ("fee level", "1.00", f"{low:.2f}", f"{high:.2f}",
-         (replace(r, billed_per_billable_month=r.billed_per_billable_month * low), a),
-         (replace(r, billed_per_billable_month=r.billed_per_billable_month * high), a)),
-        ("salary", f"{a.annual_salary:.2f}", f"{cents(a.annual_salary * low)}",
-         f"{cents(a.annual_salary * high)}",
-         (r, replace(a, annual_salary=a.annual_salary * low)),
-         (r, replace(a, annual_salary=a.annual_salary * high))),
-        ("collection rate", f"{a.collection_rate:.3f}", f"{a.collection_rate * low:.3f}",
-         f"{min(a.collection_rate * high, ONE):.3f}",
-         (r, replace(a, collection_rate=a.collection_rate * low)),
-         (r, replace(a, collection_rate=min(a.collection_rate * high, ONE)))),
-    ]  # fmt: skip
-    rows = []
-    for name, base, low_value, high_value, at_low, at_high in factors:
-        net_low, be_low = _variant_net(*at_low)
-        net_high, be_high = _variant_net(*at_high)
-        rows.append({
-            "factor": name, "base_value": base, "low_value": low_value,
-            "high_value": high_value, "net_low": net_low, "net_high": net_high,
-            "swing": abs(net_high - net_low), "break_even_low": be_low,
-            "break_even_high": be_high,
-        })  # fmt: skip
-    return pl.DataFrame(rows, schema=SENSITIVITY_COLUMNS, orient="row").sort(
-        "swing", "factor", descending=[True, False]
-    )
-
-
-def capacity_table(r: Rates, a: Assumptions, steps: Sequence[int]) -> pl.DataFrame:
-    """Patients one FTE carries at each of `steps` minutes per patient-month and at the
-    measured minutes, documentation included."""
-    rows = []
-    working = Decimal(a.working_minutes_per_fte_month) * a.fte
-    overhead = ONE + a.documentation_minutes_per_counted_minute
-    for minutes, kind in [*((Decimal(s), "assumed") for s in steps),
-                          (r.minutes_per_patient_month, "measured")]:  # fmt: skip
-        with_doc = minutes * overhead
-        rows.append({
-            "minutes_per_patient_month": round(float(minutes), 1), "kind": kind,
-            "minutes_with_documentation": round(float(with_doc), 1),
-            "patients_per_fte": math.floor(working / with_doc) if with_doc else None,
-        })  # fmt: skip
-    return pl.DataFrame(rows, schema=CAPACITY_COLUMNS, orient="row")
 
 
 def _source_text(params: Any, keys: Sequence[str]) -> str:

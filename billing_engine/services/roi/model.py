@@ -43,6 +43,16 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def of_cents(value_cents: int) -> Decimal:
+    """Whole cents as dollars."""
+    return Decimal(value_cents) / 100
+
+
+def ratio(num: Decimal, den: Decimal) -> Decimal:
+    """num / den, 0 when den is 0 (a rate of nothing)."""
+    return num / den if den else Decimal(0)
+
+
 def monthly_cost(a: Assumptions) -> Decimal:
     """Salary and benefits of one month at the FTE."""
     return a.annual_salary * (1 + a.benefits_rate) * a.fte / MONTHS_PER_YEAR
