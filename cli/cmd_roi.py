@@ -254,7 +254,8 @@ def _print_measured(report: RoiReport) -> None:
     click.echo(
         f"Allowed over the months: {report.practice_allowed:,.2f} (as billing revenue) = "
         f"care managers {team:,.2f} + not attributed {report.not_attributed_allowed:,.2f} "
-        "(lines on no care manager's minutes)"
+        "(on no counted care manager's minutes: practitioners' own work, staff without a "
+        "staffing row or outside their staffed months)"
     )
     if report.practice_pmpm:
         click.echo(
@@ -281,15 +282,22 @@ def _print_measured(report: RoiReport) -> None:
 def _print_fte(report: RoiReport) -> None:
     who = f"role {report.role}" if report.role else "the team's rates"
     be = report.break_even_caseload
-    click.echo(
-        f"One FTE at {who}: break-even caseload {be if be is not None else 'never'} patients "
-        f"a month; capacity {report.capacity_caseload} patients a month"
+    even = (
+        f"break-even caseload {be} patients a month"
+        if be is not None
+        else "no caseload breaks even (a patient-month brings nothing at the measured rates)"
     )
+    room = (
+        f"capacity {report.capacity_caseload} patients a month"
+        if report.capacity_caseload
+        else "capacity not measured (no minutes logged in the months)"
+    )
+    click.echo(f"One FTE at {who}: {even}; {room}")
     capacity = report.capacity
     steps = ", ".join(
-        f"{m:g} min: {p}" for m, p in capacity.select("minutes_per_patient_month",
-                                                       "patients_per_fte").rows()
-    )  # fmt: skip
+        f"{m:g} min: {p if p is not None else '-'}"
+        for m, p in capacity.select("minutes_per_patient_month", "patients_per_fte").rows()
+    )
     click.echo(f"  patients one FTE carries at N minutes per patient-month (documentation "
                f"included; the last is measured): {steps}")  # fmt: skip
 

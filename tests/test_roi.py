@@ -189,6 +189,29 @@ def test_the_quality_incentive_is_shared_by_caseload_and_never_enters_net(tmp_pa
     assert plain["net"] == team["net"]
 
 
+def test_a_members_pmpm_goes_to_the_care_manager_with_the_most_minutes_with_her(
+    tmp_path: Path,
+) -> None:
+    # P1 (enrolled) and P2 (never worked) are attributed to a $12.50 PMPM contract
+    folder = write_ccm_case_bundle(
+        tmp_path / "b",
+        _entries(("2025-02-04", 15, "RN1"), ("2025-02-11", 10, "MA1"),
+                 ("2025-03-04", 15, "RN1"), ("2025-03-11", 10, "MA1")),
+        patients=[{"patient_id": "P2", "birth_date": "1948-01-01"}],
+        capitation=[{"payer_id": "MCR", "name": "ACO care management", "amount": "12.50",
+                     "effective_from": "2025-01-01"}],
+        attributions=[{"patient_id": "P1", "payer_id": "MCR", "start_date": "2025-01-01"},
+                      {"patient_id": "P2", "payer_id": "MCR", "start_date": "2025-01-01"}],
+    )  # fmt: skip
+    report = roi_report(read_bundle(folder), [FEB, MAR])
+    assert _row(report.measured, "RN1")["pmpm_amount"] == D("25.00")  # two months
+    assert _row(report.measured, "MA1")["pmpm_amount"] == D("0.00")
+    assert _row(report.measured, TEAM)["pmpm_amount"] == D("25.00")
+    assert report.practice_pmpm == D("50.00")  # P2's PMPM stands on nobody's work
+    rn1 = _row(report.measured, "RN1")
+    assert rn1["net"] == rn1["expected_collections"] + D("25.00") - rn1["cost"]
+
+
 # --------------------------------------------------------------------------- the model
 
 
@@ -261,21 +284,26 @@ def test_a_staffing_file_without_a_column_names_the_missing_column(tmp_path: Pat
     }  # fmt: skip
 
 
-def test_staffed_months_count_only_the_months_she_was_employed(tmp_path: Path) -> None:
+def test_a_staffed_care_manager_counts_only_the_months_she_was_employed(tmp_path: Path) -> None:
     folder = write_ccm_case_bundle(
         tmp_path / "b", _entries(("2025-02-04", 25, "RN1"), ("2025-03-04", 45, "RN1"))
     )
     staff = _staffing(tmp_path, "RN1,high_risk_care_manager,60000,0.25,0.5,2025-03-15,\n")
-    rn1 = _row(roi_report(read_bundle(folder), [FEB, MAR], staffing=staff).measured, "RN1")
+    report = roi_report(read_bundle(folder), [FEB, MAR], staffing=staff)
+    rn1 = _row(report.measured, "RN1")
     assert rn1["months"] == 1
     assert rn1["monthly_cost"] == D("3125.00") and rn1["cost"] == D("3125.00")
+    # February's 25 minutes were logged before she was staffed: not hers
+    assert rn1["minutes_logged"] == 45 and rn1["allowed_amount"] == D("106.42")
+    assert report.not_attributed_allowed == D("60.49")
+    assert any("outside the staffed months" in n and "RN1 (25 min)" in n for n in report.notes)
 
 
 # --------------------------------------------------------------------------- the command
 
 
 @pytest.fixture(scope="module")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 200-patient demo store over the last quarter of 2025."""
     root = tmp_path_factory.mktemp("roi")
     url = f"sqlite:///{root / 'roi.db'}"
@@ -288,11 +316,27 @@ def invoke(*args: str | Path) -> Result:
     return CliRunner().invoke(billing, [str(a) for a in args])
 
 
-def test_roi_as_csv_has_one_row_per_care_manager_and_a_team_row_with_money_as_text(
+def test_roi_reads_the_store_on_sqlite_and_postgresql_as_it_reads_the_bundle(
     store_url: str,
 ) -> None:
-    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--format", "csv",
+    bundle = generate_practice(60, seed=4, end_month="2025-12", months=1)
+    with Store.open(store_url) as store:
+        store.import_bundle(bundle)
+    result = invoke("roi", "--from", "2025-12", "--to", "2025-12", "--format", "json",
                     "--db", store_url)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    from_store = {r["care_manager_id"]: r["allowed_amount"] for r in json.loads(result.stdout)}
+    direct = roi_report(bundle, [Month.parse("2025-12")]).measured
+    assert from_store == {
+        r["care_manager_id"]: f"{r['allowed_amount']}" for r in direct.iter_rows(named=True)
+    }
+
+
+def test_roi_as_csv_has_one_row_per_care_manager_and_a_team_row_with_money_as_text(
+    demo_store: str,
+) -> None:
+    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--format", "csv",
+                    "--db", demo_store)  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0])[: len(ISSUE_COLUMNS)] == ISSUE_COLUMNS
@@ -302,14 +346,14 @@ def test_roi_as_csv_has_one_row_per_care_manager_and_a_team_row_with_money_as_te
         for column in ("allowed_amount", "expected_collections", "cost", "net"):
             whole, _, cents = row[column].lstrip("-").partition(".")
             assert whole.isdigit() and len(cents) == 2, (column, row[column])
-    bundle_total = invoke("revenue", "--from", "2025-10", "--to", "2025-12", "--db", store_url)
+    bundle_total = invoke("revenue", "--from", "2025-10", "--to", "2025-12", "--db", demo_store)
     team = D(rows[-1]["allowed_amount"])
     assert team > 0 and f"{team}" not in ("", "0.00")
     assert bundle_total.exit_code == 0
 
 
-def test_roi_as_json_is_a_list_of_rows_equal_to_the_csv(store_url: str) -> None:
-    args = ("roi", "--from", "2025-11", "--to", "2025-12", "--db", store_url, "--format")
+def test_roi_as_json_is_a_list_of_rows_equal_to_the_csv(demo_store: str) -> None:
+    args = ("roi", "--from", "2025-11", "--to", "2025-12", "--db", demo_store, "--format")
     as_json = json.loads(invoke(*args, "json").stdout)
     as_csv = list(csv.DictReader(io.StringIO(invoke(*args, "csv").stdout)))
     assert [r["care_manager_id"] for r in as_json] == [r["care_manager_id"] for r in as_csv]
@@ -317,10 +361,10 @@ def test_roi_as_json_is_a_list_of_rows_equal_to_the_csv(store_url: str) -> None:
     assert isinstance(as_json[0]["net"], str) and isinstance(as_json[0]["lines"], int)
 
 
-def test_the_terminal_summary_shows_the_totals_of_billing_revenue(store_url: str) -> None:
-    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--db", store_url)
+def test_the_terminal_summary_shows_the_totals_of_billing_revenue(demo_store: str) -> None:
+    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--db", demo_store)
     assert result.exit_code == 0, result.output
-    rev = invoke("revenue", "--from", "2025-10", "--to", "2025-12", "--db", store_url)
+    rev = invoke("revenue", "--from", "2025-10", "--to", "2025-12", "--db", demo_store)
     grand = next(line for line in rev.output.splitlines() if "GRAND TOTAL  all payers" in line)
     allowed = grand.split()[6]
     assert f"Allowed over the months: {D(allowed):,.2f} (as billing revenue)" in result.output
@@ -329,10 +373,10 @@ def test_the_terminal_summary_shows_the_totals_of_billing_revenue(store_url: str
 
 
 def test_the_workbook_has_the_four_sheets_and_the_numbers_of_the_csv(
-    store_url: str, tmp_path: Path
+    demo_store: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "roi.xlsx"
-    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--db", store_url,
+    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--db", demo_store,
                     "--format", "csv", "--out", out)  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -350,43 +394,43 @@ def test_the_workbook_has_the_four_sheets_and_the_numbers_of_the_csv(
     assert all(r[4] for r in assumptions[1:])  # every assumption has a source
 
 
-def test_roi_model_prints_and_writes_one_row_per_caseload(store_url: str) -> None:
-    result = invoke("roi", "model", "--caseload", "40..250", "--step", "30", "--db", store_url,
+def test_roi_model_prints_and_writes_one_row_per_caseload(demo_store: str) -> None:
+    result = invoke("roi", "model", "--caseload", "40..250", "--step", "30", "--db", demo_store,
                     "--format", "csv")  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0])[: len(MODEL_COLUMNS)] == MODEL_COLUMNS
     assert [int(r["caseload"]) for r in rows] == [40, 70, 100, 130, 160, 190, 220, 250]
-    table = invoke("roi", "model", "--db", store_url, "--role", "high_risk_care_manager")
+    table = invoke("roi", "model", "--db", demo_store, "--role", "high_risk_care_manager")
     assert table.exit_code == 0, table.output
     assert "Sensitivity" in table.output and "break-even caseload" in table.output
 
 
-def test_roi_refuses_unclear_input_with_a_clear_message(store_url: str, tmp_path: Path) -> None:
-    no_range = invoke("roi", "--db", store_url)
+def test_roi_refuses_unclear_input_with_a_clear_message(demo_store: str, tmp_path: Path) -> None:
+    no_range = invoke("roi", "--db", demo_store)
     assert no_range.exit_code == 2 and "--from" in no_range.output
     half = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--visits-freed", "3",
-                  "--db", store_url)  # fmt: skip
+                  "--db", demo_store)  # fmt: skip
     assert half.exit_code == 2 and "--visit-rate" in half.output
-    bad_range = invoke("roi", "model", "--caseload", "250..40", "--db", store_url)
+    bad_range = invoke("roi", "model", "--caseload", "250..40", "--db", demo_store)
     assert bad_range.exit_code == 2 and "before it starts" in bad_range.output
-    role = invoke("roi", "model", "--role", "astronaut", "--db", store_url)
+    role = invoke("roi", "model", "--role", "astronaut", "--db", demo_store)
     assert role.exit_code != 0 and "no care manager has that role" in role.output
     staffing = tmp_path / "s.csv"
     staffing.write_text(STAFFING_HEADER + "CM01,nurse,1,,,,\n", encoding="utf-8")
     out = tmp_path / "roi.xlsx"
     refused = invoke("roi", "--from", "2025-12", "--to", "2025-12", "--staffing", staffing,
-                     "--out", out, "--db", store_url)  # fmt: skip
+                     "--out", out, "--db", demo_store)  # fmt: skip
     assert refused.exit_code == 2
     assert "s.csv, row 2, column role" in refused.output
     assert not out.exists()
 
 
 def test_the_page_renders_in_chromium_offline_with_every_chart_drawn(
-    store_url: str, tmp_path: Path
+    demo_store: str, tmp_path: Path
 ) -> None:
     page = tmp_path / "roi.html"
-    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--db", store_url,
+    result = invoke("roi", "--from", "2025-10", "--to", "2025-12", "--db", demo_store,
                     "--html", page)  # fmt: skip
     assert result.exit_code == 0, result.output
     text = page.read_text(encoding="utf-8")

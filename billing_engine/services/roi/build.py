@@ -100,13 +100,15 @@ def roi_report(
     shares = line_shares(measured.lines, measured.encounters)
     medicare = _medicare_payers(bundle, roi)
     ids = pl.col("care_manager_id")
-    each = group_totals(patient_months(measured, shares, staff, ids, medicare))
-    team = group_totals(patient_months(measured, shares, staff, pl.lit(TEAM), medicare))
+    counted = staff_months(staffing if staffing is not None else staff, months)
+    each = group_totals(patient_months(measured, shares, counted, ids, medicare))
+    team = group_totals(patient_months(measured, shares, counted, pl.lit(TEAM), medicare))
     rows = _measured_rows(staff, each, team, roi, other)
     # the model: one FTE at the rates of the role's care managers, or the team's
     role_staff = staff.filter(pl.col("role") == role) if role else staff
+    role_months = counted.join(role_staff, on="care_manager_id", how="semi")
     modelled = (
-        group_totals(patient_months(measured, shares, role_staff, pl.lit(role), medicare))
+        group_totals(patient_months(measured, shares, role_months, pl.lit(role), medicare))
         if role
         else team
     )
@@ -150,7 +152,9 @@ def roi_report(
         practice_pmpm=_sum(revenue.capitation, "amount"),
         staffing_given=staffing is not None,
         reference_net=model.scenario(reference, rates, assumptions).net,
-        notes=tuple(_notes(staff, each, staffing is not None)),
+        notes=tuple(
+            _notes(staff, each, staffing is not None) + _outside_notes(measured, staff, counted)
+        ),
     )
 
 
@@ -198,20 +202,43 @@ def care_managers(
             .select(_STAFF_COLUMNS)
             .sort("care_manager_id")
         )
-    counts = [
-        (pl.col("start_date").fill_null(month.start) <= month.end)
-        & (pl.col("end_date").fill_null(month.end) >= month.start)
-        for month in months
-    ]
+    staffed = staff_months(staffing, months).group_by("care_manager_id").len("staffed")
     return (
         staffing.join(names, on="care_manager_id", how="left")
+        .join(staffed, on="care_manager_id", how="left")
         .with_columns(
             benefits_rate=pl.col("benefits_rate").fill_null(float(roi.benefits_rate)),
-            staffed_months=pl.sum_horizontal(c.cast(pl.Int64) for c in counts).cast(pl.Int64),
+            staffed_months=pl.col("staffed").fill_null(0).cast(pl.Int64),
             cost_source=pl.lit(STAFFING_FILE),
         )
         .select(_STAFF_COLUMNS)
         .sort("care_manager_id")
+    )
+
+
+def staff_months(staff: pl.DataFrame, months: Sequence[Month]) -> pl.DataFrame:
+    """care_manager_id, month: each month of the range a care manager counts in: the
+    months her staffing row's start_date..end_date overlaps (open ends: every month;
+    without those columns, every month of the range)."""
+    calendar = pl.DataFrame(
+        {"month": [str(m) for m in months], "_start": [m.start for m in months],
+         "_end": [m.end for m in months]},
+        schema={"month": pl.String, "_start": pl.Date, "_end": pl.Date},
+    )  # fmt: skip
+    people = staff.select(
+        "care_manager_id",
+        *(
+            pl.col(c) if c in staff.columns else pl.lit(None, pl.Date).alias(c)
+            for c in ("start_date", "end_date")
+        ),
+    )
+    return (
+        people.join(calendar, how="cross")
+        .filter(
+            (pl.col("start_date").is_null() | (pl.col("start_date") <= pl.col("_end")))
+            & (pl.col("end_date").is_null() | (pl.col("end_date") >= pl.col("_start")))
+        )
+        .select("care_manager_id", "month")
     )
 
 
@@ -498,6 +525,25 @@ def known_roles(months: Sequence[Month], settings: Mapping[str, Any] | None) -> 
     """The roles a staffing file may name: those of ``roi.default_annual_salary``."""
     period = default_parameters().for_period(months[0].start, months[-1].end, settings)
     return sorted(str(k) for k in typed(period).roi.default_annual_salary)
+
+
+def _outside_notes(
+    measured: MonthsMeasured, staff: pl.DataFrame, counted: pl.DataFrame
+) -> list[str]:
+    """The minutes staffed care managers logged in months they are not staffed for
+    (not attributed to them)."""
+    outside = (
+        measured.encounters.rename({"performer_id": "care_manager_id"})
+        .join(staff, on="care_manager_id", how="semi")
+        .join(counted, on=["care_manager_id", "month"], how="anti")
+        .group_by("care_manager_id")
+        .agg(pl.col("minutes").sum())
+        .sort("care_manager_id")
+    )
+    if outside.is_empty():
+        return []
+    who = ", ".join(f"{i} ({m:,} min)" for i, m in outside.rows())
+    return [f"work logged outside the staffed months is not attributed: {who}"]
 
 
 def default_range(bundle: Bundle, months: int = MONTHS_PER_YEAR) -> list[Month]:

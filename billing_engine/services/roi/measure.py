@@ -205,11 +205,12 @@ def patient_months(
 ) -> pl.DataFrame:
     """One row per (group, month, patient_id) a group's care managers worked or hold a
     line share of. `group` maps ``care_manager_id`` to the group (herself, her role,
-    TEAM); `care_managers` has care_manager_id. Columns: worked, enrolled, billable,
+    TEAM); `care_managers` has care_manager_id and month: the months each counts in
+    (her work and line shares of other months are not hers). Columns: worked, enrolled, billable,
     the minutes (logged, excluded, counted), lines, the *_cents, medicare_cents, pmpm."""
-    ids = care_managers.select("care_manager_id")
+    ids = care_managers.select("care_manager_id", "month")
     mine = measured.encounters.rename({"performer_id": "care_manager_id"}).join(
-        ids, on="care_manager_id", how="semi"
+        ids, on=["care_manager_id", "month"], how="semi"
     )
     counted = pl.col("counted")
     work = (
@@ -230,7 +231,7 @@ def patient_months(
     medicare = pl.col("payer_id").is_in(list(medicare_payers))
     money = (
         shares.rename({"performer_id": "care_manager_id"})
-        .join(ids, on="care_manager_id", how="semi")
+        .join(ids, on=["care_manager_id", "month"], how="semi")
         .with_columns(group=group)
         .group_by(*PM_KEY)
         .agg(
