@@ -204,6 +204,7 @@ def render_roi_html(report: RoiReport, *, created_at: dt.datetime, source: str) 
         },
         columns=[{"name": c, "kind": _kind_of(c)} for c in SUMMARY_COLUMNS],
         measured=_rows(measured, money_columns),
+        other=_rows(_other_value(report), money_columns),
         scenarios=_rows(report.scenarios, money_columns),
         sensitivity=_rows(report.sensitivity, money_columns),
         assumptions=_rows(report.assumptions),
@@ -214,6 +215,17 @@ def render_roi_html(report: RoiReport, *, created_at: dt.datetime, source: str) 
         assumed_label=ASSUMED,
         charts=charts,
     )
+
+
+OTHER_VALUE_COLUMNS = ("care_manager_id", "net", "quality_incentives", "shifted_work_value",
+                       "net_with_other_value")  # fmt: skip
+
+
+def _other_value(report: RoiReport) -> pl.DataFrame:
+    """The optional inputs' columns, or no rows when none was given."""
+    frame = report.measured.select(OTHER_VALUE_COLUMNS)
+    given = frame.filter(pl.col("net_with_other_value").is_not_null())
+    return frame if given.height else frame.clear()
 
 
 def _money_columns(report: RoiReport) -> Sequence[str]:

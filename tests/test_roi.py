@@ -442,3 +442,18 @@ def test_the_page_renders_in_chromium_offline_with_every_chart_drawn(
     for chart in opened.charts:
         assert chart["width"] > 0 and chart["height"] > 0 and chart["children"] > 0, chart
     assert SCREENSHOT.stat().st_size > 0
+
+
+def test_the_page_shows_the_other_value_only_when_it_was_given(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from billing_engine.services.roi.build import OtherValue
+    from reports.roi import render_roi_html
+
+    folder = write_ccm_case_bundle(tmp_path / "b", _entries(("2025-02-04", 25, "RN1")))
+    made = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    plain = roi_report(read_bundle(folder), [FEB])
+    given = roi_report(read_bundle(folder), [FEB], other=OtherValue(quality_incentive=D("50")))
+    assert "Other value" not in render_roi_html(plain, created_at=made, source="b")
+    page = render_roi_html(given, created_at=made, source="b")
+    assert "Other value" in page and "$50.00" in page
