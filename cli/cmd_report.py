@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +23,13 @@ from cli.cmd_evaluate import (
     warn_unverified,
 )
 from cli.cmd_report_html import html_command
+
+if TYPE_CHECKING:
+    from billing_engine.io.bundle import Bundle
+    from billing_engine.pricing.fees import FeeLibrary
+    from billing_engine.services.finance import FinanceBook
+    from billing_engine.store import Store
+
 from cli.options import (
     allow_unverified_option,
     apply_deductible_option,
@@ -76,6 +85,60 @@ def excel_command(
     values, run ids, who made it when). Each month is evaluated as `billing evaluate
     --db` evaluates it.
     """
+    if out.suffix.lower() != ".xlsx":
+        raise click.BadParameter("the workbook's name must end in .xlsx", param_hint="--out")
+    from billing_engine.services.revenue import months_between
+    from billing_engine.store import Store
+    from cli.progress import steps
+
+    months = months_between(first, last)
+    names = ["read the store", f"evaluate {len(months)} month(s)", "write the workbook"]
+    with steps(names) as progress:
+        progress.step(names[0])
+        data, store_url = load_bundle(None, db_url, input_limits(settings_path))
+        with Store.open(db_url, create=False) as store:
+            made = store_workbook(
+                store, data, store_url, first, last, out,
+                as_of=as_of, made_by=user or login_name(),
+                settings=with_allow_unverified(_settings(settings_path), allow_unverified),
+                fees=fee_library(db_url), apply_deductible=apply_deductible,
+                steps=lambda: progress.step(names[1]),
+                writing=lambda: progress.step(names[2]),
+            )  # fmt: skip
+    warn_unverified(made.book.revenue)
+    click.echo(
+        f"{first} to {last}: {made.book.claim_lines.height} claim line(s), "
+        f"{made.book.gaps.height} gap(s) (run {made.run_id})"
+    )
+    click.echo(f"  wrote {out} ({', '.join(made.titles)})")
+
+
+@dataclass(frozen=True)
+class MadeWorkbook:
+    book: FinanceBook
+    run_id: str
+    titles: list[str]
+
+
+def store_workbook(
+    store: Store,
+    data: Bundle,
+    store_url: str | None,
+    first: Month,
+    last: Month,
+    out: Path,
+    *,
+    as_of: dt.date | None,
+    made_by: str,
+    settings: dict[str, Any],
+    fees: FeeLibrary,
+    apply_deductible: bool = False,
+    steps: Callable[[], None] = lambda: None,
+    writing: Callable[[], None] = lambda: None,
+) -> MadeWorkbook:
+    """Finance's workbook of the store's months `first`..`last` written to `out` (the
+    command's and the web app's one way to make it)."""
+    from billing_engine.params.parameters import ALLOW_UNVERIFIED
     from billing_engine.services.evaluation import default_parameters
     from billing_engine.services.finance import (
         claimed_lines,
@@ -83,61 +146,41 @@ def excel_command(
         finance_book,
     )
     from billing_engine.services.revenue import months_between
-    from billing_engine.store import Store
     from reports.outputs import software_version
     from reports.workbook import WorkbookSources, write_finance_workbook
 
-    if out.suffix.lower() != ".xlsx":
-        raise click.BadParameter("the workbook's name must end in .xlsx", param_hint="--out")
     months = months_between(first, last)
-    from cli.progress import steps
-
-    names = ["read the store", f"evaluate {len(months)} month(s)", "write the workbook"]
-    with steps(names) as progress:
-        progress.step(names[0])
-        data, store_url = load_bundle(None, db_url, input_limits(settings_path))
-        with Store.open(db_url, create=False) as store:
-            claimed = claimed_lines(store)
-            claims = claims_and_adjustments(store, months)
-            stored_releases = store.fee_releases()
-            wanted = {str(m) for m in months}
-            runs = [r for r in store.runs() if r["month"] in wanted]
-        progress.step(names[1])
-        book = finance_book(
-            data,
-            months,
-            as_of=as_of,
-            settings=with_allow_unverified(_settings(settings_path), allow_unverified),
-            fees=fee_library(db_url),
-            apply_deductible=apply_deductible,
-            claimed=claimed,
-        )
-        warn_unverified(book.revenue)
-        sources = WorkbookSources(
-            run_id=str(uuid.uuid4()),
-            made_at=dt.datetime.now(dt.UTC),
-            made_by=user or login_name(),
-            software_version=software_version(),
-            first=first,
-            last=last,
-            as_of=as_of,
-            data_source=data.source,
-            store=store_url,
-            rule_set_version=default_parameters().version(),
-            fee_releases=fee_releases(stored_releases),
-            runs=runs,
-            notes={
-                "apply_deductible": str(apply_deductible).lower(),
-                "allow_unverified": str(allow_unverified).lower(),
-            },
-        )
-        progress.step(names[2])
-        titles = write_finance_workbook(out, book, sources, claims)
-    click.echo(
-        f"{first} to {last}: {book.claim_lines.height} claim line(s), {book.gaps.height} "
-        f"gap(s) (run {sources.run_id})"
+    claimed = claimed_lines(store)
+    claims = claims_and_adjustments(store, months)
+    stored_releases = store.fee_releases()
+    wanted = {str(m) for m in months}
+    runs = [r for r in store.runs() if r["month"] in wanted]
+    steps()
+    book = finance_book(
+        data, months, as_of=as_of, settings=settings, fees=fees,
+        apply_deductible=apply_deductible, claimed=claimed,
+    )  # fmt: skip
+    sources = WorkbookSources(
+        run_id=str(uuid.uuid4()),
+        made_at=dt.datetime.now(dt.UTC),
+        made_by=made_by,
+        software_version=software_version(),
+        first=first,
+        last=last,
+        as_of=as_of,
+        data_source=data.source,
+        store=store_url,
+        rule_set_version=default_parameters().version(),
+        fee_releases=fee_releases(stored_releases),
+        runs=runs,
+        notes={
+            "apply_deductible": str(apply_deductible).lower(),
+            "allow_unverified": str(settings.get(ALLOW_UNVERIFIED) is True).lower(),
+        },
     )
-    click.echo(f"  wrote {out} ({', '.join(titles)})")
+    writing()
+    titles = write_finance_workbook(out, book, sources, claims)
+    return MadeWorkbook(book, sources.run_id, titles)
 
 
 def fee_releases(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:

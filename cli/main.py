@@ -57,6 +57,7 @@ def _register() -> None:
         cmd_report,
         cmd_revenue,
         cmd_roi,
+        cmd_serve,
         cmd_worklist,
     )
 
@@ -65,6 +66,7 @@ def _register() -> None:
         cmd_evaluate,
         cmd_revenue,
         cmd_roi,
+        cmd_serve,
         cmd_report,
         cmd_demo,
         cmd_fees,
