@@ -238,3 +238,17 @@ def test_users_add_refuses_an_unclear_login(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "added a (admin)" in ok.output
     with Store.open(url) as store, pytest.raises(ConfigError, match="exists already"):
         add_user(store.engine, "a", role="admin", password="long-enough-2")
+
+
+def test_a_long_worklist_comes_a_page_at_a_time(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.web import screens
+
+    monkeypatch.setattr(screens, "PAGE_ROWS", 5)
+    bill = logged_in(app, "bill")
+    first = bill.get(f"/worklist?month={MONTH}&as_of={AS_OF}&status=all").get_data(True)
+    assert "page 1 of" in first and 'id="next-page"' in first
+    assert first.count("/patients/") == 5
+    second = bill.get(f"/worklist?month={MONTH}&as_of={AS_OF}&status=all&page=2").get_data(True)
+    assert "page 2 of" in second and "previous" in second

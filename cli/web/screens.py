@@ -18,6 +18,7 @@ SORTS = {
     "amount": ("amount", True),
     "patient": ("patient_id", False),
 }
+PAGE_ROWS = 200  # worklist rows a page shows; the rest are a "next page" away
 TIMELINE_COLUMNS = ("date", "start_time", "kind", "program", "minutes", "performer_id",
                     "contact_mode", "outcome")  # fmt: skip
 
@@ -61,10 +62,20 @@ def worklist() -> str:
     sort = request.args.get("sort", "deadline")
     column, descending = SORTS.get(sort, SORTS["deadline"])
     frame = frame.sort(column, descending=descending, nulls_last=True)
+    try:
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        abort(400)
+    pages = max((frame.height + PAGE_ROWS - 1) // PAGE_ROWS, 1)
+    page = min(page, pages)
     context = {
         "month": str(month),
         "as_of": as_of.isoformat(),
-        "rows": _rows(frame),
+        "rows": _rows(frame.slice((page - 1) * PAGE_ROWS, PAGE_ROWS)),
+        "total": frame.height,
+        "page": page,
+        "pages": pages,
+        "care_manager": request.args.get("care_manager", ""),
         "status": status,
         "sort": sort,
         "q": query,
