@@ -149,6 +149,8 @@ def test_the_close_runs_from_the_screen_under_the_logged_in_user(tmp_path: Path)
         assert f"<td>bill</td><td>{action}</td>" in log, action
     again = bill.post(f"/close/{MONTH}/reopen", data={"csrf_token": csrf, "reason": "x"})
     assert "exported" in again.get_data(True)  # refused: what was sent cannot be reopened
+    cycle2 = bill.post(f"/close/{MONTH}/start", data={"csrf_token": csrf}).get_data(True)
+    assert "cycle 2" in cycle2  # the adjustment cycle, from the same button
 
 
 def test_finance_reads_every_report_and_downloads_the_workbook(app: Flask) -> None:
