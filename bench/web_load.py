@@ -8,10 +8,11 @@
    and one billing login.
 2. ``billing serve`` on a free loopback port, as a child process (bounded: loopback
    only, stopped at the end).
-3. The first login lands on the worklist and so evaluates the month (reported apart: the first worklist of a
-   month after a change is that evaluation). Then `--users` threads, each logged in
-   as its own care manager, request their worklist (filtered and sorted in turn, as
-   htmx does) without pause for `--seconds`; every latency is kept.
+3. The first login lands on the worklist and so evaluates the month (reported apart:
+   the first worklist of a month after a change is that evaluation). Then `--users`
+   threads, each logged in as its own care manager, request their worklist (filtered
+   and sorted in turn, as htmx does) without pause for `--seconds`; every latency is
+   kept.
 4. Prints requests, errors, throughput and the p50 / p95 / max latency, and writes
    ``bench/results/web-load-latest.json``.
 """

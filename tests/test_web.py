@@ -137,6 +137,8 @@ def test_the_close_runs_from_the_screen_under_the_logged_in_user(tmp_path: Path)
         f"/close/{MONTH}/hold", data={"csrf_token": csrf, "line": line, "reason": "note unsigned"}
     )
     assert "1 lines held" in held.get_data(True) or "held" in held.get_data(True)
+    only_held = bill.get(f"/close?month={MONTH}&status=held").get_data(True)
+    assert only_held.count('name="line"') == 1 and "note unsigned" in only_held
     bill.post(f"/close/{MONTH}/approve", data={"csrf_token": csrf, "all": "pending"})
     locked = bill.post(f"/close/{MONTH}/lock", data={"csrf_token": csrf}).get_data(True)
     assert "<strong>locked</strong>" in locked
