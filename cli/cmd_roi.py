@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from billing_engine.calendar import Month
+from cli.cmd_close import _month as _optional_month
 from cli.cmd_evaluate import _date, _settings, load_bundle, settings_option
 from cli.cmd_revenue import _render
 from cli.options import allow_unverified_option, db_option, fee_library, with_allow_unverified
@@ -23,19 +24,6 @@ if TYPE_CHECKING:
 
 FORMATS = ("table", "csv", "json")
 _CASELOAD_RE = re.compile(r"^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
-
-
-def _optional_month(
-    _ctx: click.Context, _param: click.Parameter, value: str | None
-) -> Month | None:
-    if value is None:
-        return None
-    from billing_engine.errors import ConfigError
-
-    try:
-        return Month.parse(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from exc
 
 
 def _dollars(_ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cli.web.app import create_app
-from tests.browser import ARTIFACTS, chromium_or_skip
+from tests.browser import ARTIFACTS, chromium_tab
 from tests.web_support import AS_OF, MONTH, PASSWORDS, make_store
 from tests.x12_check import assert_valid_837p
 
@@ -48,57 +48,42 @@ def _log_in(tab: Any, base: str, name: str) -> None:
 def test_a_biller_runs_the_close_in_chromium_and_downloads_valid_claim_files(
     server: str, tmp_path: Path
 ) -> None:
-    import os
+    from playwright.sync_api import expect
 
-    from playwright.sync_api import expect, sync_playwright
-
-    chromium = chromium_or_skip()
-    errors: list[str] = []
-    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=args)
-        try:
-            context = browser.new_context(
-                accept_downloads=True, viewport={"width": 1280, "height": 900}
-            )
-            tab = context.new_page()
-            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            _log_in(tab, server, "bill")
-            assert tab.url.endswith("/close")
-            tab.goto(f"{server}/worklist?month={MONTH}")
-            tab.wait_for_selector("#worklist")
-            tab.select_option("#care_manager", "CM01")  # htmx swaps the rows
-            expect(tab.locator("#worklist")).not_to_contain_text("CM02")
-            tab.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
-            tab.goto(f"{server}/close?month={MONTH}")
-            tab.click("#do-start")
-            tab.wait_for_selector("#lines")
-            assert "cycle 1 opened" in tab.inner_text("#message")
-            tab.locator("input[name=line]").first.check()
-            tab.fill("#hold-reason", "visit note unsigned")
-            tab.click("#hold-selected")
-            expect(tab.locator("#message")).to_contain_text("held")
-            tab.click("#approve-all")
-            expect(tab.locator("#message")).to_contain_text("approved")
-            tab.screenshot(path=str(ARTIFACTS / "web-close-review.png"), full_page=True)
-            tab.click("#do-lock")
-            expect(tab.locator("#state")).to_contain_text("locked")
-            with tab.expect_download() as download:
-                tab.click("#do-export")
-            saved = tmp_path / "claims.zip"
-            download.value.save_as(saved)
-            tab.goto(f"{server}/close/{MONTH}/log")
-            tab.screenshot(path=str(ARTIFACTS / "web-audit-log.png"), full_page=True)
-            log = tab.inner_text("#log")
-            tab.click("#logout")
-            tab.wait_for_load_state("load")
-            assert tab.url.endswith("/login")
-            tab.goto(f"{server}/close")
-            assert tab.url.endswith("/login")  # logged out: the session is gone
-        finally:
-            browser.close()
-    assert errors == []
+    with chromium_tab(accept_downloads=True) as (tab, errors):
+        _log_in(tab, server, "bill")
+        assert tab.url.endswith("/close")
+        tab.goto(f"{server}/worklist?month={MONTH}")
+        tab.wait_for_selector("#worklist")
+        tab.select_option("#care_manager", "CM01")  # htmx swaps the rows
+        expect(tab.locator("#worklist")).not_to_contain_text("CM02")
+        tab.screenshot(path=str(ARTIFACTS / "web-worklist.png"), full_page=True)
+        tab.goto(f"{server}/close?month={MONTH}")
+        tab.click("#do-start")
+        tab.wait_for_selector("#lines")
+        assert "cycle 1 opened" in tab.inner_text("#message")
+        tab.locator("input[name=line]").first.check()
+        tab.fill("#hold-reason", "visit note unsigned")
+        tab.click("#hold-selected")
+        expect(tab.locator("#message")).to_contain_text("held")
+        tab.click("#approve-all")
+        expect(tab.locator("#message")).to_contain_text("approved")
+        tab.screenshot(path=str(ARTIFACTS / "web-close-review.png"), full_page=True)
+        tab.click("#do-lock")
+        expect(tab.locator("#state")).to_contain_text("locked")
+        with tab.expect_download() as download:
+            tab.click("#do-export")
+        saved = tmp_path / "claims.zip"
+        download.value.save_as(saved)
+        tab.goto(f"{server}/close/{MONTH}/log")
+        tab.screenshot(path=str(ARTIFACTS / "web-audit-log.png"), full_page=True)
+        log = tab.inner_text("#log")
+        tab.click("#logout")
+        tab.wait_for_load_state("load")
+        assert tab.url.endswith("/login")
+        tab.goto(f"{server}/close")
+        assert tab.url.endswith("/login")  # logged out: the session is gone
+        assert errors == []
     for action in ("start", "hold", "approve", "lock", "export"):
         assert f"bill\t{action}" in log, action
     with zipfile.ZipFile(saved) as archive:
@@ -109,28 +94,14 @@ def test_a_biller_runs_the_close_in_chromium_and_downloads_valid_claim_files(
 
 
 def test_a_care_manager_sees_her_worklist_and_a_patients_month_in_chromium(server: str) -> None:
-    import os
-
-    from playwright.sync_api import sync_playwright
-
-    chromium = chromium_or_skip()
-    errors: list[str] = []
-    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=args)
-        try:
-            tab = browser.new_page(viewport={"width": 1280, "height": 900})
-            tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            _log_in(tab, server, "rachel")
-            assert "/worklist" in tab.url
-            rows = tab.inner_text("#worklist")
-            assert "CM01" in rows and "CM02" not in rows and "CM03" not in rows
-            assert tab.locator("a[href='/close']").count() == 0  # no close for her
-            tab.locator("#worklist a").first.click()
-            tab.wait_for_selector("#explain")
-            tab.screenshot(path=str(ARTIFACTS / "web-patient.png"), full_page=True)
-            assert tab.inner_text("#timeline")
-        finally:
-            browser.close()
-    assert errors == []
+    with chromium_tab() as (tab, errors):
+        _log_in(tab, server, "rachel")
+        assert "/worklist" in tab.url
+        rows = tab.inner_text("#worklist")
+        assert "CM01" in rows and "CM02" not in rows and "CM03" not in rows
+        assert tab.locator("a[href='/close']").count() == 0  # no close for her
+        tab.locator("#worklist a").first.click()
+        tab.wait_for_selector("#explain")
+        tab.screenshot(path=str(ARTIFACTS / "web-patient.png"), full_page=True)
+        assert tab.inner_text("#timeline")
+        assert errors == []
