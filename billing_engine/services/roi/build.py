@@ -32,6 +32,7 @@ from billing_engine.services.roi import model
 from billing_engine.services.roi.measure import (
     MonthsMeasured,
     group_totals,
+    largest_remainder,
     line_shares,
     measure_months,
     patient_months,
@@ -340,21 +341,24 @@ def _measured_rows(
 
 
 def split_cents(amount: Decimal, weights: Sequence[int]) -> list[Decimal | None]:
-    """`amount` shared by `weights` in whole cents, the cents left over to the largest
-    remainders (ties: the earlier row), so the shares add up to `amount` exactly; equal
-    shares when every weight is 0."""
+    """`amount` shared by `weights` in whole cents as a line's amount is
+    (``measure.largest_remainder``; ties: the earlier row), so the shares add up to
+    `amount` exactly; equal shares when every weight is 0."""
     if not weights:
         return []
-    if not any(weights):
-        weights = [1] * len(weights)
-    total_cents = int(cents(amount) * HUNDRED)
-    whole = sum(weights)
-    base = [total_cents * w // whole for w in weights]
-    rest = [total_cents * w % whole for w in weights]
-    order = sorted(range(len(weights)), key=lambda i: (-rest[i], i))
-    for i in order[: total_cents - sum(base)]:
-        base[i] += 1
-    return [Decimal(c) / HUNDRED for c in base]
+    count = len(weights)
+    frame = pl.DataFrame(
+        {
+            "month": [""] * count,
+            "line_no": [0] * count,
+            "performer_id": [f"{i:09d}" for i in range(count)],
+            "weight": list(weights) if any(weights) else [1] * count,
+            "cents": [int(cents(amount) * HUNDRED)] * count,
+        },
+        schema={"month": pl.String, "line_no": pl.Int64, "performer_id": pl.String,
+                "weight": pl.Int64, "cents": pl.Int64},
+    )  # fmt: skip
+    return [of_cents(c) for c in largest_remainder(frame, "cents").to_list()]
 
 
 def _sum_optional(rows: Sequence[Mapping[str, Any]], column: str) -> Decimal | None:

@@ -174,13 +174,14 @@ def line_shares(lines: pl.DataFrame, encounters: pl.DataFrame) -> pl.DataFrame:
     )
     return shared.select(
         *LINE_KEY, "patient_id", "payer_id", "performer_id",
-        *(_largest_remainder(shared, c) for c in CENTS),
+        *(largest_remainder(shared, c) for c in CENTS),
     ).sort(*LINE_KEY, "performer_id")  # fmt: skip
 
 
-def _largest_remainder(frame: pl.DataFrame, cents: str) -> pl.Series:
-    """`cents` of each line shared by weight in whole cents: each share rounded down,
-    the cents left given one each to the largest remainders (ties: performer id)."""
+def largest_remainder(frame: pl.DataFrame, cents: str) -> pl.Series:
+    """`cents` of each line (``LINE_KEY``) shared by its rows' ``weight`` in whole cents:
+    each share rounded down, the cents left given one each to the largest remainders
+    (ties: ``performer_id``), so a line's shares add up to it exactly."""
     total_weight = pl.col("weight").sum().over(LINE_KEY)
     exact = pl.col(cents) * pl.col("weight")
     worked = frame.with_row_index("_row").with_columns(
