@@ -4,6 +4,7 @@ by payer over months, the care-manager ROI summary. Each is the command's own bu
 from __future__ import annotations
 
 import datetime as dt
+import io
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from werkzeug.wrappers import Response
 
 from billing_engine.calendar import Month
 from billing_engine.errors import ConfigError
-from billing_engine.services.close.evaluation import store_bundle, store_fees
+from billing_engine.services.close.evaluation import store_bundle
 from billing_engine.services.revenue import months_between
 from cli.web.common import ADMIN, BILLING, FINANCE, current, latest_month, roles, state
 
@@ -51,7 +52,7 @@ def close_report(month_text: str) -> str:
 
     month = Month.parse(month_text)
     store = state().store
-    data = close_report_data(store_bundle(store, month), month, fees=store_fees(store),
+    data = close_report_data(store_bundle(store, month), month, fees=state().fees(),
                              store=store)  # fmt: skip
     return render_close_report(data, created_at=dt.datetime.now(dt.UTC))
 
@@ -67,11 +68,9 @@ def workbook() -> Response:
         out = Path(folder) / f"finance-{first}-{last}.xlsx"
         store_workbook(
             store, store.load_bundle(), store.url, first, last, out, as_of=None,
-            made_by=current().username, settings={}, fees=store_fees(store),
+            made_by=current().username, settings={}, fees=state().fees(),
         )  # fmt: skip
         data = out.read_bytes()
-    import io
-
     return send_file(
         io.BytesIO(data),
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -88,7 +87,7 @@ def revenue() -> str:
     first, last = _range()
     store = state().store
     report = revenue_over(store.load_bundle(), months_between(first, last),
-                          fees=store_fees(store))  # fmt: skip
+                          fees=state().fees())  # fmt: skip
     table = report.table("by_payer").with_columns(pl.all().cast(pl.String))
     months = report.table("by_month").with_columns(pl.all().cast(pl.String))
     return render_template("revenue.html", first=str(first), last=str(last),
@@ -104,7 +103,7 @@ def roi() -> str:
     first, last = _range()
     store = state().store
     report = roi_report(store.load_bundle(), months_between(first, last),
-                        fees=store_fees(store))  # fmt: skip
+                        fees=state().fees())  # fmt: skip
     rows = report.measured.select(SUMMARY_COLUMNS).with_columns(pl.all().cast(pl.String))
     return render_template(
         "roi.html", first=str(first), last=str(last), columns=SUMMARY_COLUMNS,

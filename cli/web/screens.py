@@ -101,7 +101,6 @@ def patient(patient_id: str) -> str:
         abort(404)  # not hers: the same answer as a patient that does not exist
     if view.bundle["patients"].filter(pl.col("patient_id") == patient_id).is_empty():
         abort(404)
-    from billing_engine.services.close.evaluation import store_fees
     from billing_engine.services.evaluation import explain
     from reports import render
 
@@ -114,8 +113,7 @@ def patient(patient_id: str) -> str:
         .select(TIMELINE_COLUMNS)
         .with_columns(pl.all().cast(pl.String))
     )
-    explained = explain(view.bundle, month, patient_id, as_of=as_of,
-                        fees=store_fees(state().store))  # fmt: skip
+    explained = explain(view.bundle, month, patient_id, as_of=as_of, fees=state().fees())
     return render_template(
         "patient.html",
         patient_id=patient_id,

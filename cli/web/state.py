@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from billing_engine.calendar import Month
 from billing_engine.io.bundle import Bundle
-from billing_engine.services.close.evaluation import evaluate_from_store
+from billing_engine.pricing.fees import FeeLibrary
+from billing_engine.services.close.evaluation import evaluate_from_store, store_fees
 from billing_engine.services.evaluation import EvaluationResult
 from billing_engine.services.worklist import worklist
 from billing_engine.store import Store
@@ -45,6 +46,7 @@ class AppState:
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _computing: dict[tuple[str, dt.date], threading.Lock] = field(default_factory=dict)
+    _fees: tuple[tuple[object, ...], FeeLibrary] | None = None
 
     def version(self) -> tuple[object, ...]:
         """What changes whenever the store does: imports and close changes."""
@@ -78,6 +80,17 @@ class AppState:
                 while len(self._views) > MAX_KEPT:
                     self._views.pop(next(iter(self._views)))
             return view
+
+    def fees(self) -> FeeLibrary:
+        """The store's fee library (``store_fees``), read once while the store is unchanged."""
+        version = self.version()
+        with self._lock:
+            if self._fees is not None and self._fees[0] == version:
+                return self._fees[1]
+        library = store_fees(self.store)
+        with self._lock:
+            self._fees = (version, library)
+        return library
 
     def forget(self) -> None:
         """Drop every kept evaluation (after a change the version would not show)."""
