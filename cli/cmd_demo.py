@@ -249,20 +249,27 @@ def synth_command(
     marker) is refused unless --force.
     """
     from billing_engine.io.safe_files import claim_folder
+    from billing_engine.synth.parts import PART_PATIENTS, write_practice_in_parts
     from billing_engine.synth.practice import generate_practice, write_bundle_csv
 
     claim_folder(out, SYNTH_MARKER, "billing synth", force=force)
     started = time.perf_counter()
     from cli.progress import steps
 
-    names = [f"generate {patients:,} patients", "write the CSV bundle"]
-    with steps(names) as progress:
-        progress.step(names[0])
-        bundle = generate_practice(patients, seed=seed, end_month=str(end_month), months=months)
-        progress.step(names[1])
-        generated = time.perf_counter()
-        counts = write_bundle_csv(bundle, out)
-    written = time.perf_counter()
+    if patients > PART_PATIENTS:  # drawn and written a part at a time: bounded memory
+        with steps([f"generate and write {patients:,} patients"]) as progress:
+            progress.step(f"generate and write {patients:,} patients")
+            counts = write_practice_in_parts(patients, out, seed, str(end_month), months)
+        generated = written = time.perf_counter()
+    else:
+        names = [f"generate {patients:,} patients", "write the CSV bundle"]
+        with steps(names) as progress:
+            progress.step(names[0])
+            bundle = generate_practice(patients, seed=seed, end_month=str(end_month), months=months)
+            progress.step(names[1])
+            generated = time.perf_counter()
+            counts = write_bundle_csv(bundle, out)
+        written = time.perf_counter()
     click.echo(f"wrote {out} ({patients:,} patients, seed {seed}, {months} months to {end_month})")
     for line in format_counts(counts):
         click.echo(line)

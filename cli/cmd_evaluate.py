@@ -134,6 +134,28 @@ settings_option = click.option(
 @allow_unverified_option
 @apply_deductible_option
 @db_option
+@click.option(
+    "--families",
+    "families",
+    default=None,
+    metavar="NAMES",
+    help="Evaluate only these code families, comma-separated (e.g. ccm,tcm; default: all).",
+)
+@click.option(
+    "--partition-patients",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Evaluate in patient parts of at most this many patients (default 100000; "
+    "0: one part). Same outputs; memory follows the part.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: the parts one after another in this process; ray: the parts as Ray Data "
+    "tasks (the 'ray' extra; RAY_ADDRESS names a cluster, else a local runtime starts).",
+)
 def evaluate_command(
     bundle: Path | None,
     month: Month,
@@ -144,6 +166,9 @@ def evaluate_command(
     allow_unverified: bool,
     apply_deductible: bool,
     db_url: str | None,
+    families: str | None,
+    partition_patients: int | None,
+    engine: str,
 ) -> None:
     """Evaluate one month: claim lines, gaps and revenue by payer.
 
@@ -151,24 +176,43 @@ def evaluate_command(
     store (--db) is evaluated and the run is recorded there.
     """
     from billing_engine.io.safe_files import check_output_folder
-    from billing_engine.services.evaluation import evaluate
+    from billing_engine.services.evaluation import DEFAULT_PARTITION_PATIENTS, evaluate
     from cli.progress import steps
     from reports.outputs import EVALUATE_FILES, write_outputs
 
     check_output_folder(out, EVALUATE_FILES)
+    only = family_selection(families)
+    per_part = DEFAULT_PARTITION_PATIENTS if partition_patients is None else partition_patients
     names = ["read the bundle", f"evaluate {month}", "write the outputs"]
     with steps(names) as progress:
         progress.step(names[0])
         data, store_url = load_bundle(bundle, db_url, input_limits(settings_path), month)
         progress.step(names[1])
-        result = evaluate(
-            data,
-            month,
-            as_of,
-            settings=with_allow_unverified(_settings(settings_path), allow_unverified),
-            fees=fee_library(db_url),
-            apply_deductible=apply_deductible,
-        )
+        settings = with_allow_unverified(_settings(settings_path), allow_unverified)
+        if engine == "ray":
+            from billing_engine.services.ray_engine import evaluate_on_ray
+
+            result = evaluate_on_ray(
+                data,
+                month,
+                as_of,
+                settings=settings,
+                fees=fee_library(db_url),
+                apply_deductible=apply_deductible,
+                only=only,
+                partition_patients=per_part,
+            )
+        else:
+            result = evaluate(
+                data,
+                month,
+                as_of,
+                settings=settings,
+                fees=fee_library(db_url),
+                apply_deductible=apply_deductible,
+                only=only,
+                partition_patients=per_part,
+            )
         progress.step(names[2])
         run_id = str(uuid.uuid4())
         created_at = dt.datetime.now(dt.UTC)
@@ -187,6 +231,24 @@ def evaluate_command(
     for path in paths:
         click.echo(f"  wrote {path}")
     click.echo(f"  wrote {out / 'manifest.json'}")
+
+
+def family_selection(text: str | None) -> frozenset[str] | None:
+    """The families named by ``--families`` (None: all); an unknown name is refused."""
+    if text is None:
+        return None
+    from billing_engine.services.evaluation import family_names
+
+    known = family_names()
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(known))
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown family {', '.join(unknown) or '(none given)'}; the families are "
+            + ", ".join(known),
+            param_hint="--families",
+        )
+    return names
 
 
 def record_run(db_url: str | None, result: EvaluationResult, run_id: str, out: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from billing_engine.calendar import Month
 from billing_engine.engine import explain as engine_explain
-from billing_engine.engine import pipeline
+from billing_engine.engine import partitions, pipeline
 from billing_engine.engine.explain import Explanation
 from billing_engine.engine.family import FamilyEvaluator
 from billing_engine.engine.pipeline import EvaluationResult
@@ -23,7 +23,25 @@ from billing_engine.params.parameters import ParameterSet
 from billing_engine.pricing.fees import FeeLibrary
 from code_rules.rulebook import shipped_parameters, shipped_rulebook
 
-__all__ = ["EvaluationResult", "default_parameters", "evaluate", "explain", "rulebook"]
+__all__ = [
+    "DEFAULT_PARTITION_PATIENTS",
+    "EvaluationResult",
+    "default_parameters",
+    "evaluate",
+    "explain",
+    "family_names",
+    "rulebook",
+]
+
+# Patients per part when a practice is evaluated in parts (engine.partitions): above it
+# a bundle is split by patient, each part evaluated alone and the results joined, so
+# memory follows the part, not the practice. 0: never split.
+DEFAULT_PARTITION_PATIENTS = 100_000
+
+
+def family_names() -> tuple[str, ...]:
+    """The shipped code families, in evaluation order (``--families`` choices)."""
+    return tuple(shipped_rulebook().families)
 
 
 def default_parameters() -> ParameterSet:
@@ -58,16 +76,36 @@ def evaluate(
     families: Mapping[str, FamilyEvaluator] | None = None,
     fees: FeeLibrary | None = None,
     apply_deductible: bool = False,
+    only: frozenset[str] | None = None,
+    partition_patients: int = DEFAULT_PARTITION_PATIENTS,
 ) -> EvaluationResult:
-    """``engine.pipeline.evaluate`` under the shipped rulebook (see ``rulebook``)."""
-    return pipeline.evaluate(
-        bundle,
-        month,
-        as_of,
-        rulebook=rulebook(params=params, families=families, fees=fees),
-        settings=settings,
-        apply_deductible=apply_deductible,
-    )
+    """``engine.pipeline.evaluate`` under the shipped rulebook (see ``rulebook``).
+
+    `only` keeps just the named families. A bundle of more than `partition_patients`
+    patients is evaluated in patient parts of at most that many, one after another
+    (``engine.partitions``): the same result, with memory set by the part.
+    """
+    book = rulebook(params=params, families=families, fees=fees)
+    if only is not None:
+        book = book.only(only)
+    count = partitions.partition_count(bundle["patients"].height, partition_patients)
+    if count == 1:
+        return pipeline.evaluate(
+            bundle,
+            month,
+            as_of,
+            rulebook=book,
+            settings=settings,
+            apply_deductible=apply_deductible,
+        )
+    parts = partitions.Partitioned.of(bundle, count)
+    results = [
+        pipeline.evaluate(
+            part, month, as_of, rulebook=book, settings=settings, apply_deductible=apply_deductible
+        )
+        for part in parts.parts()
+    ]
+    return partitions.merge(results, bundle)
 
 
 def explain(
