@@ -263,6 +263,10 @@ def typed_output(table: Table, work: pl.DataFrame) -> pl.DataFrame:
         for c in work.columns
         if c != ROW and c not in spec and not c.endswith(TYPED) and not c.endswith(HELD)
     ]
-    return work.select(
-        *(pl.col(c + TYPED).alias(c) for c in table.column_names), *(pl.col(c) for c in extras)
+    # the columns themselves, renamed (no expression engine: nothing is computed or copied)
+    return pl.DataFrame(
+        [
+            *(work.get_column(c + TYPED).alias(c) for c in table.column_names),
+            *(work.get_column(c) for c in extras),
+        ]
     )

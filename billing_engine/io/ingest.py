@@ -68,6 +68,7 @@ def read_bundle(
         replaced=frozenset(raw.tables) | raw.unreadable if snapshot else frozenset(),
         limits=limits,
         nul_free=raw.nul_free,
+        release=True,  # raw.tables is ours: each text frame is freed once parsed
     )
     problems = [i for i in problems if (i.file, i.row, i.column) not in raw.explained]
     issues = sort_issues([*raw.issues, *problems])
@@ -84,6 +85,7 @@ def validate_frames(
     replaced: Collection[str] = (),
     limits: InputLimits | None = None,
     nul_free: Collection[str] = (),
+    release: bool = False,
 ) -> tuple[dict[str, pl.DataFrame], list[InputIssue]]:
     """Validate text frames and return them typed per the schema, with every issue found.
 
@@ -105,6 +107,9 @@ def validate_frames(
     when the store holds rows of it, and a coverage may not overlap a stored coverage of
     the same patient and payer that the bundle leaves in place. ``stored`` is asked only
     for what the bundle itself cannot answer, and never when ``raw`` holds no table.
+
+    ``release`` (with a dict ``raw`` the caller no longer needs): each table is removed
+    from ``raw`` once parsed, so its text frame is freed while the others are checked.
     """
     limits = limits or default_input_limits()
     known = Stored(stored, replaced) if stored is not None and raw else None
@@ -120,9 +125,12 @@ def validate_frames(
     work: dict[str, pl.DataFrame] = {}
     present: dict[str, set[str]] = {}
     labels: dict[str, str] = {}
-    for name, (label, frame) in raw.items():
+    for name in list(raw):
         if name not in TABLES:
             continue
+        label, frame = raw[name]
+        if release and isinstance(raw, dict):
+            del raw[name]
         table = TABLES[name]
         text, text_issues = stringify(label, with_row_numbers(frame))
         issues.extend(text_issues)
@@ -139,7 +147,9 @@ def validate_frames(
     checks.extend(cross_table_checks(work, labels, skip, known))
     checks.extend(patient_life_checks(work, labels))
     issues.extend(collect_issues(checks))
-    typed = {name: typed_output(TABLES[name], frame) for name, frame in work.items()}
+    typed = {}
+    for name in list(work):  # each table's text and flags freed as soon as it is typed
+        typed[name] = typed_output(TABLES[name], work.pop(name))
     return typed, sort_issues(issues)
 
 
