@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,30 +190,19 @@ def evaluate_command(
         data, store_url = load_bundle(bundle, db_url, input_limits(settings_path), month)
         progress.step(names[1])
         settings = with_allow_unverified(_settings(settings_path), allow_unverified)
-        if engine == "ray":
-            from billing_engine.services.ray_engine import evaluate_on_ray
-
-            result = evaluate_on_ray(
-                data,
-                month,
-                as_of,
-                settings=settings,
-                fees=fee_library(db_url),
-                apply_deductible=apply_deductible,
-                only=only,
-                partition_patients=per_part,
-            )
-        else:
-            result = evaluate(
-                data,
-                month,
-                as_of,
-                settings=settings,
-                fees=fee_library(db_url),
-                apply_deductible=apply_deductible,
-                only=only,
-                partition_patients=per_part,
-            )
+        run: Callable[..., EvaluationResult] = evaluate
+        if engine == "ray":  # the same parts, as Ray Data tasks
+            from billing_engine.services.ray_engine import evaluate_on_ray as run
+        result = run(
+            data,
+            month,
+            as_of,
+            settings=settings,
+            fees=fee_library(db_url),
+            apply_deductible=apply_deductible,
+            only=only,
+            partition_patients=per_part,
+        )
         progress.step(names[2])
         run_id = str(uuid.uuid4())
         created_at = dt.datetime.now(dt.UTC)
