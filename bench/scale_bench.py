@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The scale run (issue 16): one table of wall, CPU and peak RSS by practice size.
+"""The scale run: one table of wall, CPU and peak RSS by practice size.
 
     python bench/scale_bench.py --sizes 10000,100000,300000,1000000 [--month 2025-12]
         [--ray-at 100000] [--no-ray] [--json bench/results/scale-latest.json]
