@@ -89,22 +89,15 @@ def evaluate(
     if only is not None:
         book = book.only(only)
     count = partitions.partition_count(bundle["patients"].height, partition_patients)
-    if count == 1:
+
+    def run(part: Bundle) -> EvaluationResult:
         return pipeline.evaluate(
-            bundle,
-            month,
-            as_of,
-            rulebook=book,
-            settings=settings,
-            apply_deductible=apply_deductible,
-        )
-    parts = partitions.Partitioned.of(bundle, count)
-    results = [
-        pipeline.evaluate(
             part, month, as_of, rulebook=book, settings=settings, apply_deductible=apply_deductible
         )
-        for part in parts.parts()
-    ]
+
+    if count == 1:
+        return run(bundle)
+    results = [run(part) for part in partitions.Partitioned.of(bundle, count).parts()]
     return partitions.merge(results, bundle)
 
 

@@ -22,18 +22,19 @@ import polars as pl
 from billing_engine.io.safe_files import csv_bytes
 from billing_engine.io.schema import TABLE_ORDER
 from billing_engine.synth.practice import generate_practice
-from billing_engine.synth.write import write_bundle_csv
+from billing_engine.synth.write import CSV_FORMAT, as_csv_cells, write_bundle_csv
 
 PART_PATIENTS = 100_000
 SEED_STRIDE = 1_000_003
-# id column -> the prefix its synthetic values carry (numbered per part)
+# id column -> the prefix its synthetic values carry (numbered per part), and the table
+# whose key it is (the part's largest id there moves the next part's numbers on)
 PART_IDS = {
-    "patient_id": "PT",
-    "encounter_id": "E",
-    "consent_id": "CN",
-    "care_plan_id": "CP",
-    "discharge_id": "DC",
-    "referral_id": "RF",
+    "patient_id": ("PT", "patients"),
+    "encounter_id": ("E", "encounters"),
+    "consent_id": ("CN", "consents"),
+    "care_plan_id": ("CP", "care_plans"),
+    "discharge_id": ("DC", "discharges"),
+    "referral_id": ("RF", "referrals"),
 }
 
 
@@ -45,7 +46,7 @@ def part_sizes(patients: int, part: int = PART_PATIENTS) -> list[int]:
 def _renumber(frame: pl.DataFrame, offsets: dict[str, int]) -> pl.DataFrame:
     """`frame` with each part-local id moved on by its offset (PT000001 -> PT100001)."""
     columns = []
-    for column, prefix in PART_IDS.items():
+    for column, (prefix, _) in PART_IDS.items():
         if column not in frame.columns or offsets.get(column, 0) == 0:
             continue
         digits = pl.col(column).str.strip_prefix(prefix)
@@ -56,10 +57,7 @@ def _renumber(frame: pl.DataFrame, offsets: dict[str, int]) -> pl.DataFrame:
 
 
 def _csv(frame: pl.DataFrame, header: bool) -> bytes:
-    listed = frame.with_columns(
-        pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List)
-    )
-    data = csv_bytes(listed, null_value="", date_format="%Y-%m-%d", time_format="%H:%M")
+    data = csv_bytes(as_csv_cells(frame), **CSV_FORMAT)
     return data if header else data.split(b"\n", 1)[1]
 
 
@@ -91,8 +89,8 @@ def write_practice_in_parts(
             with partial[name].open("ab" if name in counts else "wb") as handle:
                 handle.write(_csv(frame, header=name not in counts))
             counts[name] = counts.get(name, 0) + frame.height
-        for column, owner in _OWNERS.items():
-            offsets[column] = offsets.get(column, 0) + _largest(bundle[owner][column], column)
+        for column, (prefix, owner) in PART_IDS.items():
+            offsets[column] = offsets.get(column, 0) + _largest(bundle[owner][column], prefix)
         del bundle
     for name in TABLE_ORDER:
         target = out / f"{name}.csv"
@@ -103,17 +101,7 @@ def write_practice_in_parts(
     return {name: counts[name] for name in TABLE_ORDER if name in counts}
 
 
-_OWNERS = {
-    "patient_id": "patients",
-    "encounter_id": "encounters",
-    "consent_id": "consents",
-    "care_plan_id": "care_plans",
-    "discharge_id": "discharges",
-    "referral_id": "referrals",
-}
-
-
-def _largest(ids: pl.Series, column: str) -> int:
+def _largest(ids: pl.Series, prefix: str) -> int:
     """The largest number among a part's ids (0 when it has none)."""
-    numbers = ids.str.strip_prefix(PART_IDS[column]).cast(pl.Int64).fill_null(0)
+    numbers = ids.str.strip_prefix(prefix).cast(pl.Int64).fill_null(0)
     return int(numbers.to_frame().select(pl.col(numbers.name).max().fill_null(0)).item())

@@ -10,11 +10,16 @@ from billing_engine.io.bundle import Bundle
 from billing_engine.io.safe_files import write_csv
 from billing_engine.io.schema import TABLE_ORDER
 
+# how the interchange CSV writes empty cells, dates and times
+CSV_FORMAT = {"null_value": "", "date_format": "%Y-%m-%d", "time_format": "%H:%M"}
 
-def _csv_expr(name: str, dtype: pl.DataType) -> pl.Expr:
-    if isinstance(dtype, pl.List):
-        return pl.col(name).list.join(";")
-    return pl.col(name)
+
+def as_csv_cells(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its list columns joined by ';', as the interchange CSV holds them."""
+    return frame.select(
+        pl.col(c).list.join(";") if isinstance(t, pl.List) else pl.col(c)
+        for c, t in frame.schema.items()
+    )
 
 
 def write_bundle_csv(bundle: Bundle, out: Path) -> dict[str, int]:
@@ -35,12 +40,6 @@ def write_bundle_csv(bundle: Bundle, out: Path) -> dict[str, int]:
         if frame.height == 0:
             target.unlink(missing_ok=True)
             continue
-        write_csv(
-            frame.select([_csv_expr(c, t) for c, t in frame.schema.items()]),
-            target,
-            null_value="",
-            date_format="%Y-%m-%d",
-            time_format="%H:%M",
-        )
+        write_csv(as_csv_cells(frame), target, **CSV_FORMAT)
         counts[name] = frame.height
     return counts
