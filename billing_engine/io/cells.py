@@ -20,6 +20,7 @@ from billing_engine.io.schema import DECIMAL_DTYPE, ColType, Column, Table
 TYPED = "__typed__"  # suffix of the parsed copy of a column during validation
 HELD = "__held__"  # suffix of a column's flag: the cell is unsafe or beyond a limit
 
+_UNTIDY_RE = r"^\s|\s$"  # a cell str.strip_chars would change
 _DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _TIME_RE = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 _INT_RE = r"^-?[0-9]+$"
@@ -104,17 +105,28 @@ def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
     return None
 
 
-def _normalize(frame: pl.LazyFrame, cells: Sequence[str]) -> pl.LazyFrame:
-    """Strip every cell, make empty cells null and drop rows that are entirely empty."""
+def _normalize(frame: pl.DataFrame, cells: Sequence[str]) -> pl.DataFrame:
+    """Strip every cell, make empty cells null and drop rows that are entirely empty.
+
+    Only the columns holding a cell to strip or an empty cell are rewritten, and rows
+    filtered only when one is empty: a tidy column is kept as it is, not copied (at a
+    million patients a copy of the encounters' text is gigabytes).
+    """
     if not cells:
         return frame.clear()
-    return (
-        frame.with_columns(pl.col(cells).str.strip_chars())
-        .with_columns(
-            pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in cells
+    untidy = frame.select(
+        (pl.col(c).str.contains(_UNTIDY_RE) | (pl.col(c).str.len_bytes() == 0)).any()
+        for c in cells
+    ).row(0)
+    fix = [c for c, found in zip(cells, untidy, strict=True) if found]
+    if fix:
+        frame = frame.with_columns(pl.col(fix).str.strip_chars()).with_columns(
+            pl.when(pl.col(c).str.len_bytes() > 0).then(pl.col(c)).alias(c) for c in fix
         )
-        .filter(pl.any_horizontal(pl.col(c).is_not_null() for c in cells))
-    )
+    filled = pl.any_horizontal(pl.col(c).is_not_null() for c in cells)
+    if not frame.select(filled.all()).item():
+        frame = frame.filter(filled)
+    return frame
 
 
 def parse_table(
@@ -132,16 +144,23 @@ def parse_table(
     cells = [c for c in text.columns if c != ROW]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in table.column_names if c not in cells]
     names = [*cells, *(c for c in table.column_names if c not in cells)]
-    return (
-        _normalize(text.lazy(), cells)
+    work = (
+        _normalize(text, cells)
+        .lazy()
         .with_columns(missing)
         .with_columns(_parse(c).alias(c.name + TYPED) for c in table.columns)
         .with_columns(_held(table, name, limits, nul_check).alias(name + HELD) for name in names)
-        .with_columns(
-            pl.when(~pl.col(c.name + HELD)).then(typed_col(c.name)).alias(c.name + TYPED)
-            for c in table.columns
-        )
         .collect()
+    )
+    # only the columns with a held cell are rewritten: elsewhere the parsed column stays
+    # as parsed (a plain text column shares its text's buffers: no copy of the cells)
+    held = work.select(pl.col(c.name + HELD).any() for c in table.columns).row(0)
+    rewrite = [c for c, any_held in zip(table.columns, held, strict=True) if any_held]
+    if not rewrite:
+        return work
+    return work.with_columns(
+        pl.when(~pl.col(c.name + HELD)).then(typed_col(c.name)).alias(c.name + TYPED)
+        for c in rewrite
     )
 
 

@@ -101,10 +101,13 @@ def table_checks(
     checks = []
     for column in table.columns:
         held = pl.col(column.name + HELD)
-        found = _cell_problem(table, column, present, limits)
+        rules = _cell_rules(table, column, present, limits)
+        found = _first_problem(rules)
         problem = pl.when(held).then(held_problem(table, column.name, limits)).otherwise(found)
         value = pl.when(echoable(column.name, limits)).then(pl.col(column.name))
-        bad = held | found.is_not_null()
+        # a cell is bad where a rule holds: the same rows as a problem found, without
+        # building the problem text for every row
+        bad = pl.any_horizontal(held, *(condition for condition, _ in rules))
         checks.append(Check(frame, label, column.name, bad, problem, value, column.phi))
     for name in sorted(present - {ROW, *table.column_names}):  # extra columns are kept too
         problem = held_problem(table, name, limits)
@@ -116,10 +119,12 @@ def table_checks(
     return checks
 
 
-def _cell_problem(table: Table, column: Column, present: set[str], limits: InputLimits) -> pl.Expr:
-    """One expression giving each cell's problem (null when the cell is fine).
+def _cell_rules(
+    table: Table, column: Column, present: set[str], limits: InputLimits
+) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, problem) of each cell rule of a column, the first that applies wins.
 
-    A held cell (``_held``) is not this expression's: its problem is ``held_problem``'s.
+    A held cell (``_held``) is not these rules': its problem is ``held_problem``'s.
     """
     text, typed = pl.col(column.name), typed_col(column.name)
     empty = typed.is_null() if column.type == ColType.LIST else text.is_null()
@@ -155,8 +160,13 @@ def _cell_problem(table: Table, column: Column, present: set[str], limits: Input
                 ),
             )
         )
+    return rules
+
+
+def _first_problem(rules: Sequence[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    """Each cell's problem: the first rule that applies (null when the cell is fine)."""
     found: pl.Expr = pl.lit(None, dtype=pl.String)
-    for condition, problem in reversed(rules):  # the first rule that applies wins
+    for condition, problem in reversed(rules):
         found = pl.when(condition).then(problem).otherwise(found)
     return found
 
@@ -183,7 +193,7 @@ def _duplicate_key_checks(table: Table, label: str, frame: pl.LazyFrame) -> list
     key_text = pl.concat_str(keys, separator="/")
     repeated = (
         frame.filter(pl.all_horizontal(k.is_not_null() for k in keys))
-        .filter(pl.struct(keys).is_duplicated())
+        .filter(pl.struct(keys).is_duplicated())  # (a struct hashes faster than one column)
         .with_columns(pl.col(ROW).min().over(keys).alias("__first__"))
     )
     problem = pl.concat_str(
@@ -225,9 +235,10 @@ def _conflicting_duplicate_checks(table: Table, label: str, frame: pl.LazyFrame)
     content = pl.struct([typed_col(c) for c in table.column_names]).hash()
     first = pl.col(ROW).sort_by(ROW).first().over(identity)
     first_content = content.sort_by(ROW).first().over(identity)
+    # only rows whose identity repeats can differ from their first: the window runs on them
     repeated = frame.filter(
         pl.all_horizontal(typed_col(k).is_not_null() for k in table.natural_key)
-    )
+    ).filter(pl.struct(identity).is_duplicated())
     repeated = repeated.with_columns(__first__=first, __differs__=content != first_content)
     named = "/".join(table.natural_key)
     optional = " or ".join(table.optional_key)
@@ -473,7 +484,27 @@ def _billing_npi_checks(work: Mapping[str, pl.DataFrame], labels: Mapping[str, s
 
 
 def collect_issues(checks: Sequence[Check]) -> list[InputIssue]:
+    """Every issue the checks find, in check order.
+
+    First one pass per frame asks which checks hold anywhere (a boolean per check);
+    only those are then filtered for their rows and messages: a valid bundle costs one
+    scan of each table, not one per check.
+    """
     if not checks:
+        return []
+    by_frame: dict[int, list[int]] = {}
+    for index, check in enumerate(checks):
+        by_frame.setdefault(id(check.frame), []).append(index)
+    probes = [  # one after another: in parallel they only contend for memory
+        checks[indices[0]]
+        .frame.select(checks[i].bad.fill_null(False).any().alias(str(i)) for i in indices)
+        .collect()
+        for indices in by_frame.values()
+    ]
+    held = sorted(
+        int(name) for probe in probes for name, hit in probe.row(0, named=True).items() if hit
+    )
+    if not held:
         return []
     found = pl.concat(
         [
@@ -485,7 +516,7 @@ def collect_issues(checks: Sequence[Check]) -> list[InputIssue]:
                 check.value.cast(pl.String).alias("value"),
                 pl.lit(check.phi).alias("phi"),
             )
-            for check in checks
+            for check in (checks[i] for i in held)
         ]
     ).collect()
     return [InputIssue(*row) for row in found.iter_rows()]
