@@ -150,6 +150,13 @@ settings_option = click.option(
     "0: one part). Same outputs; memory follows the part.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Patient parts evaluated at once by the local engine, in threads (default: 2, "
+    "or 1 on a one-core machine). Each adds a part's memory.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
     default="local",
@@ -169,6 +176,7 @@ def evaluate_command(
     db_url: str | None,
     families: str | None,
     partition_patients: int | None,
+    workers: int | None,
     engine: str,
 ) -> None:
     """Evaluate one month: claim lines, gaps and revenue by payer.
@@ -191,8 +199,11 @@ def evaluate_command(
         progress.step(names[1])
         settings = with_allow_unverified(_settings(settings_path), allow_unverified)
         run: Callable[..., EvaluationResult] = evaluate
-        if engine == "ray":  # the same parts, as Ray Data tasks
+        local: dict[str, int] = {} if workers is None else {"workers": workers}
+        if engine == "ray":  # the same parts, as Ray Data tasks (Ray sets their number)
             from billing_engine.services.ray_engine import evaluate_on_ray as run
+
+            local = {}
         result = run(
             data,
             month,
@@ -202,6 +213,7 @@ def evaluate_command(
             apply_deductible=apply_deductible,
             only=only,
             partition_patients=per_part,
+            **local,
         )
         progress.step(names[2])
         run_id = str(uuid.uuid4())

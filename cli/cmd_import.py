@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import click
 import polars as pl
 
-from billing_engine.store import ImportSummary, Store
 from cli.cmd_evaluate import input_limits, settings_option
 from cli.options import db_option
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, its models) loads only when a command opens it
+    from billing_engine.store import ImportSummary, Store
 
 
 def format_summary(summary: ImportSummary) -> list[str]:
@@ -51,6 +53,8 @@ class _StoreOnDemand:
 
     def store(self) -> Store:
         if self._store is None:
+            from billing_engine.store import Store
+
             self._store = Store.open(self._db_url)
         return self._store
 

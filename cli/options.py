@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +28,14 @@ def store_is_configured(db_url: str | None) -> bool:
     """A store was named (--db / BILLING_DB) or the default SQLite store already exists."""
     if db_url:
         return True
+    configured = os.environ.get("BILLING_DB")
+    if not configured:  # the default file, known without parsing a URL (nor SQLAlchemy)
+        from billing_engine.store.location import default_sqlite_file
+
+        return default_sqlite_file().exists()
     from sqlalchemy.engine import make_url
 
-    from billing_engine.store.connect import default_db_url
-
-    url = make_url(default_db_url())
+    url = make_url(configured)
     return url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
 
 

@@ -77,6 +77,14 @@ def test_the_demo_month_in_seven_parts_equals_the_whole_run(demo: Bundle) -> Non
     assert [r.name for r in parts.rule_sets] == [r.name for r in whole.rule_sets]
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_parts_give_the_whole_run_one_at_a_time_or_in_threads(
+    demo: Bundle, workers: int
+) -> None:
+    whole = evaluate(demo, MONTH, partition_patients=0)
+    _assert_same(whole, evaluate(demo, MONTH, partition_patients=90, workers=workers))
+
+
 def test_only_the_named_families_are_evaluated(demo: Bundle) -> None:
     ccm = evaluate(demo, MONTH, only=frozenset({"ccm"}))
     everything = evaluate(demo, MONTH)

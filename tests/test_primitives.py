@@ -877,3 +877,58 @@ def test_frequency_cap_counting_granted_is_the_tcm_one_per_period_fixed_point(
     )
     blocked = set(got.filter(~pl.col("period_within"))["discharge_id"])
     assert blocked == tcm_fixed_point(discharges, period_days)
+
+
+_INTERVALS = st.lists(
+    st.tuples(
+        st.sampled_from(["P1", "P2", None]),
+        st.integers(min_value=1, max_value=3),
+        st.integers(min_value=0, max_value=1_439),
+        st.integers(min_value=0, max_value=240),
+    ),
+    max_size=40,
+)
+
+
+def _union_reference(rows: list[tuple[str | None, int, int, int]]) -> set[tuple[Any, ...]]:
+    """Merged [start, end) intervals per (patient, day), the plain way: sort, sweep."""
+    merged: set[tuple[Any, ...]] = set()
+    by_key: dict[tuple[str | None, int], list[tuple[int, int]]] = {}
+    for patient, day, start, minutes in rows:
+        by_key.setdefault((patient, day), []).append((start, start + minutes))
+    for key, spans in by_key.items():
+        spans.sort()
+        low, high = spans[0]
+        for start, end in spans[1:]:
+            if start > high:
+                merged.add((*key, low, high))
+                low, high = start, end
+            else:
+                high = max(high, end)
+        merged.add((*key, low, high))
+    return merged
+
+
+@settings(max_examples=200, deadline=None)
+@given(_INTERVALS)
+def test_merge_intervals_gives_each_keys_union_as_a_plain_sweep_does(
+    rows: list[tuple[str | None, int, int, int]],
+) -> None:
+    frame = pl.DataFrame(
+        {
+            "patient_id": [r[0] for r in rows],
+            "day": [r[1] for r in rows],
+            "start_min": [r[2] for r in rows],
+            "end_min": [r[2] + r[3] for r in rows],
+        },
+        schema={
+            "patient_id": pl.String,
+            "day": pl.Int64,
+            "start_min": pl.Int32,
+            "end_min": pl.Int32,
+        },
+    )
+    merged = nz.merge_intervals(frame, ["patient_id", "day"])
+    assert merged.get_column("piece").n_unique() == merged.height
+    assert set(merged.drop("piece").iter_rows()) == _union_reference(rows)
+    assert merged.schema["start_min"] == pl.Int32 and merged.schema["end_min"] == pl.Int32

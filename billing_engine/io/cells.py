@@ -115,8 +115,7 @@ def _normalize(frame: pl.DataFrame, cells: Sequence[str]) -> pl.DataFrame:
     if not cells:
         return frame.clear()
     untidy = frame.select(
-        (pl.col(c).str.contains(_UNTIDY_RE) | (pl.col(c).str.len_bytes() == 0)).any()
-        for c in cells
+        (pl.col(c).str.contains(_UNTIDY_RE) | (pl.col(c).str.len_bytes() == 0)).any() for c in cells
     ).row(0)
     fix = [c for c, found in zip(cells, untidy, strict=True) if found]
     if fix:

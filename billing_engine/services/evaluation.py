@@ -8,7 +8,9 @@ commands and tests get the shipped one, with optional replacements: other parame
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from billing_engine.calendar import Month
@@ -25,6 +27,7 @@ from code_rules.rulebook import shipped_parameters, shipped_rulebook
 
 __all__ = [
     "DEFAULT_PARTITION_PATIENTS",
+    "DEFAULT_WORKERS",
     "EvaluationResult",
     "default_parameters",
     "evaluate",
@@ -37,6 +40,11 @@ __all__ = [
 # a bundle is split by patient, each part evaluated alone and the results joined, so
 # memory follows the part, not the practice. 0: never split.
 DEFAULT_PARTITION_PATIENTS = 100_000
+
+# Parts evaluated at once, in threads of this process (polars works outside the GIL,
+# so a second part fills the core the first leaves idle between its many small
+# queries): two, or one on a one-core machine. Each adds a part's memory.
+DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 
 def family_names() -> tuple[str, ...]:
@@ -78,12 +86,14 @@ def evaluate(
     apply_deductible: bool = False,
     only: frozenset[str] | None = None,
     partition_patients: int = DEFAULT_PARTITION_PATIENTS,
+    workers: int = DEFAULT_WORKERS,
 ) -> EvaluationResult:
     """``engine.pipeline.evaluate`` under the shipped rulebook (see ``rulebook``).
 
     `only` keeps just the named families. A bundle of more than `partition_patients`
-    patients is evaluated in patient parts of at most that many, one after another
-    (``engine.partitions``): the same result, with memory set by the part.
+    patients is evaluated in patient parts of at most that many (``engine.partitions``),
+    `workers` of them at a time: the same result, with memory set by the parts in hand.
+    Each run keeps its own parameter record, so parts in threads share nothing mutable.
     """
     book = rulebook(params=params, families=families, fees=fees)
     if only is not None:
@@ -97,7 +107,11 @@ def evaluate(
 
     if count == 1:
         return run(bundle)
-    results = [run(part) for part in partitions.Partitioned.of(bundle, count).parts()]
+    cut = partitions.Partitioned.of(bundle, count)
+    if workers <= 1:
+        return partitions.merge([run(part) for part in cut.parts()], bundle)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="part") as pool:
+        results = list(pool.map(lambda k: run(cut.part(k)), range(count)))  # in part order
     return partitions.merge(results, bundle)
 
 

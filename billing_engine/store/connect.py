@@ -10,7 +10,6 @@ of many rows goes (``BATCH_ROWS`` per ``executemany`` call).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +32,6 @@ _MIGRATION_LOCK = "billing_engine.store.migrate:"
 
 class StoreError(BillingError):
     """The database cannot be opened or used."""
-
-
-def default_db_url() -> str:
-    """``BILLING_DB`` if set, else the SQLite file under ``$XDG_DATA_HOME/billing-engine``."""
-    configured = os.environ.get("BILLING_DB")
-    if configured:
-        return configured
-    data_home = os.environ.get("XDG_DATA_HOME", "")
-    base = Path(data_home) if data_home and Path(data_home).is_absolute() else None
-    if base is None:
-        base = Path.home() / ".local" / "share"
-    folder = base / "billing-engine"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'billing.db'}"
 
 
 def display_url(url: str) -> str:

@@ -59,18 +59,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.cms_gpci import GPCI_SCHEMA
 from billing_engine.io.cms_pfs import PFS_SCHEMA
-from billing_engine.store import bundles, fees, runs
+from billing_engine.store import (  # every model module: the metadata is whole here
+    bundles,
+    close_models,  # noqa: F401  (the close tables join the metadata)
+    fees,
+    runs,
+    user_models,  # noqa: F401  (the users table joins the metadata)
+)
 from billing_engine.store.bundles import ImportSummary
 from billing_engine.store.connect import (
     StoreError,
     create_store_engine,
-    default_db_url,
     display_url,
     driver_reason,
     refuse_a_database_without_a_store,
     refuse_missing_sqlite_file,
     upgrade,
 )
+from billing_engine.store.location import default_db_url
 from billing_engine.store.models import FEE_GPCI_TABLE, FEE_RVU_TABLE
 
 

@@ -150,19 +150,39 @@ def _time_entries(ctx: EvalContext) -> pl.DataFrame:
     return entries
 
 
+# Per-key offset that keeps every key's minutes apart in one running maximum (a day's
+# minutes, even with a long entry, stay far below it).
+_KEY_SPAN = 1 << 32
+
+
 def merge_intervals(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Union of [start_min, end_min) intervals per key: one row per merged interval."""
+    """Union of [start_min, end_min) intervals per key: one row per merged interval.
+
+    Columns: the keys, ``piece`` (an id of the merged interval, unique in the result),
+    ``start_min`` and ``end_min``. Rows sorted by key and start; each key's intervals
+    are lifted by its rank times ``_KEY_SPAN``, so one running maximum of the ends over
+    the whole frame is each key's own (no per-key window): an interval starts a piece
+    where it begins after every earlier end.
+    """
+    first = pl.int_range(pl.len()) == 0
+    new_key = pl.any_horizontal(first, *(pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys))
+    lift = new_key.cum_sum().cast(pl.Int64) * _KEY_SPAN
+    start = lift + pl.col("start_min").cast(pl.Int64)
+    end = lift + pl.col("end_min").cast(pl.Int64)
+    prev_end = end.cum_max().shift(1)
+    piece = (prev_end.is_null() | (start > prev_end)).cast(pl.Int32).cum_sum()
     return (
-        frame.sort([*keys, "start_min"])
-        .with_columns(prev_end=pl.col("end_min").cum_max().shift(1).over(keys))
-        .with_columns(
-            piece=(pl.col("prev_end").is_null() | (pl.col("start_min") > pl.col("prev_end")))
-            .cast(pl.Int32)
-            .cum_sum()
-            .over(keys)
+        frame.lazy()
+        .sort([*keys, "start_min"])
+        .with_columns(piece=piece)
+        .group_by("piece")
+        .agg(
+            *(pl.col(k).first() for k in keys),
+            start_min=pl.col("start_min").min(),
+            end_min=pl.col("end_min").max(),
         )
-        .group_by([*keys, "piece"])
-        .agg(start_min=pl.col("start_min").min(), end_min=pl.col("end_min").max())
+        .select(*keys, "piece", "start_min", "end_min")
+        .collect()
     )
 
 

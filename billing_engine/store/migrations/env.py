@@ -11,7 +11,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from billing_engine.store.connect import create_store_engine, default_db_url
+from billing_engine.store import close_models, user_models  # noqa: F401  (join the metadata)
+from billing_engine.store.connect import create_store_engine
+from billing_engine.store.location import default_db_url
 from billing_engine.store.models import metadata
 
 
