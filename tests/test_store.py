@@ -224,6 +224,64 @@ def test_a_bundle_round_trips_through_the_store_for_every_table(store_url: str) 
     assert loaded["encounters"].filter(pl.col("encounter_id") == "E3")["cpt"].to_list() == [[]]
 
 
+def test_bulk_written_rows_read_back_through_sqlalchemys_own_types(store_url: str) -> None:
+    """The bulk path (COPY, plain tuples) stores what SQLAlchemy's types would: its own
+    result processors read every kind of value back unchanged."""
+    bundle = _full_bundle()
+    with Store.open(store_url) as store:
+        summary = store.import_bundle(bundle)
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            fees = INTERCHANGE_TABLES["fee_schedule"]
+            amounts = connection.execute(sa.select(fees.c.amount)).scalars().all()
+            encounters = INTERCHANGE_TABLES["encounters"]
+            times = (
+                connection.execute(
+                    sa.select(encounters.c.start_time).order_by(encounters.c.encounter_id)
+                )
+                .scalars()
+                .all()
+            )
+            people = INTERCHANGE_TABLES["patients"]
+            qmb = (
+                connection.execute(sa.select(people.c.qmb).order_by(people.c.patient_id))
+                .scalars()
+                .all()
+            )
+            stamps = connection.execute(sa.select(people.c.imported_at)).scalars().all()
+    finally:
+        engine.dispose()
+    assert sorted(amounts) == [Decimal("12.3456"), Decimal("60.4900")]
+    assert times == [dt.time(9, 30), None, dt.time(23, 59)]
+    assert qmb == [True, False, None]
+    assert {s.replace(tzinfo=None) for s in stamps} == {summary.created_at.replace(tzinfo=None)}
+
+
+def test_a_coverage_overlapping_a_stored_one_is_refused_by_the_store_itself(
+    store_url: str,
+) -> None:
+    """The store's own backstop (ingest refuses such a bundle first): the import is
+    rolled back whole."""
+    first = _full_bundle()
+    with Store.open(store_url) as store:
+        store.import_bundle(first)
+        before = _stored_rows(store_url)
+        overlapping = pl.DataFrame(
+            {
+                "patient_id": ["P1"],
+                "payer_id": ["MCR"],
+                "start_date": [D(2023, 6, 1)],
+                "end_date": [None],
+            },
+            schema_overrides={"end_date": pl.Date},
+        )
+        with pytest.raises(StoreError, match="patient P1 with payer MCR from 2023-06-01"):
+            store.import_bundle(Bundle.from_frames({"coverages": overlapping}))
+        assert _stored_rows(store_url) == before
+        assert len(store.imports()) == 1
+
+
 def test_reimporting_the_same_bundle_changes_nothing(store_url: str) -> None:
     bundle = _full_bundle()
     with Store.open(store_url) as store:

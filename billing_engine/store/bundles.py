@@ -16,7 +16,6 @@ from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,7 @@ from billing_engine.io.bundle import Bundle
 from billing_engine.io.overlap import overlapping_coverages
 from billing_engine.io.schema import TABLES
 from billing_engine.io.schema import Table as SpecTable
-from billing_engine.store import codec
+from billing_engine.store import bulk, codec
 from billing_engine.store.connect import StoreError, as_utc, write_batches
 from billing_engine.store.models import (
     EXTRA,
@@ -36,6 +35,7 @@ from billing_engine.store.models import (
     primary_key_columns,
 )
 
+_IMPORT_LOCK = "billing-engine import "
 _STORED_HASH = "__stored_hash"
 _STORED_RETIRED = "__stored_retired"
 
@@ -94,16 +94,6 @@ class ImportSummary:
         return sum(c.retired for c in self.tables.values())
 
 
-def _upsert(connection: Connection, table: sa.Table, key: tuple[str, ...]) -> sa.Executable:
-    if connection.dialect.name == "postgresql":
-        pg_stmt = postgresql.insert(table)
-        pg_set = {c.name: pg_stmt.excluded[c.name] for c in table.columns if c.name not in key}
-        return pg_stmt.on_conflict_do_update(index_elements=list(key), set_=pg_set)
-    lite_stmt = sqlite.insert(table)
-    lite_set = {c.name: lite_stmt.excluded[c.name] for c in table.columns if c.name not in key}
-    return lite_stmt.on_conflict_do_update(index_elements=list(key), set_=lite_set)
-
-
 def _retire(connection: Connection, table: sa.Table, keys: pl.DataFrame, now: dt.datetime) -> None:
     """Set ``retired_at`` on the stored rows with these primary keys."""
     if keys.height == 0:
@@ -124,21 +114,20 @@ def _refuse_overlapping_coverages(connection: Connection, now: dt.datetime) -> N
     """Raise ``StoreError`` when a coverage written at ``now`` overlaps another current one
     of the same patient and payer (the import is then rolled back)."""
     table = INTERCHANGE_TABLES["coverages"]
-    written = table.c[IMPORTED_AT] == now
-    patients = sa.select(table.c.patient_id).where(written, table.c[RETIRED_AT].is_(None))
-    rows = connection.execute(
-        sa.select(*(table.c[c] for c in _COVERAGE_COLUMNS), written.label("written")).where(
-            table.c[RETIRED_AT].is_(None), table.c.patient_id.in_(patients)
-        )
-    ).all()
-    if not rows:
-        return
     dtypes = codec.store_dtypes(TABLES["coverages"])
-    frame = pl.DataFrame(
-        rows,
-        schema={**{c: dtypes[c] for c in _COVERAGE_COLUMNS}, "written": pl.Boolean()},
-        orient="row",
-    )
+    # every current coverage, in bulk; narrowed here to the patients this import wrote to
+    # (a query planner without statistics on a freshly filled table nests loops instead)
+    current = bulk.select_frame(
+        connection,
+        sa.select(*(table.c[c] for c in _COVERAGE_COLUMNS), table.c[IMPORTED_AT]).where(
+            table.c[RETIRED_AT].is_(None)
+        ),
+        {**{c: dtypes[c] for c in _COVERAGE_COLUMNS}, IMPORTED_AT: pl.Datetime("us", "UTC")},
+    ).select(*_COVERAGE_COLUMNS, written=pl.col(IMPORTED_AT) == now)
+    patients = current.filter("written").get_column("patient_id").implode()
+    frame = current.filter(pl.col("patient_id").is_in(patients))
+    if frame.height == 0:
+        return
     pairs = overlapping_coverages(frame.filter("written"), frame)
     if pairs.height:
         first = pairs.row(0, named=True)
@@ -156,6 +145,14 @@ def import_bundle(engine: Engine, bundle: Bundle, snapshot: bool) -> ImportSumma
     counts: dict[str, TableImportCounts] = {}
     replaced = bundle.given if snapshot else frozenset()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # one import at a time per schema (until commit): new rows are COPYed in, so a
+            # second import must see the first's rows as stored, not collide with them
+            # (SQLite's write lock does the same for its file)
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:prefix || current_schema()))"),
+                {"prefix": _IMPORT_LOCK},
+            )
         for name, spec in TABLES.items():
             frame = bundle.tables.get(name)
             if frame is None:
@@ -197,14 +194,18 @@ def import_table(
 
     key_dtypes = {k: rows.schema[k] for k in key}
     retired_flag = sa.case((table.c[RETIRED_AT].is_(None), 0), else_=1)
-    stored = pl.DataFrame(
-        connection.execute(
-            sa.select(*(table.c[k] for k in key), table.c[ROW_HASH], retired_flag)
-        ).all(),
-        schema={**key_dtypes, _STORED_HASH: pl.String(), _STORED_RETIRED: pl.Int8()},
-        orient="row",
+    stored = bulk.select_frame(
+        connection,
+        sa.select(*(table.c[k] for k in key), table.c[ROW_HASH], retired_flag),
+        {**key_dtypes, _STORED_HASH: pl.String(), _STORED_RETIRED: pl.Int64()},
     )
-    rows = rows.join(stored, on=list(key), how="left", maintain_order="left")
+    if stored.height:
+        rows = rows.join(stored, on=list(key), how="left", maintain_order="left")
+    else:  # a first import: every row is new (no join, no copy of the table)
+        rows = rows.with_columns(
+            pl.lit(None, dtype=pl.String).alias(_STORED_HASH),
+            pl.lit(None, dtype=pl.Int64).alias(_STORED_RETIRED),
+        )
     is_new = pl.col(_STORED_HASH).is_null()
     was_retired = pl.col(_STORED_RETIRED) == 1
     is_changed = is_new.not_() & ((pl.col(_STORED_HASH) != pl.col(ROW_HASH)) | was_retired)
@@ -214,13 +215,15 @@ def import_table(
         (is_new.not_() & was_retired).sum().alias("restored"),
     ).row(0)
 
-    to_write = rows.filter(is_new | is_changed).select(
-        pl.exclude(_STORED_HASH, _STORED_RETIRED),
+    stamps = (
         pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(RETIRED_AT),
     )
-    if to_write.height:
-        write_batches(connection, _upsert(connection, table, key), to_write)
+    written = pl.exclude(_STORED_HASH, _STORED_RETIRED)
+    new_rows = rows if inserted == rows.height else rows.filter(is_new)  # all new: no copy
+    bulk.insert_rows(connection, table, new_rows.select(written, *stamps))
+    del new_rows
+    bulk.upsert_rows(connection, table, rows.filter(is_changed).select(written, *stamps), key)
     retired = 0
     if replace:
         gone = stored.filter(pl.col(_STORED_RETIRED) == 0).join(
@@ -257,10 +260,12 @@ def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = No
                 continue
             table = INTERCHANGE_TABLES[name]
             columns = [table.c[c] for c in spec.column_names]
-            rows = connection.execute(
-                sa.select(*columns, table.c[EXTRA]).where(table.c[RETIRED_AT].is_(None))
-            ).all()
-            frames[name] = codec.from_rows(spec, rows)
+            stored = bulk.select_frame(
+                connection,
+                sa.select(*columns, table.c[EXTRA]).where(table.c[RETIRED_AT].is_(None)),
+                codec.stored_schema(spec),
+            )
+            frames[name] = codec.from_frame(spec, stored)
     return Bundle.from_frames(frames, source=source)
 
 
@@ -273,10 +278,11 @@ def current_rows(engine: Engine, name: str, columns: Sequence[str]) -> pl.DataFr
     spec, table = TABLES[name], INTERCHANGE_TABLES[name]
     dtypes = codec.store_dtypes(spec)
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None))
-        ).all()
-    return pl.DataFrame(rows, schema={c: dtypes[c] for c in columns}, orient="row")
+        return bulk.select_frame(
+            connection,
+            sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None)),
+            {c: dtypes[c] for c in columns},
+        )
 
 
 def retired_rows(engine: Engine, name: str) -> pl.DataFrame:

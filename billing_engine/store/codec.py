@@ -68,8 +68,21 @@ def row_key_expr(spec: SpecTable) -> pl.Expr:
     return key.alias(ROW_KEY)
 
 
+_DIGEST_ROWS = 100_000  # rows whose digest input is Python text at once (bounded memory)
+
+
 def _digest(texts: Sequence[str]) -> list[str]:
     return [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in texts]
+
+
+def _digests(texts: pl.Series) -> pl.Series:
+    """The row digest of each text, a slice at a time: the Python strings of one slice
+    exist at once, not those of the whole table (gigabytes at a million patients)."""
+    parts = [pl.Series(texts.name, [], pl.String)]
+    for start in range(0, texts.len(), _DIGEST_ROWS):
+        chunk = texts.slice(start, _DIGEST_ROWS).to_list()
+        parts.append(pl.Series(texts.name, _digest(chunk), pl.String))
+    return pl.concat(parts)
 
 
 def to_store_frame(spec: SpecTable, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -110,8 +123,7 @@ def to_store_frame(spec: SpecTable, frame: pl.DataFrame) -> tuple[pl.DataFrame, 
     if null_keys:
         raise ValueError(f"{spec.name}: {null_keys} row(s) without {', '.join(key)}")
     deduped = out.unique(subset=list(key), keep="last", maintain_order=True)
-    hashes = pl.Series(ROW_HASH, _digest(deduped.get_column(ROW_HASH).to_list()), pl.String)
-    return deduped.with_columns(hashes), out.height - deduped.height
+    return deduped.with_columns(_digests(deduped.get_column(ROW_HASH))), out.height - deduped.height
 
 
 def store_dtypes(spec: SpecTable) -> dict[str, pl.DataType]:
@@ -119,10 +131,19 @@ def store_dtypes(spec: SpecTable) -> dict[str, pl.DataType]:
     return {c.name: pl.String() if c.type is ColType.LIST else c.dtype for c in spec.columns}
 
 
+def stored_schema(spec: SpecTable) -> dict[str, pl.DataType]:
+    """The spec columns and ``extra`` as a table's rows come out of the store."""
+    return {**store_dtypes(spec), EXTRA: pl.String()}
+
+
 def from_rows(spec: SpecTable, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
     """A typed bundle frame from rows of (spec columns..., extra)."""
-    schema = {**store_dtypes(spec), EXTRA: pl.String()}
-    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return from_frame(spec, pl.DataFrame(rows, schema=stored_schema(spec), orient="row"))
+
+
+def from_frame(spec: SpecTable, frame: pl.DataFrame) -> pl.DataFrame:
+    """A typed bundle frame from a frame of ``stored_schema`` (lists split, extra columns
+    restored, rows sorted by their id or natural key)."""
     frame = frame.with_columns(
         pl.when(pl.col(c.name) == "")
         .then(pl.lit([], dtype=pl.List(pl.String)))

@@ -1,0 +1,223 @@
+"""Bulk rows in and out of the store, inside the caller's transaction.
+
+SQLAlchemy's ``executemany`` of dictionaries costs microseconds of Python per cell; a
+million-patient practice is twenty-odd million rows. So the interchange tables move in
+bulk, on the connection (and transaction) the caller holds:
+
+- PostgreSQL: ``COPY ... FROM STDIN`` of CSV that polars writes (new rows straight into
+  the table; changed rows into a temporary table, then one ``INSERT ... SELECT ... ON
+  CONFLICT DO UPDATE``), and ``COPY (SELECT ...) TO STDOUT`` read back by polars;
+- SQLite: the driver's ``executemany`` on plain tuples of the values SQLAlchemy itself
+  would store (dates and times as ISO text, decimals as REAL, booleans as 0/1), and a
+  plain cursor read, typed by polars.
+
+Values are turned into the database's form with polars expressions over whole columns;
+only the driver touches one row at a time. Every frame given has the table's column
+names and the store's dtypes (``codec``): text, integers, floats, decimals, booleans,
+dates, times and UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+# rows per COPY chunk or executemany call: bounded memory for the text in flight
+BULK_ROWS = 200_000
+
+
+def insert_rows(connection: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
+    """Insert rows whose primary keys the table does not hold."""
+    if frame.height == 0:
+        return
+    if connection.dialect.name == "postgresql":
+        _copy_in(connection, table.name, frame)
+    else:
+        _sqlite_write(connection, _insert_sql(connection, table, frame.columns, ()), frame)
+
+
+def upsert_rows(
+    connection: Connection, table: sa.Table, frame: pl.DataFrame, key: Sequence[str]
+) -> None:
+    """Insert rows, or update every other column of the row with the same primary key."""
+    if frame.height == 0:
+        return
+    if connection.dialect.name != "postgresql":
+        _sqlite_write(connection, _insert_sql(connection, table, frame.columns, key), frame)
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    stage = quote(f"stage_{table.name}")
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {stage} (LIKE {quote(table.name)} INCLUDING DEFAULTS)"
+    )
+    _copy_in(connection, f"stage_{table.name}", frame)
+    columns = ", ".join(quote(c) for c in frame.columns)
+    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in frame.columns if c not in key)
+    connection.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({columns}) SELECT {columns} FROM {stage} "
+        f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO UPDATE SET {updates}"
+    )
+    connection.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+def select_frame(
+    connection: Connection, statement: sa.Select[Any], schema: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
+    """The rows of `statement` as a frame of `schema` (its columns, in order).
+
+    Types: text, integers, floats, decimals, booleans, dates, times and UTC datetimes.
+    """
+    names = list(schema)
+    if connection.dialect.name == "postgresql":
+        sql = str(
+            statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+        )
+        text_schema = {n: pl.String() for n in names}
+        typed = [pl.DataFrame(schema=dict(schema))]
+        for block in _copy_out(connection, sql):  # typed a block at a time: bounded text
+            raw = pl.read_csv(block, has_header=False, new_columns=names, schema=text_schema)
+            typed.append(raw.select(_from_text(pl.col(n), schema[n]).alias(n) for n in names))
+        return pl.concat(typed, rechunk=False)
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql)
+    stored = {n: _sqlite_dtype(schema[n]) for n in names}
+    typed = [pl.DataFrame(schema=dict(schema))]
+    while rows := cursor.fetchmany(BULK_ROWS):  # the driver's tuples, a block at a time
+        raw = pl.DataFrame(rows, schema=stored, orient="row")
+        typed.append(raw.select(_from_sqlite(pl.col(n), schema[n]).alias(n) for n in names))
+    return pl.concat(typed, rechunk=False)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def _as_copy_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Cells PostgreSQL's CSV COPY reads exactly (times to the microsecond, UTC stamps)."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Time:
+            col = col.dt.strftime("%H:%M:%S%.6f")
+        elif isinstance(dtype, pl.Datetime):
+            col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00")
+        exprs.append(col.alias(name))
+    return frame.select(exprs)
+
+
+def _copy_in(connection: Connection, table_name: str, frame: pl.DataFrame) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c) for c in frame.columns)
+    sql = f"COPY {quote(table_name)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(sql) as copy:
+        for chunk in _as_copy_text(frame).iter_slices(BULK_ROWS):
+            copy.write(chunk.write_csv(include_header=False).encode())
+
+
+# bytes of CSV gathered before polars parses them (each COPY message is whole rows)
+COPY_OUT_BYTES = 64 << 20
+
+
+def _copy_out(connection: Connection, select_sql: str) -> Iterator[bytes]:
+    """The CSV of `select_sql`, in blocks of about ``COPY_OUT_BYTES`` of whole rows."""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    block = io.BytesIO()
+    with cursor.copy(f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+        for data in copy:
+            block.write(data)
+            if block.tell() >= COPY_OUT_BYTES:
+                yield block.getvalue()
+                block = io.BytesIO()
+    if block.tell():
+        yield block.getvalue()
+
+
+def _from_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A PostgreSQL CSV cell as `dtype`."""
+    if dtype == pl.String:
+        return col
+    if dtype == pl.Date:
+        return col.str.to_date("%Y-%m-%d")
+    if dtype == pl.Time:
+        return col.str.to_time("%H:%M:%S%.f")
+    if dtype == pl.Boolean:
+        return pl.when(col.is_not_null()).then(col == "t")
+    if isinstance(dtype, pl.Datetime):  # timestamptz, in the session's zone with its offset
+        stamp = col.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%#z", time_unit="us")
+        return stamp.dt.convert_time_zone(dtype.time_zone or "UTC")
+    return col.cast(dtype)
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+def _insert_sql(
+    connection: Connection, table: sa.Table, columns: Sequence[str], key: Sequence[str]
+) -> str:
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
+    if key:
+        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO UPDATE SET {updates}"
+    return sql
+
+
+def _as_sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """The values SQLAlchemy's SQLite types store: ISO text for dates, times and stamps
+    (``YYYY-MM-DD``, ``HH:MM:SS.ffffff``, ``YYYY-MM-DD HH:MM:SS.ffffff``), REAL for
+    decimals; booleans stay booleans (the driver stores 0/1)."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.Date:
+            col = col.dt.strftime("%Y-%m-%d")
+        elif dtype == pl.Time:
+            col = col.dt.strftime("%H:%M:%S%.6f")
+        elif isinstance(dtype, pl.Datetime):
+            stamp = col.dt.convert_time_zone("UTC") if dtype.time_zone else col
+            col = stamp.dt.strftime("%Y-%m-%d %H:%M:%S%.6f")
+        elif isinstance(dtype, pl.Decimal):
+            col = col.cast(pl.Float64)
+        exprs.append(col.alias(name))
+    return frame.select(exprs)
+
+
+def _sqlite_write(connection: Connection, sql: str, frame: pl.DataFrame) -> None:
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for chunk in _as_sqlite_values(frame).iter_slices(BULK_ROWS):
+        cursor.executemany(sql, chunk.iter_rows())
+
+
+def _sqlite_dtype(dtype: pl.DataType) -> pl.DataType:
+    """How SQLite hands a stored value back: dates and times as text, decimals as REAL,
+    booleans as 0/1."""
+    if dtype in (pl.Date, pl.Time) or isinstance(dtype, pl.Datetime):
+        return pl.String()
+    if isinstance(dtype, pl.Decimal):
+        return pl.Float64()
+    if dtype == pl.Boolean:
+        return pl.Int64()
+    return dtype
+
+
+def _from_sqlite(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Date:
+        return col.str.to_date("%Y-%m-%d")
+    if dtype == pl.Time:
+        return col.str.to_time("%H:%M:%S%.f")
+    if dtype == pl.Boolean:
+        return col.cast(pl.Boolean)
+    if isinstance(dtype, pl.Datetime):  # stored as naive UTC text
+        stamp = col.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us")
+        return stamp.dt.replace_time_zone(dtype.time_zone) if dtype.time_zone else stamp
+    if isinstance(dtype, pl.Decimal):  # via the REAL's shortest text, as SQLAlchemy rounds it
+        return col.round(dtype.scale or 0).cast(pl.String).cast(dtype)
+    return col
