@@ -461,7 +461,10 @@ KNOWN_ROW_WISE: dict[str, str] = {}
 # ROI works out its per-care-manager rows in Decimal one row per care manager (a handful:
 # the rows are the report's own, after every line and encounter was summed in polars by
 # services/roi/measure.py).
+# SQLite's driver takes rows: the store's bulk write hands it plain tuples a block at a
+# time, after polars shaped every value over whole columns (billing_engine/store/bulk.py).
 ALLOWED_ROW_WISE = {
+    ("billing_engine/store/bulk.py", "chunk.iter_rows"),
     ("billing_engine/services/roi/build.py", "each.iter_rows"),
     ("billing_engine/services/roi/build.py", "staff.iter_rows"),
     ("billing_engine/store/fees.py", "releases.iter_rows"),

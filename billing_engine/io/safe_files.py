@@ -120,6 +120,14 @@ def csv_bytes(
     return text.encode("utf-8")
 
 
+def database_load_csv(frame: pl.DataFrame) -> bytes:
+    """`frame` as header-less UTF-8 CSV for a database's bulk load (PostgreSQL ``COPY``),
+    never a file anyone opens: the values go in exactly as they are, unneutralized (a
+    database stores a cell, it does not evaluate it; what leaves the store for a person
+    goes through ``csv_bytes``). Null is an empty field, empty text a quoted ``""``."""
+    return frame.write_csv(None, include_header=False).encode("utf-8")
+
+
 # --------------------------------------------------------------------------- regular files
 
 

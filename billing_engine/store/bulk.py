@@ -27,18 +27,24 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from billing_engine.io.safe_files import database_load_csv
+
 # rows per COPY chunk or executemany call: bounded memory for the text in flight
 BULK_ROWS = 200_000
 
 
-def insert_rows(connection: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
-    """Insert rows whose primary keys the table does not hold."""
+def insert_rows(
+    connection: Connection, table: sa.Table, frame: pl.DataFrame, key: Sequence[str]
+) -> None:
+    """Insert rows whose primary keys the table does not hold (PostgreSQL: COPY, the
+    caller holds the import lock; SQLite: as ``upsert_rows``, which costs it nothing more
+    and stays right should another connection have written first)."""
     if frame.height == 0:
         return
     if connection.dialect.name == "postgresql":
         _copy_in(connection, table.name, frame)
     else:
-        _sqlite_write(connection, _insert_sql(connection, table, frame.columns, ()), frame)
+        _sqlite_write(connection, _insert_sql(connection, table, frame.columns, key), frame)
 
 
 def upsert_rows(
@@ -117,7 +123,7 @@ def _copy_in(connection: Connection, table_name: str, frame: pl.DataFrame) -> No
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(sql) as copy:
         for chunk in _as_copy_text(frame).iter_slices(BULK_ROWS):
-            copy.write(chunk.write_csv(include_header=False).encode())
+            copy.write(database_load_csv(chunk))
 
 
 # bytes of CSV gathered before polars parses them (each COPY message is whole rows)

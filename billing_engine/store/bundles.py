@@ -221,7 +221,7 @@ def import_table(
     )
     written = pl.exclude(_STORED_HASH, _STORED_RETIRED)
     new_rows = rows if inserted == rows.height else rows.filter(is_new)  # all new: no copy
-    bulk.insert_rows(connection, table, new_rows.select(written, *stamps))
+    bulk.insert_rows(connection, table, new_rows.select(written, *stamps), key)
     del new_rows
     bulk.upsert_rows(connection, table, rows.filter(is_changed).select(written, *stamps), key)
     retired = 0
