@@ -121,6 +121,11 @@ settings_option = click.option(
 )
 
 
+def _count_option(name: str, least: int, help_text: str) -> Callable[[Any], Any]:
+    """An optional whole-number option of at least `least` (None when not given)."""
+    return click.option(name, type=click.IntRange(min=least), default=None, help=help_text)
+
+
 @click.command("evaluate")
 @bundle_argument
 @month_option
@@ -142,18 +147,16 @@ settings_option = click.option(
     metavar="NAMES",
     help="Evaluate only these code families, comma-separated (e.g. ccm,tcm; default: all).",
 )
-@click.option(
+@_count_option(
     "--partition-patients",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Evaluate in patient parts of at most this many patients (default 100000; "
+    0,
+    "Evaluate in patient parts of at most this many patients (default 100000; "
     "0: one part). Same outputs; memory follows the part.",
 )
-@click.option(
+@_count_option(
     "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Patient parts evaluated at once by the local engine, in threads (default: 2, "
+    1,
+    "Patient parts evaluated at once by the local engine, in threads (default: 2, "
     "or 1 on a one-core machine). Each adds a part's memory.",
 )
 @click.option(
@@ -161,8 +164,8 @@ settings_option = click.option(
     type=click.Choice(["local", "ray"]),
     default="local",
     show_default=True,
-    help="local: the parts one after another in this process; ray: the parts as Ray Data "
-    "tasks (the 'ray' extra; RAY_ADDRESS names a cluster, else a local runtime starts).",
+    help="local: the parts in this process, --workers at a time; ray: the parts as Ray "
+    "Data tasks (the 'ray' extra; RAY_ADDRESS names a cluster, else a local runtime starts).",
 )
 def evaluate_command(
     bundle: Path | None,
