@@ -44,7 +44,7 @@ def insert_rows(
     if connection.dialect.name == "postgresql":
         _copy_in(connection, table.name, frame)
     else:
-        _sqlite_write(connection, _insert_sql(connection, table, frame.columns, key), frame)
+        upsert_rows(connection, table, frame, key)
 
 
 def upsert_rows(
@@ -63,12 +63,23 @@ def upsert_rows(
     )
     _copy_in(connection, f"stage_{table.name}", frame)
     columns = ", ".join(quote(c) for c in frame.columns)
-    updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in frame.columns if c not in key)
     connection.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} ({columns}) SELECT {columns} FROM {stage} "
-        f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO UPDATE SET {updates}"
+        + _on_conflict(connection, frame.columns, key)
     )
     connection.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+def _on_conflict(connection: Connection, columns: Sequence[str], key: Sequence[str]) -> str:
+    """``ON CONFLICT (key) DO UPDATE SET`` every other column (both dialects spell it so)."""
+    quote = connection.dialect.identifier_preparer.quote
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)
+    return f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO UPDATE SET {updates}"
+
+
+def _driver_cursor(connection: Connection) -> Any:
+    """A cursor of the driver's own connection: inside the caller's transaction."""
+    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 def select_frame(
@@ -79,18 +90,15 @@ def select_frame(
     Types: text, integers, floats, decimals, booleans, dates, times and UTC datetimes.
     """
     names = list(schema)
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
     if connection.dialect.name == "postgresql":
-        sql = str(
-            statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-        )
         text_schema = {n: pl.String() for n in names}
         typed = [pl.DataFrame(schema=dict(schema))]
         for block in _copy_out(connection, sql):  # typed a block at a time: bounded text
             raw = pl.read_csv(block, has_header=False, new_columns=names, schema=text_schema)
             typed.append(raw.select(_from_text(pl.col(n), schema[n]).alias(n) for n in names))
         return pl.concat(typed, rechunk=False)
-    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _driver_cursor(connection)
     cursor.execute(sql)
     stored = {n: _sqlite_dtype(schema[n]) for n in names}
     typed = [pl.DataFrame(schema=dict(schema))]
@@ -120,7 +128,7 @@ def _copy_in(connection: Connection, table_name: str, frame: pl.DataFrame) -> No
     quote = connection.dialect.identifier_preparer.quote
     columns = ", ".join(quote(c) for c in frame.columns)
     sql = f"COPY {quote(table_name)} ({columns}) FROM STDIN WITH (FORMAT csv)"
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _driver_cursor(connection)
     with cursor.copy(sql) as copy:
         for chunk in _as_copy_text(frame).iter_slices(BULK_ROWS):
             copy.write(database_load_csv(chunk))
@@ -132,7 +140,7 @@ COPY_OUT_BYTES = 64 << 20
 
 def _copy_out(connection: Connection, select_sql: str) -> Iterator[bytes]:
     """The CSV of `select_sql`, in blocks of about ``COPY_OUT_BYTES`` of whole rows."""
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _driver_cursor(connection)
     block = io.BytesIO()
     with cursor.copy(f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv)") as copy:
         for data in copy:
@@ -169,11 +177,9 @@ def _insert_sql(
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
     marks = ", ".join("?" for _ in columns)
-    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
-    if key:
-        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key)
-        sql += f" ON CONFLICT ({', '.join(quote(k) for k in key)}) DO UPDATE SET {updates}"
-    return sql
+    return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}) " + _on_conflict(
+        connection, columns, key
+    )
 
 
 def _as_sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
@@ -197,7 +203,7 @@ def _as_sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _sqlite_write(connection: Connection, sql: str, frame: pl.DataFrame) -> None:
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _driver_cursor(connection)
     for chunk in _as_sqlite_values(frame).iter_slices(BULK_ROWS):
         cursor.executemany(sql, chunk.iter_rows())
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
-from typing import Any
 
 import polars as pl
 
@@ -71,17 +69,14 @@ def row_key_expr(spec: SpecTable) -> pl.Expr:
 _DIGEST_ROWS = 100_000  # rows whose digest input is Python text at once (bounded memory)
 
 
-def _digest(texts: Sequence[str]) -> list[str]:
-    return [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in texts]
-
-
 def _digests(texts: pl.Series) -> pl.Series:
     """The row digest of each text, a slice at a time: the Python strings of one slice
     exist at once, not those of the whole table (gigabytes at a million patients)."""
     parts = [pl.Series(texts.name, [], pl.String)]
     for start in range(0, texts.len(), _DIGEST_ROWS):
         chunk = texts.slice(start, _DIGEST_ROWS).to_list()
-        parts.append(pl.Series(texts.name, _digest(chunk), pl.String))
+        digests = [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in chunk]
+        parts.append(pl.Series(texts.name, digests, pl.String))
     return pl.concat(parts)
 
 
@@ -134,11 +129,6 @@ def store_dtypes(spec: SpecTable) -> dict[str, pl.DataType]:
 def stored_schema(spec: SpecTable) -> dict[str, pl.DataType]:
     """The spec columns and ``extra`` as a table's rows come out of the store."""
     return {**store_dtypes(spec), EXTRA: pl.String()}
-
-
-def from_rows(spec: SpecTable, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
-    """A typed bundle frame from rows of (spec columns..., extra)."""
-    return from_frame(spec, pl.DataFrame(rows, schema=stored_schema(spec), orient="row"))
 
 
 def from_frame(spec: SpecTable, frame: pl.DataFrame) -> pl.DataFrame:
