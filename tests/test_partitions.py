@@ -3,7 +3,9 @@
 Every rule is per patient, so a bundle split by patient, each part evaluated alone and
 the results joined must equal the unpartitioned run: checked on the demo month (frame
 for frame) and on every public scenario (the written CSV files byte for byte), and for
-the Ray engine on a local Ray runtime.
+the Ray engine on a local Ray runtime. By the same premise a family whose candidates are
+a few patients' visits of the month reads only their rows (``EvalContext.narrowed_to``):
+checked against the same families reading everyone's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from click.testing import CliRunner
 
 from billing_engine.calendar import Month
 from billing_engine.engine import partitions
+from billing_engine.engine.context import EvalContext
 from billing_engine.engine.pipeline import EvaluationResult
 from billing_engine.io.bundle import Bundle
 from billing_engine.services.evaluation import evaluate
@@ -83,6 +86,42 @@ def test_the_parts_give_the_whole_run_one_at_a_time_or_in_threads(
 ) -> None:
     whole = evaluate(demo, MONTH, partition_patients=0)
     _assert_same(whole, evaluate(demo, MONTH, partition_patients=90, workers=workers))
+
+
+def _unnarrowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Families read the whole bundle: ``EvalContext.narrowed_to`` keeps every row."""
+    monkeypatch.setattr(EvalContext, "narrowed_to", lambda ctx, _patients: ctx)
+
+
+def test_a_context_narrowed_to_patients_keeps_only_their_rows(demo: Bundle) -> None:
+    ids = demo["patients"]["patient_id"].head(40).to_frame()
+    narrowed = demo.narrowed_to(ids)
+    for name, frame in narrowed.tables.items():
+        if "patient_id" in frame.columns:
+            assert set(frame["patient_id"]) <= set(ids["patient_id"]), name
+            kept = demo[name].filter(pl.col("patient_id").is_in(ids["patient_id"].implode()))
+            assert frame.equals(kept), name
+        else:
+            assert frame.equals(demo[name]), name
+
+
+def test_families_narrowed_to_the_months_patients_give_the_unnarrowed_run(
+    demo: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    narrowed = evaluate(demo, MONTH, partition_patients=0)
+    _unnarrowed(monkeypatch)
+    _assert_same(evaluate(demo, MONTH, partition_patients=0), narrowed)
+
+
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=str(s["id"])) for s in _load()])
+def test_a_public_scenario_evaluated_narrowed_or_not_writes_the_same_files(
+    scenario: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_scenario_bundle(scenario["tables"], tmp_path / "bundle")
+    month = str(scenario["month"])
+    narrowed = _evaluate_cli(tmp_path / "bundle", month, tmp_path / "narrowed")
+    _unnarrowed(monkeypatch)
+    assert _evaluate_cli(tmp_path / "bundle", month, tmp_path / "whole") == narrowed
 
 
 def test_only_the_named_families_are_evaluated(demo: Bundle) -> None:

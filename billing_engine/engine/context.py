@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -48,6 +48,16 @@ class EvalContext:
     @property
     def end(self) -> dt.date:
         return self.month.end
+
+    def narrowed_to(self, patients: pl.DataFrame) -> EvalContext:
+        """The same evaluation over only the rows of `patients` (a ``patient_id`` frame).
+
+        Every rule is per patient (the premise of evaluating in patient parts,
+        ``engine.partitions``), so a family whose candidates are a few patients' events
+        of the month gives the same result from their rows alone, without reading
+        everyone's. The memo starts afresh: its frames were of the whole bundle.
+        """
+        return replace(self, bundle=self.bundle.narrowed_to(patients), memo=Memo())
 
     def in_month(self, column: str) -> pl.Expr:
         return pl.col(column).is_between(self.start, self.end)

@@ -47,6 +47,16 @@ class Bundle:
             },
         )
 
+    def narrowed_to(self, patients: pl.DataFrame) -> Bundle:
+        """The same bundle with only the rows of `patients` (a ``patient_id`` frame) in
+        patient-keyed tables: one semi join per table, all run in one polars call."""
+        keyed = [name for name, frame in self.tables.items() if "patient_id" in frame.columns]
+        ids = patients.lazy().select("patient_id")
+        kept = pl.collect_all(
+            [self.tables[name].lazy().join(ids, on="patient_id", how="semi") for name in keyed]
+        )
+        return replace(self, tables={**self.tables, **dict(zip(keyed, kept, strict=True))})
+
     def without_entered_in_error(self) -> Bundle:
         """The bundle as evaluated: encounters with ``status=entered_in_error`` removed.
 

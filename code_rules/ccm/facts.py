@@ -61,12 +61,16 @@ def _with_initiating_visit(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFram
     codes = initiating.codes
     if initiating.accept_level1_visit:
         codes = [*codes, initiating.level1_code]
-    visits = nz.practitioner_visits(ctx, codes, initiating.kinds)
+    consented = facts.select("patient_id", "billing_practitioner_id", "consent_date").filter(
+        pl.col("consent_date").is_not_null()
+    )
+    # only the consented candidates' visits are looked at (the join below is inner)
+    visits = nz.practitioner_visits(
+        ctx, codes, initiating.kinds, consented.select("patient_id").unique()
+    )
     lookback = initiating.lookback_months
     found = (
-        facts.select("patient_id", "billing_practitioner_id", "consent_date")
-        .filter(pl.col("consent_date").is_not_null())
-        .join(
+        consented.join(
             visits,
             left_on=["patient_id", "billing_practitioner_id"],
             right_on=["patient_id", "practitioner_id"],

@@ -39,6 +39,8 @@ def with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
     the month."""
     conditions = (
         ctx.bundle["conditions"]
+        .lazy()
+        .join(facts.lazy().select("patient_id").unique(), on="patient_id", how="semi")
         .filter(
             pr.overlaps(
                 pl.lit(ctx.start), pl.lit(ctx.end), "onset_date", "resolved_date", open_start=True
@@ -48,6 +50,7 @@ def with_diagnoses(ctx: EvalContext, facts: pl.DataFrame) -> pl.DataFrame:
         .unique(subset=["patient_id", "icd10"], keep="first", maintain_order=True)
         .group_by("patient_id", maintain_order=True)
         .agg(icd10_codes=pl.col("icd10").head(nz.MAX_CLAIM_DIAGNOSES))
+        .collect()
     )
     return facts.join(conditions, on="patient_id", how="left")
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine.engine import facts as nz
 from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
@@ -185,6 +186,8 @@ def visit_rules(ctx: EvalContext, criteria: Sequence[Criterion]) -> list[CodeRul
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    # every line and gap is a visit of the month: only those patients' rows are read
+    ctx = ctx.narrowed_to(nz.patients_seen(ctx, [KIND]))
     code = typed(ctx.params).nurse_visit.code
     criteria = _eligibility(ctx, code)
     facts = _with_earlier_qualifying(ctx, visit_facts(ctx), criteria)

@@ -29,11 +29,12 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine.engine import facts as nz
 from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
 from billing_engine.engine.kernel import CodeRule
-from code_rules.obesity.codes import FAMILY, RULE_IDS, RULE_SET, family_codes
+from code_rules.obesity.codes import FAMILY, KIND, RULE_IDS, RULE_SET, family_codes
 from code_rules.obesity.criteria import eligibility, schedule
 from code_rules.obesity.facts_schedule import (
     anchor_of,
@@ -119,6 +120,7 @@ def visit_rules(ctx: EvalContext) -> list[CodeRule]:
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    ctx = ctx.narrowed_to(nz.patients_seen(ctx, [KIND]))  # the candidates: visits of the month
     visits, claims, anchors = visit_facts(ctx)
     candidates = anchor_of(visits.filter(ctx.in_month("date")), anchors, "encounter_id", "date")
     candidates = with_schedule(ctx, candidates)

@@ -34,6 +34,20 @@ def holidays(ctx: EvalContext, discharges: pl.DataFrame) -> tuple[dt.date, ...]:
     return federal_holidays(int(first), int(last), observed=choice == FEDERAL_OBSERVED)
 
 
+def month_patients(ctx: EvalContext) -> pl.DataFrame:
+    """The patients (``patient_id``) with a discharge whose period can reach the month:
+    discharged from one period's length before the month's start through the horizon.
+    The month shows only such discharges (their visit and its window fall in the
+    period), and every earlier discharge that bears on them is the same patient's."""
+    first = ctx.start - dt.timedelta(days=typed(ctx.params).tcm.period_days)
+    return (
+        ctx.bundle["discharges"]
+        .filter(pl.col("discharge_date").is_between(first, horizon(ctx)))
+        .select("patient_id")
+        .unique()
+    )
+
+
 def encounters(ctx: EvalContext) -> pl.DataFrame:
     """Encounters known by the horizon; ``enc_bp`` = billing practitioner else performer."""
     return (

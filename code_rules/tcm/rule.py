@@ -38,7 +38,7 @@ from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import RuleSetResult, run_rule_set
 from code_rules.tcm.codes import FAMILY, RULE_SET, alternatives, family_codes, horizon
 from code_rules.tcm.facts import all_facts
-from code_rules.tcm.facts_discharges import discharge_facts
+from code_rules.tcm.facts_discharges import discharge_facts, month_patients
 from code_rules.tcm.periods import with_periods_billed
 from code_rules.tcm.rules import discharge_rules
 
@@ -68,6 +68,7 @@ def in_month(ctx: EvalContext) -> pl.Expr:
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    ctx = ctx.narrowed_to(month_patients(ctx))  # only their discharges reach the month
     rules = discharge_rules(ctx)
     facts = all_facts(ctx)
     facts = with_periods_billed(ctx, facts, rules)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine.engine import facts as nz
 from billing_engine.engine import primitives as pr
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
@@ -237,6 +238,7 @@ def session_rules(ctx: EvalContext) -> list[CodeRule]:
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    ctx = ctx.narrowed_to(nz.patients_seen(ctx, [KIND]))  # the candidates: sessions of the month
     facts = _with_earlier_sessions(ctx, session_facts(ctx))
     visit = (pl.col("date"), pl.col("date"))
     return [run_rule_set(ctx, FAMILY, "tobacco.session", facts, session_rules(ctx), period=visit)]

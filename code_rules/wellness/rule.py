@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from billing_engine.engine import facts as nz
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.family import RuleSetResult, evidence_list, run_rule_set
 from billing_engine.engine.kernel import CodeRule, Criterion, line_column
@@ -174,6 +175,8 @@ def visit_rules(ctx: EvalContext) -> list[CodeRule]:
 
 
 def evaluate(ctx: EvalContext) -> Sequence[RuleSetResult]:
+    # every candidate is a request of the month: only those patients' rows are read
+    ctx = ctx.narrowed_to(nz.patients_seen(ctx, typed(ctx.params).wellness.request_kinds))
     visit = (pl.col("date"), pl.col("date"))
     rules = visit_rules(ctx)
     # first pass: which requests qualify on claims history alone

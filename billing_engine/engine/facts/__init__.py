@@ -44,6 +44,7 @@ from billing_engine.engine.facts.services import (
     claims_in_month,
     max_mdm,
     mdm_rank_of,
+    patients_seen,
     practitioner_visits,
 )
 from billing_engine.engine.facts.time import (
@@ -103,6 +104,7 @@ __all__ = [
     "monthly_minutes",
     "monthly_place_of_service",
     "normalized_icd10",
+    "patients_seen",
     "payer_pays",
     "practitioner_places_of_service",
     "practitioner_specialties",

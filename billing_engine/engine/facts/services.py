@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
 from billing_engine.engine.context import EvalContext
 from billing_engine.engine.facts.patients import practitioners
 from billing_engine.engine.facts.time import time_entries
+
+
+def patients_seen(ctx: EvalContext, kinds: Sequence[str]) -> pl.DataFrame:
+    """The patients (``patient_id``) with an encounter of `kinds` dated in the month,
+    whatever its outcome: the most a family of such visits can speak of
+    (``EvalContext.narrowed_to``)."""
+    return (
+        ctx.bundle["encounters"]
+        .filter(pl.col("kind").is_in(kinds) & ctx.in_month("date"))
+        .select("patient_id")
+        .unique()
+    )
 
 
 def practitioner_visits(
@@ -22,37 +35,30 @@ def practitioner_visits(
     Only visits on or before the month's end; only `patients` (a patient_id frame)
     when given.
     """
-    encounters = ctx.bundle["encounters"].filter(
-        pl.col("kind").is_in(kinds) & (pl.col("date") <= ctx.end)
-    )
-    history = ctx.bundle["claims_history"].filter(pl.col("date_of_service") <= ctx.end)
+    # one lazy query: the filters reach the scans and the two sources run side by side
+    encounters = ctx.bundle["encounters"].lazy()
+    history = ctx.bundle["claims_history"].lazy().filter(pl.col("date_of_service") <= ctx.end)
     if patients is not None:
-        encounters = encounters.join(patients, on="patient_id", how="semi")
-        history = history.join(patients, on="patient_id", how="semi")
+        encounters = encounters.join(patients.lazy(), on="patient_id", how="semi")
+        history = history.join(patients.lazy(), on="patient_id", how="semi")
     enc = encounters.filter(
         pl.col("kind").is_in(kinds)
+        & (pl.col("date") <= ctx.end)
         & (pl.col("outcome").is_null() | (pl.col("outcome") != "attempt_failed"))
         & (
             (pl.col("kind") != "office_visit")
             | pl.col("cpt").list.eval(pl.element().is_in(codes)).list.any()
         )
-    ).select("patient_id", "date", "encounter_id", "performer_id", "billing_practitioner_id")
-    by_practitioner = pl.concat(
-        [
-            enc.select(
-                "patient_id",
-                pl.col("performer_id").alias("practitioner_id"),
-                "date",
-                pl.col("encounter_id").alias("source_id"),
-            ),
-            enc.filter(pl.col("billing_practitioner_id").is_not_null()).select(
-                "patient_id",
-                pl.col("billing_practitioner_id").alias("practitioner_id"),
-                "date",
-                pl.col("encounter_id").alias("source_id"),
-            ),
-        ]
     )
+    by_practitioner = [
+        enc.filter(pl.col(column).is_not_null()).select(
+            "patient_id",
+            pl.col(column).alias("practitioner_id"),
+            "date",
+            pl.col("encounter_id").alias("source_id"),
+        )
+        for column in ("performer_id", "billing_practitioner_id")
+    ]
     ignored = ctx.params.as_strs("common.ignored_claim_statuses")
     claims = (
         history.filter(
@@ -60,7 +66,7 @@ def practitioner_visits(
             & (pl.col("status").is_null() | ~pl.col("status").is_in(ignored))
         )
         .join(
-            practitioners(ctx).filter(pl.col("npi").is_not_null()),
+            practitioners(ctx).lazy().filter(pl.col("npi").is_not_null()),
             left_on="billing_npi",
             right_on="npi",
             how="inner",
@@ -77,7 +83,7 @@ def practitioner_visits(
             ).alias("source_id"),
         )
     )
-    return pl.concat([by_practitioner, claims]).unique()
+    return pl.concat([*by_practitioner, claims]).unique().collect()
 
 
 def billed_claims(
