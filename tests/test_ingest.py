@@ -22,6 +22,7 @@ from shared_data import SCENARIOS
 from billing_engine.errors import BundleInvalid, InputIssue
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.cells import valid_npi
+from billing_engine.io.checks import _may_repeat
 from billing_engine.io.ingest import read_bundle, validate_frames
 from billing_engine.io.schema import TABLES, ColType
 
@@ -783,6 +784,20 @@ def test_every_repeat_of_a_key_after_the_first_is_refused_naming_the_key(tmp_pat
     }
     assert {i.problem for i in issues} == {"duplicate encounter_id 'E01' (first at row 2)"}
     assert {i.value for i in issues} == {"E01"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]), st.sampled_from([1, 2, None]))))
+def test_the_hash_gate_never_lets_a_repeated_key_pass(
+    rows: list[tuple[str | None, int | None]],
+) -> None:
+    frame = pl.DataFrame(rows, schema={"k": pl.String, "n": pl.Int64}, orient="row").lazy()
+    whole = [r for r in rows if r[0] is not None]
+    if len(set(whole)) < len(whole):  # a repeat among the rows whose "k" is given
+        assert _may_repeat(frame, [pl.col("k"), pl.col("n")], [pl.col("k")])
+    keyed = [r for r in rows if None not in r]
+    if len(set(keyed)) < len(keyed):
+        assert _may_repeat(frame, [pl.col("k"), pl.col("n")])
 
 
 def test_an_encounter_for_an_unknown_patient_is_refused_with_file_row_and_column(

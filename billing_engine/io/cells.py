@@ -105,17 +105,20 @@ def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
     return None
 
 
-def _normalize(frame: pl.DataFrame, cells: Sequence[str]) -> pl.DataFrame:
+def _normalize(frame: pl.DataFrame, cells: Sequence[str], tidy: bool = False) -> pl.DataFrame:
     """Strip every cell, make empty cells null and drop rows that are entirely empty.
 
     Only the columns holding a cell to strip or an empty cell are rewritten, and rows
     filtered only when one is empty: a tidy column is kept as it is, not copied (at a
-    million patients a copy of the encounters' text is gigabytes).
+    million patients a copy of the encounters' text is gigabytes). ``tidy``: the source
+    is known to hold no cell with white space to strip; only empty cells are looked for.
     """
     if not cells:
         return frame.clear()
+    empty = [pl.col(c).str.len_bytes() == 0 for c in cells]
     untidy = frame.select(
-        (pl.col(c).str.contains(_UNTIDY_RE) | (pl.col(c).str.len_bytes() == 0)).any() for c in cells
+        (e if tidy else (pl.col(c).str.contains(_UNTIDY_RE) | e)).any()
+        for c, e in zip(cells, empty, strict=True)
     ).row(0)
     fix = [c for c, found in zip(cells, untidy, strict=True) if found]
     if fix:
@@ -129,7 +132,11 @@ def _normalize(frame: pl.DataFrame, cells: Sequence[str]) -> pl.DataFrame:
 
 
 def parse_table(
-    table: Table, text: pl.DataFrame, limits: InputLimits, nul_check: bool = True
+    table: Table,
+    text: pl.DataFrame,
+    limits: InputLimits,
+    nul_check: bool = True,
+    tidy: bool = False,
 ) -> pl.DataFrame:
     """Normalized text cells plus each spec column parsed as ``<name>__typed__``.
 
@@ -138,13 +145,13 @@ def parse_table(
     true where it is unsafe or beyond an input limit (``_held``). Such a cell has no
     parsed value either, so its only issue is its own, never a broken reference, a
     duplicate or a date order echoing it. ``nul_check=False``: the source is known to
-    hold no NUL character.
+    hold no NUL character; ``tidy``: no cell with white space to strip (``_normalize``).
     """
     cells = [c for c in text.columns if c != ROW]
     missing = [pl.lit(None, dtype=pl.String).alias(c) for c in table.column_names if c not in cells]
     names = [*cells, *(c for c in table.column_names if c not in cells)]
     work = (
-        _normalize(text, cells)
+        _normalize(text, cells, tidy)
         .lazy()
         .with_columns(missing)
         .with_columns(_parse(c).alias(c.name + TYPED) for c in table.columns)

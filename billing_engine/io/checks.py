@@ -186,10 +186,26 @@ def _type_problem(column: Column) -> pl.Expr:
     return pl.lit(_TYPE_PROBLEMS.get(column.type, "invalid value"))
 
 
+def _may_repeat(
+    frame: pl.LazyFrame, keys: Sequence[pl.Expr], whole: Sequence[pl.Expr] | None = None
+) -> bool:
+    """Whether `keys` may repeat among the rows where `whole` (default: the keys) is
+    not null.
+
+    False only when the keys' hashes are all distinct (equal keys hash alike): counting
+    distinct 64-bit hashes is several times cheaper than finding the repeated keys
+    themselves, which is done only when this is true (a repeat, or a hash collision).
+    """
+    rows = frame.filter(pl.all_horizontal(k.is_not_null() for k in (whole or keys)))
+    return bool(rows.select(pl.struct(keys).hash().n_unique() < pl.len()).collect().item())
+
+
 def _duplicate_key_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[Check]:
     if not table.key:
         return []
     keys = [typed_col(k) for k in table.key]
+    if not _may_repeat(frame, keys):
+        return []
     key_text = pl.concat_str(keys, separator="/")
     repeated = (
         frame.filter(pl.all_horizontal(k.is_not_null() for k in keys))
@@ -232,13 +248,16 @@ def _conflicting_duplicate_checks(table: Table, label: str, frame: pl.LazyFrame)
     if table.name not in CONFLICTING_DUPLICATES:
         return []
     identity = [typed_col(c).alias(c) for c in table.identity]
+    natural = [typed_col(k) for k in table.natural_key]
+    if not _may_repeat(frame, identity, natural):
+        return []
     content = pl.struct([typed_col(c) for c in table.column_names]).hash()
     first = pl.col(ROW).sort_by(ROW).first().over(identity)
     first_content = content.sort_by(ROW).first().over(identity)
     # only rows whose identity repeats can differ from their first: the window runs on them
-    repeated = frame.filter(
-        pl.all_horizontal(typed_col(k).is_not_null() for k in table.natural_key)
-    ).filter(pl.struct(identity).is_duplicated())
+    repeated = frame.filter(pl.all_horizontal(k.is_not_null() for k in natural)).filter(
+        pl.struct(identity).is_duplicated()
+    )
     repeated = repeated.with_columns(__first__=first, __differs__=content != first_content)
     named = "/".join(table.natural_key)
     optional = " or ".join(table.optional_key)

@@ -68,6 +68,7 @@ def read_bundle(
         replaced=frozenset(raw.tables) | raw.unreadable if snapshot else frozenset(),
         limits=limits,
         nul_free=raw.nul_free,
+        tidy=raw.tidy,
         release=True,  # raw.tables is ours: each text frame is freed once parsed
     )
     problems = [i for i in problems if (i.file, i.row, i.column) not in raw.explained]
@@ -86,6 +87,7 @@ def validate_frames(
     limits: InputLimits | None = None,
     nul_free: Collection[str] = (),
     release: bool = False,
+    tidy: Collection[str] = (),
 ) -> tuple[dict[str, pl.DataFrame], list[InputIssue]]:
     """Validate text frames and return them typed per the schema, with every issue found.
 
@@ -99,7 +101,9 @@ def validate_frames(
     it is in ``unreadable`` (its file exists and its problem is reported already); no
     reference into an unreadable table is checked. ``limits`` are the input limits
     (default: ``ingest_limits.yaml``'s). Tables in ``nul_free`` are known to hold no NUL
-    character (their source file was scanned), so their cells are not searched for one.
+    character (their source file was scanned), so their cells are not searched for one;
+    tables in ``tidy`` hold no cell with white space to strip (their file was scanned:
+    ``readers.RawBundle.tidy``), so their cells are not searched for it.
 
     With ``stored`` (an incremental bundle for a store) the store's current rows count
     too, except those of the ``replaced`` tables (a snapshot replaces them): a reference
@@ -136,7 +140,9 @@ def validate_frames(
         issues.extend(text_issues)
         present[name] = set(text.columns)
         issues.extend(missing_column_issues(label, table, present[name]))
-        work[name] = parse_table(table, text, limits, nul_check=name not in nul_free)
+        work[name] = parse_table(
+            table, text, limits, nul_check=name not in nul_free, tidy=name in tidy
+        )
         labels[name] = label
     checks = [
         check

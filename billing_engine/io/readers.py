@@ -48,6 +48,9 @@ class RawBundle(NamedTuple):
     explained: frozenset[tuple[str, int | None, str | None]] = frozenset()
     # tables whose file was scanned whole and holds no NUL byte (their cells need no check)
     nul_free: frozenset[str] = frozenset()
+    # tables whose file was scanned whole and holds no byte of a cell's leading or
+    # trailing white space (``_tidy_bytes``): no cell of theirs needs stripping
+    tidy: frozenset[str] = frozenset()
 
 
 def csv_file(table: str) -> str:
@@ -100,24 +103,43 @@ def _read_folder(folder: Path) -> RawBundle:
     parquet_only = bool(seen) and all(name.endswith(".parquet") for name in seen.values())
     suffix = ".parquet" if parquet_only else ".csv"
     unreadable = frozenset(seen) - set(tables)
-    nul_free = frozenset(
-        name
+    scanned = {
+        name: _scan_bytes(folder / raw.file)
         for name, raw in tables.items()
-        if raw.file.endswith(".csv") and _holds_no_nul(folder / raw.file)
-    )
+        if raw.file.endswith(".csv")
+    }
+    nul_free = frozenset(name for name, (no_nul, _) in scanned.items() if no_nul)
+    tidy = frozenset(name for name, (_, clean) in scanned.items() if clean)
     file_for = lambda table: f"{table}{suffix}"  # noqa: E731
-    return RawBundle(tables, issues, file_for, unreadable, nul_free=nul_free)
+    return RawBundle(tables, issues, file_for, unreadable, nul_free=nul_free, tidy=tidy)
 
 
-def _holds_no_nul(file: Path) -> bool:
-    """Whether a file holds no NUL byte (one memchr over a memory map: no per-cell search)."""
+# Bytes without which no CSV cell can begin or end with white space (what
+# ``str.strip_chars`` removes): ASCII blanks, a carriage return, a quote (a quoted cell
+# may begin with a line break) and every byte of a non-ASCII character (Unicode spaces).
+_UNTIDY_BYTES = (b" ", b"\t", b"\x0b", b"\x0c", b"\r", b'"')
+
+
+def _scan_bytes(file: Path) -> tuple[bool, bool]:
+    """(no NUL byte, tidy: none of ``_UNTIDY_BYTES`` nor a non-ASCII byte) of a file.
+
+    A memchr per byte and one maximum over a memory map of the file: no per-cell search.
+    """
     import mmap
+
+    import numpy as np
 
     with file.open("rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
-            return True
+            return True, True
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return data.find(b"\x00") == -1
+            no_nul = data.find(b"\x00") == -1
+            tidy = all(data.find(byte) == -1 for byte in _UNTIDY_BYTES)
+            if tidy:
+                view = np.frombuffer(data, dtype=np.uint8)
+                tidy = int(view.max()) < 0x80
+                del view  # the map closes only once no view of it is left
+            return no_nul, tidy
 
 
 def _read_csv(file: Path) -> tuple[pl.DataFrame | None, list[InputIssue]]:
