@@ -197,7 +197,8 @@ def _may_repeat(
     themselves, which is done only when this is true (a repeat, or a hash collision).
     """
     rows = frame.filter(pl.all_horizontal(k.is_not_null() for k in (whole or keys)))
-    return bool(rows.select(pl.struct(keys).hash().n_unique() < pl.len()).collect().item())
+    hashed = keys[0].hash() if len(keys) == 1 else pl.struct(keys).hash()
+    return bool(rows.select(hashed.n_unique() < pl.len()).collect().item())
 
 
 def _duplicate_key_checks(table: Table, label: str, frame: pl.LazyFrame) -> list[Check]:
@@ -326,8 +327,11 @@ def cross_table_checks(
                 pl.col(ref.column),
                 pl.lit(f"' ({where})"),
             )
+            # every row of unknown is bad: said by a column, as the probe of a literal
+            # condition would hold even on no rows (and the frame be filtered again)
+            every = typed_col(ref.column).is_not_null()
             checks.append(
-                Check(unknown, labels[name], ref.column, pl.lit(True), problem, pl.col(ref.column))
+                Check(unknown, labels[name], ref.column, every, problem, pl.col(ref.column))
             )
     checks.extend(_billing_npi_checks(work, labels))
     if known is not None:
@@ -375,8 +379,9 @@ def _snapshot_orphan_checks(
                     f" include {name} in the snapshot, or keep the row"
                 ),
             )
+            every = pl.col(ref.column).is_not_null()
             checks.append(
-                Check(orphans, labels[ref.table], ref.target, pl.lit(True), problem, pl.lit(None))
+                Check(orphans, labels[ref.table], ref.target, every, problem, pl.lit(None))
             )
     return checks
 
@@ -399,7 +404,8 @@ def _coverage_overlap_checks(frame: pl.DataFrame, label: str, known: Stored | No
         pl.lit(") of the same patient_id and payer_id"),
     )
     value = pl.col("start_date").cast(pl.String)
-    checks = [Check(within.lazy(), label, "start_date", pl.lit(True), problem, value)]
+    every = pl.col(ROW).is_not_null()  # every row of within (and of against)
+    checks = [Check(within.lazy(), label, "start_date", every, problem, value)]
     if known is None or typed.height == 0:
         return checks
     stored = known.rows("coverages", _COVERAGE)
@@ -414,7 +420,7 @@ def _coverage_overlap_checks(frame: pl.DataFrame, label: str, known: Stored | No
             " bundle, or import the bundle as a snapshot (billing import --snapshot)"
         ),
     )
-    checks.append(Check(against.lazy(), label, "start_date", pl.lit(True), problem, value))
+    checks.append(Check(against.lazy(), label, "start_date", every, problem, value))
     return checks
 
 
@@ -472,9 +478,14 @@ def _billing_npi_checks(work: Mapping[str, pl.DataFrame], labels: Mapping[str, s
     """A practitioner named as billing practitioner must have an NPI (reported on its row)."""
     if "practitioners" not in work:
         return []
+    without = work["practitioners"].filter(pl.col("npi").is_null())
+    if without.is_empty():  # the usual case: nobody's uses need finding
+        return []
+    ids = without.lazy().select(typed_col("practitioner_id").alias("practitioner"))
     named = [
         work[table]
         .lazy()
+        .join(ids, left_on=typed_col(column), right_on="practitioner", how="semi")
         .group_by(typed_col(column).alias("practitioner"))
         .agg(pl.col(ROW).min().alias("at"))
         .drop_nulls("practitioner")
@@ -492,14 +503,14 @@ def _billing_npi_checks(work: Mapping[str, pl.DataFrame], labels: Mapping[str, s
     first_use = (
         pl.concat(named).group_by("practitioner").agg(pl.col("where").sort_by("at", "file").first())
     )
-    practitioners = work["practitioners"].lazy().filter(pl.col("npi").is_null())
-    lacking = practitioners.join(
+    lacking = without.lazy().join(
         first_use, left_on="practitioner_id" + TYPED, right_on="practitioner"
     )
     problem = pl.concat_str(
         pl.lit("billing practitioner has no NPI (named in "), pl.col("where"), pl.lit(")")
     )
-    return [Check(lacking, labels["practitioners"], "npi", pl.lit(True), problem, pl.col("npi"))]
+    bad = pl.col("npi").is_null()  # every row of lacking
+    return [Check(lacking, labels["practitioners"], "npi", bad, problem, pl.col("npi"))]
 
 
 def collect_issues(checks: Sequence[Check]) -> list[InputIssue]:
