@@ -24,6 +24,7 @@ from billing_engine.io.bundle import Bundle
 from billing_engine.io.cells import valid_npi
 from billing_engine.io.checks import _may_repeat
 from billing_engine.io.ingest import read_bundle, validate_frames
+from billing_engine.io.readers import read_raw
 from billing_engine.io.schema import TABLES, ColType
 
 Rows = list[dict[str, object]]
@@ -331,6 +332,34 @@ def test_cells_are_stripped_and_icd10_codes_are_uppercased_but_not_reformatted(
     bundle = read_bundle(write_and_return(tables, tmp_path))
     assert bundle["encounters"]["kind"][0] == "office_visit"
     assert bundle["conditions"]["icd10"].to_list() == ["E11.9", "E1165", "Z68.41"]
+
+
+@pytest.mark.parametrize("blank", ["\t", "\u00a0", "\u3000", "\r"])
+def test_a_cell_ending_in_any_white_space_is_stripped_whatever_else_the_file_holds(
+    tmp_path: Path, blank: str
+) -> None:
+    tables = core_tables()
+    tables["encounters"][0]["kind"] = "office_visit" + blank
+    tables["encounters"][1]["cpt"] = blank + "99214;" + blank + "G0506"
+    bundle = read_bundle(write_and_return(tables, tmp_path))
+    assert bundle["encounters"]["kind"][0] == "office_visit"
+    assert bundle["encounters"]["cpt"][1].to_list() == ["99214", "G0506"]
+
+
+def test_a_file_without_white_space_is_read_tidy_and_its_lists_still_drop_empty_items(
+    tmp_path: Path,
+) -> None:
+    tables = core_tables()
+    tables["encounters"][0]["cpt"] = ";99214;;G0506;"
+    tables["encounters"][1]["activities"] = "medication_reconciliation;;care_coordination"
+    folder = write_and_return(tables, tmp_path)
+    assert "encounters" in read_raw(folder).tidy
+    bundle = read_bundle(folder)
+    assert bundle["encounters"]["cpt"][0].to_list() == ["99214", "G0506"]
+    assert bundle["encounters"]["activities"][1].to_list() == [
+        "medication_reconciliation",
+        "care_coordination",
+    ]
 
 
 def test_extra_columns_are_kept_as_text_after_the_spec_columns(tmp_path: Path) -> None:

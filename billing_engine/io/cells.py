@@ -154,7 +154,7 @@ def parse_table(
         _normalize(text, cells, tidy)
         .lazy()
         .with_columns(missing)
-        .with_columns(_parse(c).alias(c.name + TYPED) for c in table.columns)
+        .with_columns(_parse(c, tidy).alias(c.name + TYPED) for c in table.columns)
         .with_columns(_held(table, name, limits, nul_check).alias(name + HELD) for name in names)
         .collect()
     )
@@ -233,8 +233,11 @@ def _is_id(name: str) -> bool:
     return name.endswith(ID_SUFFIX)
 
 
-def _parse(column: Column) -> pl.Expr:
-    """The typed value of a text column: null where the text is empty or invalid."""
+def _parse(column: Column, tidy: bool = False) -> pl.Expr:
+    """The typed value of a text column: null where the text is empty or invalid.
+
+    ``tidy``: the source holds no white space (``_normalize``), so list items need no strip.
+    """
     text = pl.col(column.name)
     parsed: pl.Expr
     match column.type:
@@ -264,7 +267,9 @@ def _parse(column: Column) -> pl.Expr:
             number = text.cast(pl.Float64, strict=False)
             parsed = pl.when(text.str.contains(_FLOAT_RE) & number.is_finite()).then(number)
         case ColType.LIST:
-            items = text.str.split(";").list.eval(pl.element().str.strip_chars())
+            items = text.str.split(";")
+            if not tidy:
+                items = items.list.eval(pl.element().str.strip_chars())
             items = items.list.eval(pl.element().filter(pl.element().str.len_bytes() > 0))
             parsed = pl.when(items.list.len() > 0).then(items)
         case ColType.ENUM if column.enum:
