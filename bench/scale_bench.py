@@ -13,7 +13,7 @@ time in bounded memory) and these run as child processes, each reaped with
 
 - ``read``: polars reading every CSV table of the bundle, nothing else (the floor);
 - ``duckdb-ccm``: bench/duckdb_ccm.py, an analyst's DuckDB SQL for CCM alone (the peer);
-- ``evaluate``: ``billing evaluate BUNDLE --month M`` (patient parts of 100,000);
+- ``evaluate``: ``billing evaluate BUNDLE --month M`` (patient parts of 200,000);
 - ``evaluate-ccm``: the same with ``--families ccm``;
 - ``ray``: ``billing evaluate --engine ray`` (a local Ray runtime, its start included),
   at the ``--ray-at`` size only;

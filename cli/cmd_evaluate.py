@@ -150,7 +150,7 @@ def _count_option(name: str, least: int, help_text: str) -> Callable[[Any], Any]
 @_count_option(
     "--partition-patients",
     0,
-    "Evaluate in patient parts of at most this many patients (default 100000; "
+    "Evaluate in patient parts of at most this many patients (default 200000; "
     "0: one part). Same outputs; memory follows the part.",
 )
 @_count_option(

@@ -38,8 +38,11 @@ __all__ = [
 
 # Patients per part when a practice is evaluated in parts (engine.partitions): above it
 # a bundle is split by patient, each part evaluated alone and the results joined, so
-# memory follows the part, not the practice. 0: never split.
-DEFAULT_PARTITION_PATIENTS = 100_000
+# memory follows the part, not the practice. 0: never split. Each part costs its
+# pipeline's thousands of queries whatever its size: at a million patients (2 cores)
+# parts of 200,000 took 72.9 s / 6.6 GB, of 100,000 87.5 s / 6.3 GB, of 250,000
+# 72.9 s / 7.1 GB (bench/README.md, "Scale run").
+DEFAULT_PARTITION_PATIENTS = 200_000
 
 # Parts evaluated at once, in threads of this process (polars works outside the GIL,
 # so a second part fills the core the first leaves idle between its many small
