@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.schema import TABLES
-from billing_engine.store import Store, StoreError, bundles, default_db_url, display_url
+from billing_engine.store import Store, StoreError, bulk, bundles, default_db_url, display_url
 from billing_engine.store.models import INTERCHANGE_TABLES, metadata
 
 D = dt.date
@@ -598,3 +599,105 @@ def test_a_broken_bundle_exits_non_zero_and_writes_nothing(
     with Store.open(store_url) as store:
         assert all(frame.height == 0 for frame in store.load_bundle().tables.values())
         assert store.imports() == []
+
+
+def _import_into_file(path: Path) -> Bundle:
+    bundle = _full_bundle()
+    with Store.open(f"sqlite:///{path}") as store:
+        store.import_bundle(bundle)
+    return bundle
+
+
+def test_a_sqlite_file_read_whole_by_connectorx_equals_the_cursors_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a folder with spaces" / "store.db"
+    path.parent.mkdir()
+    bundle = _import_into_file(path)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        assert bulk.sqlite_file(engine) == path.resolve()
+        fast = bundles.load_bundle(engine, "fast")
+        monkeypatch.setattr(bulk, "read_sqlite_file", lambda *args: None)
+        slow = bundles.load_bundle(engine, "cursor")
+    finally:
+        engine.dispose()
+    for name in TABLES:  # same rows, same dtypes, same order
+        assert_frame_equal(fast[name], slow[name])
+    _assert_bundles_equal(fast, bundle)
+
+
+def test_a_memory_database_or_a_sqlite_uri_is_not_read_by_another_connection() -> None:
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x.db?mode=ro&uri=true"):
+        assert bulk.sqlite_file(sa.create_engine(url)) is None
+    assert bulk.sqlite_file(sa.create_engine("postgresql+psycopg://u@h/db")) is None
+
+
+def _rename_patient_on_read(
+    path: Path, monkeypatch: pytest.MonkeyPatch, every_attempt: bool
+) -> list[str]:
+    """Commit a change from another connection while the first table is read (on every
+    attempt, or the first only); returns the names committed, in order."""
+    original = bulk._read_whole
+    committed: list[str] = []
+
+    def read_and_commit(*args: Any) -> pl.DataFrame:
+        if every_attempt or not committed:
+            name = f"Renamed {len(committed)}"
+            with sqlite3.connect(path) as other:
+                other.execute("UPDATE patients SET first_name = ? WHERE patient_id = 'P1'", [name])
+            committed.append(name)
+        return original(*args)
+
+    monkeypatch.setattr(bulk, "READ_THREADS", 1)
+    monkeypatch.setattr(bulk, "_read_whole", read_and_commit)
+    return committed
+
+
+def test_a_commit_during_a_whole_store_read_makes_it_read_everything_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.db"
+    _import_into_file(path)
+    committed = _rename_patient_on_read(path, monkeypatch, every_attempt=False)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        frames = bulk.read_sqlite_file(
+            engine, path, {"patients": _patients_select(), "payers": _payers_select()}
+        )
+    finally:
+        engine.dispose()
+    assert committed == ["Renamed 0"]
+    assert frames is not None
+    assert "Renamed 0" in frames["patients"]["first_name"].to_list()
+
+
+def test_a_store_changing_during_every_attempt_is_read_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.db"
+    _import_into_file(path)
+    committed = _rename_patient_on_read(path, monkeypatch, every_attempt=True)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        assert bulk.read_sqlite_file(engine, path, {"patients": _patients_select()}) is None
+        assert len(committed) == bulk.SNAPSHOT_ATTEMPTS
+        loaded = bundles.load_bundle(engine, "changing")  # at last one transaction reads it
+    finally:
+        engine.dispose()
+    assert len(committed) == bulk.SNAPSHOT_ATTEMPTS * (1 + len(TABLES))
+    names = loaded["patients"].filter(pl.col("patient_id") == "P1")["first_name"].to_list()
+    assert names == [committed[-1]]
+
+
+def _patients_select() -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
+    table = INTERCHANGE_TABLES["patients"]
+    return sa.select(table.c.patient_id, table.c.first_name), {
+        "patient_id": pl.String(),
+        "first_name": pl.String(),
+    }
+
+
+def _payers_select() -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
+    table = INTERCHANGE_TABLES["payers"]
+    return sa.select(table.c.payer_id), {"payer_id": pl.String()}

@@ -9,7 +9,8 @@ bulk, on the connection (and transaction) the caller holds:
   CONFLICT DO UPDATE``), and ``COPY (SELECT ...) TO STDOUT`` read back by polars;
 - SQLite: the driver's ``executemany`` on plain tuples of the values SQLAlchemy itself
   would store (dates and times as ISO text, decimals as REAL, booleans as 0/1), and a
-  plain cursor read, typed by polars.
+  plain cursor read, typed by polars; a whole store read back from a database file
+  (``read_sqlite_file``) goes through connectorx instead, straight into Arrow columns.
 
 Values are turned into the database's form with polars expressions over whole columns;
 only the driver touches one row at a time. Every frame given has the table's column
@@ -20,12 +21,17 @@ dates, times and UTC datetimes.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping, Sequence
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote as url_quote
 
 import polars as pl
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from billing_engine.io.safe_files import database_load_csv
 
@@ -233,3 +239,95 @@ def _from_sqlite(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Decimal):  # via the REAL's shortest text, as SQLAlchemy rounds it
         return col.round(dtype.scale or 0).cast(pl.String).cast(dtype)
     return col
+
+
+# ------------------------------------------------------------ SQLite files, read whole
+
+# The dtypes connectorx reads from SQLite by the columns' declared types exactly as the
+# cursor path types them (text, integers, REAL, ISO dates and times, 0/1 booleans); a
+# table with another (a decimal: NUMERIC has no declared type connectorx knows) is read
+# by the cursor.
+_CONNECTORX_DTYPES = (pl.String, pl.Int64, pl.Float64, pl.Date, pl.Time, pl.Boolean)
+
+# reads of a whole store a commit of another connection may interleave with before the
+# tables are read in one transaction instead (``read_sqlite_file``)
+SNAPSHOT_ATTEMPTS = 3
+
+# tables read at once (connectorx reads outside the GIL): 100,000 patients' store in
+# 3.1 s instead of 4.1 s on 2 cores
+READ_THREADS = min(2, os.cpu_count() or 1)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine that another connection may read too: a
+    plain file URL without query options; None otherwise (memory, a URI, PostgreSQL)."""
+    url = engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or url.query or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()
+
+
+def read_sqlite_file(
+    engine: Engine,
+    path: Path,
+    selects: Mapping[str, tuple[sa.Select[Any], Mapping[str, pl.DataType]]],
+) -> dict[str, pl.DataFrame] | None:
+    """Each named select of the SQLite file `path` as a frame of its schema, read by
+    connectorx (a table of another dtype by the cursor), all from one committed state.
+
+    At a million patients the driver's tuples cost more than the evaluation; connectorx
+    reads the file into Arrow columns itself, on its own connection. That connection
+    holds no transaction with the others, so ``PRAGMA data_version`` of a watching
+    connection is read before and after: when another connection committed in between,
+    the reads are repeated, at most ``SNAPSHOT_ATTEMPTS`` times; then None (the caller
+    reads in one transaction instead). None too when connectorx is not installed.
+    """
+    try:
+        import connectorx
+    except ImportError:  # pragma: no cover - a platform without its wheel
+        return None
+    uri = "sqlite://" + url_quote(str(path))
+    watch = sqlite3.connect(f"file:{url_quote(str(path))}?mode=ro", uri=True, isolation_level=None)
+    try:
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            before = watch.execute("PRAGMA data_version").fetchone()
+            with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:  # outside the GIL
+                read = {
+                    name: pool.submit(_read_whole, engine, uri, connectorx.read_sql, *select)
+                    for name, select in selects.items()
+                }
+                frames = {name: future.result() for name, future in read.items()}
+            if watch.execute("PRAGMA data_version").fetchone() == before:
+                return frames
+    finally:
+        watch.close()
+    return None
+
+
+def _read_whole(
+    engine: Engine,
+    uri: str,
+    read_sql: Callable[..., Any],
+    select: sa.Select[Any],
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    names = list(schema)
+    if all(any(dtype == kind for kind in _CONNECTORX_DTYPES) for dtype in schema.values()):
+        sql = str(select.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        try:
+            table = read_sql(uri, sql, return_type="arrow")
+        except Exception:  # a stored value of another type: the cursor path says which
+            pass
+        else:
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            if frame.width == len(names):
+                return frame.select(
+                    pl.col(old).cast(schema[new]).alias(new)
+                    for old, new in zip(frame.columns, names, strict=True)
+                )
+    with engine.connect() as connection:
+        return select_frame(connection, select, schema)

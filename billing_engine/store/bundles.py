@@ -250,22 +250,29 @@ def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = No
     sorted by their id or natural key. Extra columns come back with JSON types
     (text, integer, float, boolean); dates and the like in them as text.
     """
-    frames: dict[str, pl.DataFrame] = {}
-    with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # one snapshot for all tables, even while an import commits
-            connection.execution_options(isolation_level="REPEATABLE READ")
-        for name, spec in TABLES.items():
-            if tables is not None and name not in tables:
-                continue
-            table = INTERCHANGE_TABLES[name]
-            columns = [table.c[c] for c in spec.column_names]
-            stored = bulk.select_frame(
-                connection,
-                sa.select(*columns, table.c[EXTRA]).where(table.c[RETIRED_AT].is_(None)),
-                codec.stored_schema(spec),
-            )
-            frames[name] = codec.from_frame(spec, stored)
+    selects = {
+        name: (
+            sa.select(
+                *(INTERCHANGE_TABLES[name].c[c] for c in spec.column_names),
+                INTERCHANGE_TABLES[name].c[EXTRA],
+            ).where(INTERCHANGE_TABLES[name].c[RETIRED_AT].is_(None)),
+            codec.stored_schema(spec),
+        )
+        for name, spec in TABLES.items()
+        if tables is None or name in tables
+    }
+    path = bulk.sqlite_file(engine)
+    stored = None if path is None else bulk.read_sqlite_file(engine, path, selects)
+    if stored is None:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # one snapshot for all tables, even while an import commits
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            stored = {
+                name: bulk.select_frame(connection, select, schema)
+                for name, (select, schema) in selects.items()
+            }
+    frames = {name: codec.from_frame(TABLES[name], frame) for name, frame in stored.items()}
     return Bundle.from_frames(frames, source=source)
 
 
