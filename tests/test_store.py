@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -601,11 +603,16 @@ def test_a_broken_bundle_exits_non_zero_and_writes_nothing(
         assert store.imports() == []
 
 
-def _import_into_file(path: Path) -> Bundle:
-    bundle = _full_bundle()
+@contextmanager
+def _file_store(path: Path) -> Iterator[sa.Engine]:
+    """An engine on a SQLite file holding ``_full_bundle()``."""
     with Store.open(f"sqlite:///{path}") as store:
-        store.import_bundle(bundle)
-    return bundle
+        store.import_bundle(_full_bundle())
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def test_a_sqlite_file_read_whole_by_connectorx_equals_the_cursors_reading(
@@ -613,18 +620,14 @@ def test_a_sqlite_file_read_whole_by_connectorx_equals_the_cursors_reading(
 ) -> None:
     path = tmp_path / "a folder with spaces" / "store.db"
     path.parent.mkdir()
-    bundle = _import_into_file(path)
-    engine = sa.create_engine(f"sqlite:///{path}")
-    try:
+    with _file_store(path) as engine:
         assert bulk.sqlite_file(engine) == path.resolve()
         fast = bundles.load_bundle(engine, "fast")
         monkeypatch.setattr(bulk, "read_sqlite_file", lambda *args: None)
         slow = bundles.load_bundle(engine, "cursor")
-    finally:
-        engine.dispose()
     for name in TABLES:  # same rows, same dtypes, same order
         assert_frame_equal(fast[name], slow[name])
-    _assert_bundles_equal(fast, bundle)
+    _assert_bundles_equal(fast, _full_bundle())
 
 
 def test_a_memory_database_or_a_sqlite_uri_is_not_read_by_another_connection() -> None:
@@ -658,15 +661,11 @@ def test_a_commit_during_a_whole_store_read_makes_it_read_everything_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "store.db"
-    _import_into_file(path)
-    committed = _rename_patient_on_read(path, monkeypatch, every_attempt=False)
-    engine = sa.create_engine(f"sqlite:///{path}")
-    try:
+    with _file_store(path) as engine:
+        committed = _rename_patient_on_read(path, monkeypatch, every_attempt=False)
         frames = bulk.read_sqlite_file(
             engine, path, {"patients": _patients_select(), "payers": _payers_select()}
         )
-    finally:
-        engine.dispose()
     assert committed == ["Renamed 0"]
     assert frames is not None
     assert "Renamed 0" in frames["patients"]["first_name"].to_list()
@@ -676,15 +675,11 @@ def test_a_store_changing_during_every_attempt_is_read_in_one_transaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "store.db"
-    _import_into_file(path)
-    committed = _rename_patient_on_read(path, monkeypatch, every_attempt=True)
-    engine = sa.create_engine(f"sqlite:///{path}")
-    try:
+    with _file_store(path) as engine:
+        committed = _rename_patient_on_read(path, monkeypatch, every_attempt=True)
         assert bulk.read_sqlite_file(engine, path, {"patients": _patients_select()}) is None
         assert len(committed) == bulk.SNAPSHOT_ATTEMPTS
         loaded = bundles.load_bundle(engine, "changing")  # at last one transaction reads it
-    finally:
-        engine.dispose()
     assert len(committed) == bulk.SNAPSHOT_ATTEMPTS * (1 + len(TABLES))
     names = loaded["patients"].filter(pl.col("patient_id") == "P1")["first_name"].to_list()
     assert names == [committed[-1]]
