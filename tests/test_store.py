@@ -623,7 +623,7 @@ def test_a_sqlite_file_read_whole_by_connectorx_equals_the_cursors_reading(
     with _file_store(path) as engine:
         assert bulk.sqlite_file(engine) == path.resolve()
         fast = bundles.load_bundle(engine, "fast")
-        monkeypatch.setattr(bulk, "read_sqlite_file", lambda *args: None)
+        monkeypatch.setattr(bulk, "_connectorx_reader", lambda: None)
         slow = bundles.load_bundle(engine, "cursor")
     for name in TABLES:  # same rows, same dtypes, same order
         assert_frame_equal(fast[name], slow[name])
@@ -641,10 +641,10 @@ def _rename_patient_on_read(
 ) -> list[str]:
     """Commit a change from another connection while the first table is read (on every
     attempt, or the first only); returns the names committed, in order."""
-    original = bulk._read_whole
+    original = bulk._read_arrow
     committed: list[str] = []
 
-    def read_and_commit(*args: Any) -> pl.DataFrame:
+    def read_and_commit(*args: Any) -> pl.DataFrame | None:
         if every_attempt or not committed:
             name = f"Renamed {len(committed)}"
             with sqlite3.connect(path) as other:
@@ -653,7 +653,7 @@ def _rename_patient_on_read(
         return original(*args)
 
     monkeypatch.setattr(bulk, "READ_THREADS", 1)
-    monkeypatch.setattr(bulk, "_read_whole", read_and_commit)
+    monkeypatch.setattr(bulk, "_read_arrow", read_and_commit)
     return committed
 
 
@@ -663,11 +663,10 @@ def test_a_commit_during_a_whole_store_read_makes_it_read_everything_again(
     path = tmp_path / "store.db"
     with _file_store(path) as engine:
         committed = _rename_patient_on_read(path, monkeypatch, every_attempt=False)
-        frames = bulk.read_sqlite_file(
-            engine, path, {"patients": _patients_select(), "payers": _payers_select()}
+        frames = bulk.read_whole_store(
+            engine, {"patients": _patients_select(), "payers": _payers_select()}
         )
     assert committed == ["Renamed 0"]
-    assert frames is not None
     assert "Renamed 0" in frames["patients"]["first_name"].to_list()
 
 
@@ -677,10 +676,8 @@ def test_a_store_changing_during_every_attempt_is_read_in_one_transaction(
     path = tmp_path / "store.db"
     with _file_store(path) as engine:
         committed = _rename_patient_on_read(path, monkeypatch, every_attempt=True)
-        assert bulk.read_sqlite_file(engine, path, {"patients": _patients_select()}) is None
-        assert len(committed) == bulk.SNAPSHOT_ATTEMPTS
         loaded = bundles.load_bundle(engine, "changing")  # at last one transaction reads it
-    assert len(committed) == bulk.SNAPSHOT_ATTEMPTS * (1 + len(TABLES))
+    assert len(committed) == bulk.SNAPSHOT_ATTEMPTS * len(TABLES)
     names = loaded["patients"].filter(pl.col("patient_id") == "P1")["first_name"].to_list()
     assert names == [committed[-1]]
 

@@ -261,17 +261,7 @@ def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = No
         for name, spec in TABLES.items()
         if tables is None or name in tables
     }
-    path = bulk.sqlite_file(engine)
-    stored = None if path is None else bulk.read_sqlite_file(engine, path, selects)
-    if stored is None:
-        with engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                # one snapshot for all tables, even while an import commits
-                connection.execution_options(isolation_level="REPEATABLE READ")
-            stored = {
-                name: bulk.select_frame(connection, select, schema)
-                for name, (select, schema) in selects.items()
-            }
+    stored = bulk.read_whole_store(engine, selects)
     frames = {name: codec.from_frame(TABLES[name], frame) for name, frame in stored.items()}
     return Bundle.from_frames(frames, source=source)
 
