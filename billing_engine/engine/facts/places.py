@@ -72,18 +72,20 @@ def monthly_place_of_service(
     indexed = facts.drop(
         [c for c in (name, f"{name}_source", f"{name}_evidence") if c in facts.columns]
     ).with_row_index("_pos_row")
-    encounter_pos = ctx.bundle["encounters"].select(
-        "encounter_id", _blank_to_null(pl.col("place_of_service")).alias("_pos")
-    )
+    # only the counted encounters' places are trimmed (not every encounter's)
+    encounter_pos = ctx.bundle["encounters"].lazy().select("encounter_id", "place_of_service")
     agreed = (
-        indexed.select("_pos_row", pl.col(counted).alias("encounter_id"))
+        indexed.lazy()
+        .select("_pos_row", pl.col(counted).alias("encounter_id"))
         .explode("encounter_id")
         .join(encounter_pos, on="encounter_id", how="inner")
+        .select("_pos_row", _pos=_blank_to_null(pl.col("place_of_service")))
         .filter(pl.col("_pos").is_not_null())
         .group_by("_pos_row")
         .agg(_places=pl.col("_pos").unique())
         .filter(pl.col("_places").list.len() == 1)
         .select("_pos_row", _encounters_pos=pl.col("_places").list.first())
+        .collect()
     )
     own = practitioner_places_of_service(ctx, "billing_practitioner_id", "_bp_pos")
     from_bp = pl.col("_bp_pos").is_not_null()
