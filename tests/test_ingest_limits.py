@@ -17,6 +17,8 @@ import polars as pl
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from billing_engine.errors import BundleInvalid, ConfigError, InputIssue
 from billing_engine.io.ingest import read_bundle, validate_frames
@@ -502,6 +504,53 @@ def test_typed_frames_with_a_death_before_birth_are_refused_in_memory_too() -> N
     assert [(i.file, i.row, i.column, i.problem) for i in issues if i.file == "patients"] == [
         ("patients", 2, "death_date", "death_date is before birth_date")
     ]
+
+
+_DAYS = st.integers(min_value=0, max_value=3650).map(
+    lambda n: dt.date(2016, 1, 1) + dt.timedelta(days=n)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lives=st.lists(st.tuples(st.none() | _DAYS, st.none() | _DAYS), min_size=1, max_size=6),
+    events=st.lists(st.tuples(st.integers(0, 5), _DAYS), max_size=12),
+)
+def test_every_event_outside_a_life_is_found_whichever_patients_the_join_meets(
+    lives: list[tuple[dt.date | None, dt.date | None]], events: list[tuple[int, dt.date]]
+) -> None:
+    """The life check joins only the patients born after a table's first date or dead
+    before its last; it finds what the join of every patient would."""
+    patients = pl.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(len(lives))],
+            "birth_date": [None if b is None else b.isoformat() for b, _ in lives],
+            "death_date": [None if d is None else d.isoformat() for _, d in lives],
+        },
+        schema=dict.fromkeys(("patient_id", "birth_date", "death_date"), pl.String),
+    )
+    referrals = pl.DataFrame(
+        {
+            "referral_id": [f"R{i}" for i in range(len(events))],
+            "patient_id": [f"P{p}" for p, _ in events],
+            "date": [day.isoformat() for _, day in events],
+        },
+        schema=dict.fromkeys(("referral_id", "patient_id", "date"), pl.String),
+    )
+    _, issues = validate_frames(
+        {"patients": ("patients", patients), "referrals": ("referrals", referrals)}
+    )
+    found = sorted((i.row, i.problem) for i in issues if "the patient's" in i.problem)
+    expected = []
+    for row, (p, day) in enumerate(events, start=2):
+        if p >= len(lives):
+            continue  # an unknown patient: reported as such, not as a life
+        birth, death = lives[p]
+        if birth is not None and day < birth:
+            expected.append((row, "date is before the patient's birth_date"))
+        elif death is not None and day > death:
+            expected.append((row, "date is after the patient's death_date"))
+    assert found == sorted(expected)
 
 
 # --------------------------------------------------------------------------- workbooks

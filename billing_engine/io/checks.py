@@ -448,12 +448,22 @@ def patient_life_checks(work: Mapping[str, pl.DataFrame], labels: Mapping[str, s
     for table, column in PATIENT_EVENT_DATES:
         if table not in work:
             continue
+        first, last = (
+            work[table]
+            .select(typed_col(column).min().alias("first"), typed_col(column).max().alias("last"))
+            .row(0)
+        )
+        if first is None:  # no dated row
+            continue
+        # only a patient born after the table's first date or dead before its last can
+        # have an event outside their life: the join meets those few, not everyone
+        at_risk = lives.filter((pl.col("__birth__") > first) | (pl.col("__death__") < last))
         dated = (
             work[table]
             .lazy()
             .select(ROW, column, column + TYPED, "patient_id" + TYPED)
             .filter(typed_col(column).is_not_null())
-            .join(lives, left_on="patient_id" + TYPED, right_on="__patient__")
+            .join(at_risk, left_on="patient_id" + TYPED, right_on="__patient__")
         )
         before = typed_col(column) < pl.col("__birth__")
         after = typed_col(column) > pl.col("__death__")
