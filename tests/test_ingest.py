@@ -829,6 +829,22 @@ def test_the_hash_gate_never_lets_a_repeated_key_pass(
         assert _may_repeat(frame, [pl.col("k"), pl.col("n")])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "ab", "", None])), st.booleans())
+def test_a_single_key_sorted_or_not_never_passes_the_gate_with_a_repeat(
+    keys: list[str | None], ordered: bool
+) -> None:
+    if ordered:  # an export sorted by its ids takes the neighbours' comparison
+        keys = sorted(keys, key=lambda k: (k is None, k or ""))
+    frame = pl.DataFrame({"k": keys}, schema={"k": pl.String}).lazy()
+    given_keys = [k for k in keys if k is not None]
+    repeated = len(set(given_keys)) < len(given_keys)
+    if repeated:
+        assert _may_repeat(frame, [pl.col("k")])
+    elif ordered:  # sorted distinct ids: no hash is needed to say so
+        assert not _may_repeat(frame, [pl.col("k")])
+
+
 def test_an_encounter_for_an_unknown_patient_is_refused_with_file_row_and_column(
     tmp_path: Path,
 ) -> None:

@@ -192,11 +192,18 @@ def _may_repeat(
     """Whether `keys` may repeat among the rows where `whole` (default: the keys) is
     not null.
 
-    False only when the keys' hashes are all distinct (equal keys hash alike): counting
-    distinct 64-bit hashes is several times cheaper than finding the repeated keys
-    themselves, which is done only when this is true (a repeat, or a hash collision).
+    False only when a single key rises strictly from row to row (an export sorted by
+    its ids: one comparison of neighbours, 0.05 s for 11 M encounter ids against 0.65 s
+    for their hashes), or when the keys' hashes are all distinct (equal keys hash
+    alike): counting distinct 64-bit hashes is several times cheaper than finding the
+    repeated keys themselves, which is done only when this is true (a repeat, or a hash
+    collision).
     """
     rows = frame.filter(pl.all_horizontal(k.is_not_null() for k in (whole or keys)))
+    if len(keys) == 1:
+        key = keys[0]
+        if rows.select((key > key.shift(1)).all()).collect().item():
+            return False
     hashed = keys[0].hash() if len(keys) == 1 else pl.struct(keys).hash()
     return bool(rows.select(hashed.n_unique() < pl.len()).collect().item())
 
