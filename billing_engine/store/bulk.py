@@ -310,8 +310,9 @@ def _connectorx_reader() -> Callable[..., Any] | None:
 def _read_sqlite_file(
     engine: Engine, path: Path, read_sql: Callable[..., Any], selects: Selects
 ) -> dict[str, pl.DataFrame] | None:
-    uri = "sqlite://" + url_quote(str(path))
-    watch = sqlite3.connect(f"file:{url_quote(str(path))}?mode=ro", uri=True, isolation_level=None)
+    quoted = url_quote(str(path))
+    uri = "sqlite://" + quoted
+    watch = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, isolation_level=None)
 
     def read(select: sa.Select[Any], schema: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
         return _read_arrow(engine, uri, read_sql, select, schema)

@@ -113,15 +113,12 @@ _COVERAGE_COLUMNS = ("patient_id", "payer_id", "start_date", "end_date")
 def _refuse_overlapping_coverages(connection: Connection, now: dt.datetime) -> None:
     """Raise ``StoreError`` when a coverage written at ``now`` overlaps another current one
     of the same patient and payer (the import is then rolled back)."""
-    table = INTERCHANGE_TABLES["coverages"]
     dtypes = codec.store_dtypes(TABLES["coverages"])
     # every current coverage, in bulk; narrowed here to the patients this import wrote to
     # (a query planner without statistics on a freshly filled table nests loops instead)
     current = bulk.select_frame(
         connection,
-        sa.select(*(table.c[c] for c in _COVERAGE_COLUMNS), table.c[IMPORTED_AT]).where(
-            table.c[RETIRED_AT].is_(None)
-        ),
+        _current("coverages", [*_COVERAGE_COLUMNS, IMPORTED_AT]),
         {**{c: dtypes[c] for c in _COVERAGE_COLUMNS}, IMPORTED_AT: pl.Datetime("us", "UTC")},
     ).select(*_COVERAGE_COLUMNS, written=pl.col(IMPORTED_AT) == now)
     patients = current.filter("written").get_column("patient_id").implode()
@@ -251,13 +248,7 @@ def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = No
     (text, integer, float, boolean); dates and the like in them as text.
     """
     selects = {
-        name: (
-            sa.select(
-                *(INTERCHANGE_TABLES[name].c[c] for c in spec.column_names),
-                INTERCHANGE_TABLES[name].c[EXTRA],
-            ).where(INTERCHANGE_TABLES[name].c[RETIRED_AT].is_(None)),
-            codec.stored_schema(spec),
-        )
+        name: (_current(name, [*spec.column_names, EXTRA]), codec.stored_schema(spec))
         for name, spec in TABLES.items()
         if tables is None or name in tables
     }
@@ -272,14 +263,17 @@ def current_rows(engine: Engine, name: str, columns: Sequence[str]) -> pl.DataFr
     Typed as the bundle types them (list columns as their ``;``-joined text). What
     ``billing import`` checks an incremental bundle's references against.
     """
-    spec, table = TABLES[name], INTERCHANGE_TABLES[name]
-    dtypes = codec.store_dtypes(spec)
+    dtypes = codec.store_dtypes(TABLES[name])
     with engine.connect() as connection:
         return bulk.select_frame(
-            connection,
-            sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None)),
-            {c: dtypes[c] for c in columns},
+            connection, _current(name, columns), {c: dtypes[c] for c in columns}
         )
+
+
+def _current(name: str, columns: Sequence[str]) -> sa.Select[Any]:
+    """`columns` of the current (not retired) rows of one interchange table."""
+    table = INTERCHANGE_TABLES[name]
+    return sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None))
 
 
 def retired_rows(engine: Engine, name: str) -> pl.DataFrame:
