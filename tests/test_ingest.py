@@ -22,7 +22,7 @@ from shared_data import SCENARIOS
 from billing_engine.errors import BundleInvalid, InputIssue
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.cells import valid_npi
-from billing_engine.io.checks import _may_repeat
+from billing_engine.io.checks import may_repeat
 from billing_engine.io.ingest import read_bundle, validate_frames
 from billing_engine.io.readers import read_raw
 from billing_engine.io.schema import TABLES, ColType
@@ -823,10 +823,10 @@ def test_the_hash_gate_never_lets_a_repeated_key_pass(
     frame = pl.DataFrame(rows, schema={"k": pl.String, "n": pl.Int64}, orient="row").lazy()
     whole = [r for r in rows if r[0] is not None]
     if len(set(whole)) < len(whole):  # a repeat among the rows whose "k" is given
-        assert _may_repeat(frame, [pl.col("k"), pl.col("n")], [pl.col("k")])
+        assert may_repeat(frame, [pl.col("k"), pl.col("n")], [pl.col("k")])
     keyed = [r for r in rows if None not in r]
     if len(set(keyed)) < len(keyed):
-        assert _may_repeat(frame, [pl.col("k"), pl.col("n")])
+        assert may_repeat(frame, [pl.col("k"), pl.col("n")])
 
 
 @settings(max_examples=200, deadline=None)
@@ -840,9 +840,9 @@ def test_a_single_key_sorted_or_not_never_passes_the_gate_with_a_repeat(
     given_keys = [k for k in keys if k is not None]
     repeated = len(set(given_keys)) < len(given_keys)
     if repeated:
-        assert _may_repeat(frame, [pl.col("k")])
+        assert may_repeat(frame, [pl.col("k")])
     elif ordered:  # sorted distinct ids: no hash is needed to say so
-        assert not _may_repeat(frame, [pl.col("k")])
+        assert not may_repeat(frame, [pl.col("k")])
 
 
 def test_an_encounter_for_an_unknown_patient_is_refused_with_file_row_and_column(

@@ -21,7 +21,15 @@ from polars.testing import assert_frame_equal
 
 from billing_engine.io.bundle import Bundle
 from billing_engine.io.schema import TABLES
-from billing_engine.store import Store, StoreError, bulk, bundles, default_db_url, display_url
+from billing_engine.store import (
+    Store,
+    StoreError,
+    bulk,
+    bundles,
+    codec,
+    default_db_url,
+    display_url,
+)
 from billing_engine.store.models import INTERCHANGE_TABLES, metadata
 
 D = dt.date
@@ -352,6 +360,24 @@ def test_a_newer_export_updates_changed_records_and_keeps_absent_ones(store_url:
     assert loaded["payers"].height == 2  # tables absent from the newer export are kept
 
 
+def test_a_first_import_written_a_row_per_slice_hashes_rows_as_a_later_import_does(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first import makes each slice's row digests as the slice is written (PostgreSQL:
+    while psycopg's writer thread sends the slices before); a second import digests the
+    whole table to compare it with the store. One row per slice: every boundary is hit,
+    and the same bundle again must find every stored digest equal."""
+    monkeypatch.setattr(bulk, "BULK_ROWS", 1)
+    bundle = _full_bundle()
+    with Store.open(store_url) as store:
+        first = store.import_bundle(bundle)
+        assert {n: c.inserted for n, c in first.tables.items()} == bundle.row_counts()
+        again = store.import_bundle(bundle)
+        assert again.inserted == again.updated == 0
+        assert {n: c.unchanged for n, c in again.tables.items()} == bundle.row_counts()
+        _assert_bundles_equal(store.load_bundle(), bundle)
+
+
 def test_repeated_keys_in_one_bundle_keep_the_last_row(store_url: str) -> None:
     bundle = Bundle.from_frames(
         {
@@ -369,6 +395,59 @@ def test_repeated_keys_in_one_bundle_keep_the_last_row(store_url: str) -> None:
         counts = store.import_bundle(bundle).tables["measurements"]
         assert (counts.inserted, counts.duplicates) == (1, 1)
         assert store.load_bundle()["measurements"]["value"].to_list() == [31.0]
+
+
+def _primary_keys(url: str) -> dict[str, dict[str, Any]]:
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        return {n: inspector.get_pk_constraint(n) for n in INTERCHANGE_TABLES}
+    finally:
+        engine.dispose()
+
+
+def test_a_first_import_that_builds_primary_keys_after_its_rows_keeps_them_enforced(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``KEY_BUILT_AFTER_ROWS`` rows a first import into an empty PostgreSQL table
+    drops its primary key and builds it after the COPY: the keys are there, named as the
+    models name them, and a later import still updates rows by key."""
+    monkeypatch.setattr(bulk, "KEY_BUILT_AFTER_ROWS", 1)
+    bundle = _full_bundle()
+    with Store.open(store_url) as store:
+        keys_before = _primary_keys(store_url)
+        store.import_bundle(bundle)
+        assert _primary_keys(store_url) == keys_before
+        renamed = bundle["practitioners"].with_columns(pl.col("name").str.to_uppercase())
+        again = store.import_bundle(Bundle.from_frames({"practitioners": renamed}))
+        assert again.tables["practitioners"].updated == renamed.height
+        assert again.inserted == 0
+
+
+def test_a_failed_first_import_that_dropped_a_primary_key_leaves_it_in_place(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "KEY_BUILT_AFTER_ROWS", 1)
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    with Store.open(store_url) as store:
+        keys_before = _primary_keys(store_url)
+        monkeypatch.setattr(bulk, "insert_rows", fail)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            store.import_bundle(_full_bundle())
+        assert _primary_keys(store_url) == keys_before
+        assert store.imports() == []
+
+
+@pytest.mark.parametrize("ids", [["E1", "E2", "E1"], ["E1", "E1", "E2"], ["E2", "E1", "E1"]])
+def test_a_repeated_id_keeps_the_last_row_sorted_or_not(ids: list[str]) -> None:
+    frame = pl.DataFrame({"encounter_id": ids, "patient_id": ["P1"] * 3, "minutes": [10, 20, 30]})
+    rows, dropped = codec.to_store_frame(TABLES["encounters"], frame)
+    last = {i: m for i, m in zip(ids, [10, 20, 30], strict=True)}
+    assert dropped == 1
+    assert dict(zip(rows["encounter_id"], rows["minutes"], strict=True)) == last
 
 
 def test_a_failed_import_rolls_back_every_table(

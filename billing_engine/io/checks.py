@@ -186,7 +186,7 @@ def _type_problem(column: Column) -> pl.Expr:
     return pl.lit(_TYPE_PROBLEMS.get(column.type, "invalid value"))
 
 
-def _may_repeat(
+def may_repeat(
     frame: pl.LazyFrame, keys: Sequence[pl.Expr], whole: Sequence[pl.Expr] | None = None
 ) -> bool:
     """Whether `keys` may repeat among the rows where `whole` (default: the keys) is
@@ -212,7 +212,7 @@ def _duplicate_key_checks(table: Table, label: str, frame: pl.LazyFrame) -> list
     if not table.key:
         return []
     keys = [typed_col(k) for k in table.key]
-    if not _may_repeat(frame, keys):
+    if not may_repeat(frame, keys):
         return []
     key_text = pl.concat_str(keys, separator="/")
     repeated = (
@@ -257,7 +257,7 @@ def _conflicting_duplicate_checks(table: Table, label: str, frame: pl.LazyFrame)
         return []
     identity = [typed_col(c).alias(c) for c in table.identity]
     natural = [typed_col(k) for k in table.natural_key]
-    if not _may_repeat(frame, identity, natural):
+    if not may_repeat(frame, identity, natural):
         return []
     content = pl.struct([typed_col(c) for c in table.column_names]).hash()
     first = pl.col(ROW).sort_by(ROW).first().over(identity)

@@ -26,6 +26,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -40,18 +41,65 @@ from billing_engine.io.safe_files import database_load_csv
 BULK_ROWS = 200_000
 
 
+# the rows of one slice as they are written: the frame's slice in, the table's rows out
+Prepare = Callable[[pl.DataFrame], pl.DataFrame]
+
+
+def _as_is(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
+
+
 def insert_rows(
-    connection: Connection, table: sa.Table, frame: pl.DataFrame, key: Sequence[str]
+    connection: Connection,
+    table: sa.Table,
+    frame: pl.DataFrame,
+    key: Sequence[str],
+    prepare: Prepare = _as_is,
 ) -> None:
     """Insert rows whose primary keys the table does not hold (PostgreSQL: COPY, the
     caller holds the import lock; SQLite: as ``upsert_rows``, which costs it nothing more
-    and stays right should another connection have written first)."""
+    and stays right should another connection have written first).
+
+    `prepare` completes each slice of ``BULK_ROWS`` rows just before it is written (the
+    import's row digests): on PostgreSQL while the server stores the slices before it.
+    """
     if frame.height == 0:
         return
     if connection.dialect.name == "postgresql":
-        _copy_in(connection, table.name, frame)
+        _copy_in(connection, table.name, frame, prepare)
     else:
-        upsert_rows(connection, table, frame, key)
+        columns = prepare(frame.head(0)).columns
+        _sqlite_write(connection, _insert_sql(connection, table, columns, key), frame, prepare)
+
+
+# rows from which a first import into an empty PostgreSQL table builds the primary key
+# after the COPY rather than row by row during it (encounters of 1M patients, 11.6M rows:
+# 42.8 s against 51.5 s for the server)
+KEY_BUILT_AFTER_ROWS = 100_000
+
+
+@contextmanager
+def primary_key_built_after(connection: Connection, table: sa.Table, rows: int) -> Iterator[None]:
+    """Around the insert of `rows` rows into an EMPTY table: on PostgreSQL, from
+    ``KEY_BUILT_AFTER_ROWS`` rows, its primary key is dropped and built again at the end
+    (one sort instead of a B-tree insert per row), inside the caller's transaction: a
+    failure rolls the drop back with everything else, and a reader of the table waits for
+    the commit (the table is locked) instead of seeing it empty. The rows must hold no
+    repeated key (``codec.to_store_frame`` drops repeats)."""
+    constraint = table.primary_key
+    if (
+        connection.dialect.name != "postgresql"
+        or rows < KEY_BUILT_AFTER_ROWS
+        or constraint.name is None
+    ):
+        yield
+        return
+    quote = connection.dialect.identifier_preparer.quote
+    name, pk = quote(table.name), quote(str(constraint.name))
+    columns = ", ".join(quote(c.name) for c in constraint.columns)
+    connection.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {pk}")
+    yield
+    connection.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {pk} PRIMARY KEY ({columns})")
 
 
 def upsert_rows(
@@ -131,14 +179,22 @@ def _as_copy_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
-def _copy_in(connection: Connection, table_name: str, frame: pl.DataFrame) -> None:
+def _copy_in(
+    connection: Connection, table_name: str, frame: pl.DataFrame, prepare: Prepare = _as_is
+) -> None:
+    """COPY `frame` in, its slices prepared and turned into CSV while psycopg's writer
+    thread sends the slices before (bounded: its queue holds at most 128 MiB), so the
+    server stores rows as the client makes the next ones: the two overlap on two cores.
+    """
+    from psycopg.copy import QueuedLibpqWriter  # (only a PostgreSQL store loads the driver)
+
     quote = connection.dialect.identifier_preparer.quote
-    columns = ", ".join(quote(c) for c in frame.columns)
+    columns = ", ".join(quote(c) for c in prepare(frame.head(0)).columns)
     sql = f"COPY {quote(table_name)} ({columns}) FROM STDIN WITH (FORMAT csv)"
     cursor = _driver_cursor(connection)
-    with cursor.copy(sql) as copy:
-        for chunk in _as_copy_text(frame).iter_slices(BULK_ROWS):
-            copy.write(database_load_csv(chunk))
+    with cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy:
+        for chunk in frame.iter_slices(BULK_ROWS):
+            copy.write(database_load_csv(_as_copy_text(prepare(chunk))))
 
 
 # bytes of CSV gathered before polars parses them (each COPY message is whole rows)
@@ -209,9 +265,12 @@ def _as_sqlite_values(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
-def _sqlite_write(connection: Connection, sql: str, frame: pl.DataFrame) -> None:
+def _sqlite_write(
+    connection: Connection, sql: str, frame: pl.DataFrame, prepare: Prepare = _as_is
+) -> None:
     cursor = _driver_cursor(connection)
-    for chunk in _as_sqlite_values(frame).iter_slices(BULK_ROWS):
+    for part in frame.iter_slices(BULK_ROWS):
+        chunk = _as_sqlite_values(prepare(part))
         cursor.executemany(sql, chunk.iter_rows())
 
 

@@ -9,6 +9,7 @@ record of every import.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -187,7 +188,7 @@ def import_table(
         return TableImportCounts()
     table = INTERCHANGE_TABLES[spec.name]
     key = primary_key_columns(spec)
-    rows, duplicates = codec.to_store_frame(spec, frame)
+    rows, duplicates = codec.to_store_frame(spec, frame, hashed=False)
 
     key_dtypes = {k: rows.schema[k] for k in key}
     retired_flag = sa.case((table.c[RETIRED_AT].is_(None), 0), else_=1)
@@ -196,13 +197,21 @@ def import_table(
         sa.select(*(table.c[k] for k in key), table.c[ROW_HASH], retired_flag),
         {**key_dtypes, _STORED_HASH: pl.String(), _STORED_RETIRED: pl.Int64()},
     )
-    if stored.height:
-        rows = rows.join(stored, on=list(key), how="left", maintain_order="left")
-    else:  # a first import: every row is new (no join, no copy of the table)
-        rows = rows.with_columns(
-            pl.lit(None, dtype=pl.String).alias(_STORED_HASH),
-            pl.lit(None, dtype=pl.Int64).alias(_STORED_RETIRED),
-        )
+    stamps = (
+        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT),
+        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(RETIRED_AT),
+    )
+    if not stored.height:
+        # a first import of the table: every row is new (no join, no copy of the table),
+        # and each slice's digests are made as it is written (on PostgreSQL while the
+        # server stores the slices before it)
+        with_hash = functools.partial(codec.with_row_hash, spec)
+        with bulk.primary_key_built_after(connection, table, rows.height):
+            bulk.insert_rows(connection, table, rows.with_columns(*stamps), key, with_hash)
+        return TableImportCounts(inserted=rows.height, duplicates=duplicates)
+    rows = codec.with_row_hash(spec, rows).join(
+        stored, on=list(key), how="left", maintain_order="left"
+    )
     is_new = pl.col(_STORED_HASH).is_null()
     was_retired = pl.col(_STORED_RETIRED) == 1
     is_changed = is_new.not_() & ((pl.col(_STORED_HASH) != pl.col(ROW_HASH)) | was_retired)
@@ -212,10 +221,6 @@ def import_table(
         (is_new.not_() & was_retired).sum().alias("restored"),
     ).row(0)
 
-    stamps = (
-        pl.lit(now, dtype=pl.Datetime("us", "UTC")).alias(IMPORTED_AT),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(RETIRED_AT),
-    )
     written = pl.exclude(_STORED_HASH, _STORED_RETIRED)
     new_rows = rows if inserted == rows.height else rows.filter(is_new)  # all new: no copy
     bulk.insert_rows(connection, table, new_rows.select(written, *stamps), key)
