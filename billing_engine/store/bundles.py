@@ -188,7 +188,7 @@ def import_table(
         return TableImportCounts()
     table = INTERCHANGE_TABLES[spec.name]
     key = primary_key_columns(spec)
-    rows, duplicates = codec.to_store_frame(spec, frame, hashed=False)
+    rows, duplicates = codec.to_store_frame(spec, frame)
 
     key_dtypes = {k: rows.schema[k] for k in key}
     retired_flag = sa.case((table.c[RETIRED_AT].is_(None), 0), else_=1)

@@ -82,15 +82,13 @@ def _digests(texts: pl.Series) -> pl.Series:
     return pl.concat(parts)
 
 
-def to_store_frame(
-    spec: SpecTable, frame: pl.DataFrame, *, hashed: bool = True
-) -> tuple[pl.DataFrame, int]:
+def to_store_frame(spec: SpecTable, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The rows to store for one table, deduplicated on the primary key (last row wins).
 
-    Returns the frame (primary key, spec columns with lists joined, ``extra`` JSON text,
-    ``row_hash``) and how many input rows were dropped as repeats of a key. With
-    ``hashed=False`` the frame lacks ``row_hash``: ``with_row_hash`` adds it later, a
-    slice at a time as the rows are written (its text is a table's size again).
+    Returns the frame (primary key, spec columns with lists joined, ``extra`` JSON text)
+    and how many input rows were dropped as repeats of a key. ``with_row_hash`` adds
+    ``row_hash``: to the whole frame, or a slice at a time as the slices are written (the
+    digest input text is as large as the table).
     """
     spec_names = list(spec.column_names)
     missing = [c for c in spec.columns if c.name not in frame.columns]
@@ -119,12 +117,11 @@ def to_store_frame(
     deduped = out
     if may_repeat(out.lazy(), [pl.col(k) for k in key]):
         deduped = out.unique(subset=list(key), keep="last", maintain_order=True)
-    dropped = out.height - deduped.height
-    return (with_row_hash(spec, deduped) if hashed else deduped), dropped
+    return deduped, out.height - deduped.height
 
 
 def with_row_hash(spec: SpecTable, rows: pl.DataFrame) -> pl.DataFrame:
-    """`rows` of ``to_store_frame(..., hashed=False)`` with their ``row_hash``: the
+    """`rows` of ``to_store_frame`` with their ``row_hash``: the
     digest of every spec column's canonical text and ``extra``, from the stored form
     (lists already joined)."""
     texts = [
