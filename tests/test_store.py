@@ -424,6 +424,43 @@ def test_a_first_import_that_builds_primary_keys_after_its_rows_keeps_them_enfor
         assert again.inserted == 0
 
 
+@pytest.mark.postgres
+def test_a_large_first_import_into_postgresql_leaves_its_tables_analyzed(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_url = pg_schema_url
+    monkeypatch.setattr(bulk, "KEY_BUILT_AFTER_ROWS", 1)
+    with Store.open(store_url) as store:
+        store.import_bundle(_full_bundle())
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            analyzed = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() "
+                    "AND tablename = 'patients' AND attname = 'patient_id'"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert analyzed == 1  # a column's statistics exist only once ANALYZE has run
+
+
+def test_stored_rows_come_back_in_key_order_after_an_update_moved_one_to_the_end(
+    store_url: str,
+) -> None:
+    bundle = _full_bundle()
+    with Store.open(store_url) as store:
+        store.import_bundle(bundle)
+        first = bundle["practitioners"].sort("practitioner_id").head(1)
+        renamed = first.with_columns(pl.col("name").str.to_uppercase())
+        store.import_bundle(Bundle.from_frames({"practitioners": renamed}))  # a new row version
+        loaded = store.load_bundle()
+    ids = loaded["practitioners"]["practitioner_id"].to_list()
+    assert ids == sorted(ids)
+    assert loaded["practitioners"]["name"].to_list()[0] == renamed["name"].item()
+
+
 def test_a_failed_first_import_that_dropped_a_primary_key_leaves_it_in_place(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -709,6 +746,58 @@ def test_a_sqlite_file_read_whole_by_connectorx_equals_the_cursors_reading(
     _assert_bundles_equal(fast, _full_bundle())
 
 
+def test_a_large_sqlite_table_read_in_rowid_ranges_comes_back_as_the_cursor_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.db"
+    pieces: list[int] = []
+    original = bulk._rowid_ranges
+
+    def counted(*args: Any) -> list[sa.Select[Any]]:
+        ranges = original(*args)
+        pieces.append(len(ranges))
+        return ranges
+
+    with _file_store(path) as engine:
+        monkeypatch.setattr(bulk, "ROWID_RANGE_ROWS", 1)  # every table of 2+ rows in ranges
+        monkeypatch.setattr(bulk, "_rowid_ranges", counted)
+        ranged = bundles.load_bundle(engine, "ranges")
+        monkeypatch.setattr(bulk, "_connectorx_reader", lambda: None)
+        slow = bundles.load_bundle(engine, "cursor")
+    assert max(pieces) > 1
+    for name in TABLES:  # same rows, same dtypes, same order
+        assert_frame_equal(ranged[name], slow[name])
+
+
+def test_each_table_of_a_whole_store_read_is_finished_once_as_soon_as_it_is_read(
+    tmp_path: Path,
+) -> None:
+    finished: list[str] = []
+
+    def finish(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        finished.append(name)
+        return frame.with_columns(pl.lit(name).alias("finished_by"))
+
+    selects = {"patients": _patients_select(), "payers": _payers_select()}
+    with _file_store(tmp_path / "store.db") as engine:
+        frames = bulk.read_whole_store(engine, selects, finish)
+    assert finished == ["patients", "payers"]
+    assert frames["payers"]["finished_by"].unique().to_list() == ["payers"]
+
+
+def test_stored_rows_out_of_their_key_order_come_back_sorted_and_rows_in_order_as_they_are() -> (
+    None
+):
+    spec = TABLES["payers"]
+    stored = pl.DataFrame(
+        {c: [None, None, None] for c in codec.stored_schema(spec)},
+        schema=codec.stored_schema(spec),
+    ).with_columns(pl.Series("payer_id", ["B", "C", "A"]))
+    assert codec.from_frame(spec, stored)["payer_id"].to_list() == ["A", "B", "C"]
+    in_order = stored.sort("payer_id")
+    assert codec.from_frame(spec, in_order)["payer_id"].to_list() == ["A", "B", "C"]
+
+
 def test_a_memory_database_or_a_sqlite_uri_is_not_read_by_another_connection() -> None:
     for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x.db?mode=ro&uri=true"):
         assert bulk.sqlite_file(sa.create_engine(url)) is None
@@ -772,3 +861,31 @@ def _patients_select() -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
 def _payers_select() -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
     table = INTERCHANGE_TABLES["payers"]
     return sa.select(table.c.payer_id), {"payer_id": pl.String()}
+
+
+def test_items_made_ahead_by_a_thread_come_in_order_and_its_error_after_them() -> None:
+    assert list(bulk._made_ahead(iter(range(50)))) == list(range(50))
+
+    def failing() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise StoreError("the server went away")
+
+    received: list[int] = []
+    with pytest.raises(StoreError, match="went away"):
+        received.extend(bulk._made_ahead(failing()))
+    assert received == [1, 2]
+
+
+def test_a_consumer_that_stops_early_stops_the_thread_making_items_ahead() -> None:
+    made: list[int] = []
+
+    def counted() -> Iterator[int]:
+        for item in range(1_000):
+            made.append(item)
+            yield item
+
+    ahead = bulk._made_ahead(counted())
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    ahead.close()  # joins the thread
+    assert len(made) <= 3 + bulk.AHEAD_ITEMS + 1

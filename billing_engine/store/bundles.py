@@ -252,13 +252,15 @@ def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = No
     sorted by their id or natural key. Extra columns come back with JSON types
     (text, integer, float, boolean); dates and the like in them as text.
     """
+    in_key_order = engine.dialect.name == "postgresql"
     selects = {
-        name: (_current(name, [*spec.column_names, EXTRA]), codec.stored_schema(spec))
+        name: (_current(name, [*spec.column_names, EXTRA], in_key_order), codec.stored_schema(spec))
         for name, spec in TABLES.items()
         if tables is None or name in tables
     }
-    stored = bulk.read_whole_store(engine, selects)
-    frames = {name: codec.from_frame(TABLES[name], frame) for name, frame in stored.items()}
+    frames = bulk.read_whole_store(
+        engine, selects, lambda name, stored: codec.from_frame(TABLES[name], stored)
+    )
     return Bundle.from_frames(frames, source=source)
 
 
@@ -275,10 +277,20 @@ def current_rows(engine: Engine, name: str, columns: Sequence[str]) -> pl.DataFr
         )
 
 
-def _current(name: str, columns: Sequence[str]) -> sa.Select[Any]:
-    """`columns` of the current (not retired) rows of one interchange table."""
+def _current(name: str, columns: Sequence[str], in_key_order: bool = False) -> sa.Select[Any]:
+    """`columns` of the current (not retired) rows of one interchange table; with
+    `in_key_order`, a table of a one-column key ordered by it.
+
+    PostgreSQL's heap is not in the order rows were written (a row that fits goes to an
+    earlier page with room), so the encounters of a sorted export come back out of
+    order and ``codec.from_frame`` would sort them (6 s and a second copy of the table
+    at a million patients); the key's index walks them in order for ~10 % more of the
+    server's time. ``from_frame`` still checks the order (a collation other than the
+    bytes' is sorted again)."""
     table = INTERCHANGE_TABLES[name]
-    return sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None))
+    select = sa.select(*(table.c[c] for c in columns)).where(table.c[RETIRED_AT].is_(None))
+    key = list(table.primary_key.columns)
+    return select.order_by(*key) if in_key_order and len(key) == 1 else select
 
 
 def retired_rows(engine: Engine, name: str) -> pl.DataFrame:
