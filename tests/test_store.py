@@ -889,3 +889,20 @@ def test_a_consumer_that_stops_early_stops_the_thread_making_items_ahead() -> No
     assert [next(ahead) for _ in range(3)] == [0, 1, 2]
     ahead.close()  # joins the thread
     assert len(made) <= 3 + bulk.AHEAD_ITEMS + 1
+
+
+def test_a_whole_store_read_that_fails_on_a_table_raises_that_error_and_leaves_the_store_usable(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "COPY_OUT_BYTES", 1)  # a block a row: stopped inside a COPY
+    monkeypatch.setattr(bulk, "AHEAD_ITEMS", 1)
+
+    def finish(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        raise ValueError(f"cannot convert {name}")
+
+    with Store.open(store_url) as store:
+        store.import_bundle(_full_bundle())
+        selects = {"patients": _patients_select(), "payers": _payers_select()}
+        with pytest.raises(ValueError, match="cannot convert patients"):
+            bulk.read_whole_store(store.engine, selects, finish)
+        assert store.load_bundle()["patients"].height == _full_bundle()["patients"].height

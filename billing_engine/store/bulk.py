@@ -293,6 +293,10 @@ def _made_ahead(items: Iterator[_T]) -> Iterator[_T]:
             put((False, None))
         except BaseException as exc:  # handed to the consumer, which raises it
             put((False, exc))
+        finally:  # a generator stopped early ends its work here (a COPY: its block)
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, name="made-ahead", daemon=True)
     thread.start()
