@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -572,6 +574,34 @@ def test_the_migrations_match_the_models(store_url: str) -> None:
     with Store.open(store_url) as store, store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_the_newest_migration_a_store_is_checked_against_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from billing_engine.store import connect
+
+    scripts = ScriptDirectory.from_config(connect.alembic_config())
+    assert scripts.get_current_head() == connect.HEAD_REVISION
+
+
+def test_a_store_at_the_newest_migration_opens_without_loading_the_migration_tool(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store.open(url) as store:  # created and migrated
+        store.import_bundle(_full_bundle())
+    script = (
+        "import sys\n"
+        "from billing_engine.store import Store\n"
+        f"with Store.open({url!r}, create=False) as store:\n"
+        "    patients = store.load_bundle()['patients'].height\n"
+        "print(patients, any(m.split('.')[0] == 'alembic' for m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [str(_full_bundle()["patients"].height), "False"]
 
 
 def test_reopening_a_store_keeps_its_data(tmp_path: Path) -> None:
