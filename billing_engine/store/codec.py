@@ -161,8 +161,8 @@ def from_frame(spec: SpecTable, frame: pl.DataFrame) -> pl.DataFrame:
     identity = list(primary_key_columns(spec) if spec.key else spec.identity)
     if len(identity) == 1 and _rising(frame, identity[0]):
         # stored in its key's order (an export sorted by its ids): no sort, but one piece
-        # of memory per column as a sort leaves it (the 188 pieces of a million patients'
-        # encounters read in rowid ranges made their evaluation 20-30 % slower)
+        # of memory per column as a sort leaves it (a million patients' evaluation with
+        # the 188 pieces of their encounters read in rowid ranges: 21.3 s, 16.5 s whole)
         return frame.rechunk()
     return frame.sort(identity, nulls_last=True, maintain_order=True)
 
