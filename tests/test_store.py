@@ -31,6 +31,7 @@ from billing_engine.store import (
     codec,
     default_db_url,
     display_url,
+    whole_store,
 )
 from billing_engine.store.models import INTERCHANGE_TABLES, metadata
 
@@ -767,9 +768,9 @@ def test_a_sqlite_file_read_whole_by_connectorx_equals_the_cursors_reading(
     path = tmp_path / "a folder with spaces" / "store.db"
     path.parent.mkdir()
     with _file_store(path) as engine:
-        assert bulk.sqlite_file(engine) == path.resolve()
+        assert whole_store.sqlite_file(engine) == path.resolve()
         fast = bundles.load_bundle(engine, "fast")
-        monkeypatch.setattr(bulk, "_connectorx_reader", lambda: None)
+        monkeypatch.setattr(whole_store, "_connectorx_reader", lambda: None)
         slow = bundles.load_bundle(engine, "cursor")
     for name in TABLES:  # same rows, same dtypes, same order
         assert_frame_equal(fast[name], slow[name])
@@ -781,7 +782,7 @@ def test_a_large_sqlite_table_read_in_rowid_ranges_comes_back_as_the_cursor_read
 ) -> None:
     path = tmp_path / "store.db"
     pieces: list[int] = []
-    original = bulk._rowid_ranges
+    original = whole_store._rowid_ranges
 
     def counted(*args: Any) -> list[sa.Select[Any]]:
         ranges = original(*args)
@@ -789,10 +790,10 @@ def test_a_large_sqlite_table_read_in_rowid_ranges_comes_back_as_the_cursor_read
         return ranges
 
     with _file_store(path) as engine:
-        monkeypatch.setattr(bulk, "ROWID_RANGE_ROWS", 1)  # every table of 2+ rows in ranges
-        monkeypatch.setattr(bulk, "_rowid_ranges", counted)
+        monkeypatch.setattr(whole_store, "ROWID_RANGE_ROWS", 1)  # every table of 2+ rows in ranges
+        monkeypatch.setattr(whole_store, "_rowid_ranges", counted)
         ranged = bundles.load_bundle(engine, "ranges")
-        monkeypatch.setattr(bulk, "_connectorx_reader", lambda: None)
+        monkeypatch.setattr(whole_store, "_connectorx_reader", lambda: None)
         slow = bundles.load_bundle(engine, "cursor")
     assert max(pieces) > 1
     for name in TABLES:  # same rows, same dtypes, same order
@@ -810,7 +811,7 @@ def test_each_table_of_a_whole_store_read_is_finished_once_as_soon_as_it_is_read
 
     selects = {"patients": _patients_select(), "payers": _payers_select()}
     with _file_store(tmp_path / "store.db") as engine:
-        frames = bulk.read_whole_store(engine, selects, finish)
+        frames = whole_store.read_whole_store(engine, selects, finish)
     assert finished == ["patients", "payers"]
     assert frames["payers"]["finished_by"].unique().to_list() == ["payers"]
 
@@ -830,8 +831,8 @@ def test_stored_rows_out_of_their_key_order_come_back_sorted_and_rows_in_order_a
 
 def test_a_memory_database_or_a_sqlite_uri_is_not_read_by_another_connection() -> None:
     for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x.db?mode=ro&uri=true"):
-        assert bulk.sqlite_file(sa.create_engine(url)) is None
-    assert bulk.sqlite_file(sa.create_engine("postgresql+psycopg://u@h/db")) is None
+        assert whole_store.sqlite_file(sa.create_engine(url)) is None
+    assert whole_store.sqlite_file(sa.create_engine("postgresql+psycopg://u@h/db")) is None
 
 
 def _rename_patient_on_read(
@@ -839,7 +840,7 @@ def _rename_patient_on_read(
 ) -> list[str]:
     """Commit a change from another connection while the first table is read (on every
     attempt, or the first only); returns the names committed, in order."""
-    original = bulk._read_arrow
+    original = whole_store._read_arrow
     committed: list[str] = []
 
     def read_and_commit(*args: Any) -> pl.DataFrame | None:
@@ -850,8 +851,8 @@ def _rename_patient_on_read(
             committed.append(name)
         return original(*args)
 
-    monkeypatch.setattr(bulk, "READ_THREADS", 1)
-    monkeypatch.setattr(bulk, "_read_arrow", read_and_commit)
+    monkeypatch.setattr(whole_store, "READ_THREADS", 1)
+    monkeypatch.setattr(whole_store, "_read_arrow", read_and_commit)
     return committed
 
 
@@ -861,7 +862,7 @@ def test_a_commit_during_a_whole_store_read_makes_it_read_everything_again(
     path = tmp_path / "store.db"
     with _file_store(path) as engine:
         committed = _rename_patient_on_read(path, monkeypatch, every_attempt=False)
-        frames = bulk.read_whole_store(
+        frames = whole_store.read_whole_store(
             engine, {"patients": _patients_select(), "payers": _payers_select()}
         )
     assert committed == ["Renamed 0"]
@@ -875,7 +876,7 @@ def test_a_store_changing_during_every_attempt_is_read_in_one_transaction(
     with _file_store(path) as engine:
         committed = _rename_patient_on_read(path, monkeypatch, every_attempt=True)
         loaded = bundles.load_bundle(engine, "changing")  # at last one transaction reads it
-    assert len(committed) == bulk.SNAPSHOT_ATTEMPTS * len(TABLES)
+    assert len(committed) == whole_store.SNAPSHOT_ATTEMPTS * len(TABLES)
     names = loaded["patients"].filter(pl.col("patient_id") == "P1")["first_name"].to_list()
     assert names == [committed[-1]]
 
@@ -894,7 +895,7 @@ def _payers_select() -> tuple[sa.Select[Any], dict[str, pl.DataType]]:
 
 
 def test_items_made_ahead_by_a_thread_come_in_order_and_its_error_after_them() -> None:
-    assert list(bulk._made_ahead(iter(range(50)))) == list(range(50))
+    assert list(whole_store._made_ahead(iter(range(50)))) == list(range(50))
 
     def failing() -> Iterator[int]:
         yield 1
@@ -903,7 +904,7 @@ def test_items_made_ahead_by_a_thread_come_in_order_and_its_error_after_them() -
 
     received: list[int] = []
     with pytest.raises(StoreError, match="went away"):
-        received.extend(bulk._made_ahead(failing()))
+        received.extend(whole_store._made_ahead(failing()))
     assert received == [1, 2]
 
 
@@ -915,17 +916,17 @@ def test_a_consumer_that_stops_early_stops_the_thread_making_items_ahead() -> No
             made.append(item)
             yield item
 
-    ahead = bulk._made_ahead(counted())
+    ahead = whole_store._made_ahead(counted())
     assert [next(ahead) for _ in range(3)] == [0, 1, 2]
     ahead.close()  # joins the thread
-    assert len(made) <= 3 + bulk.AHEAD_ITEMS + 1
+    assert len(made) <= 3 + whole_store.AHEAD_ITEMS + 1
 
 
 def test_a_whole_store_read_that_fails_on_a_table_raises_that_error_and_leaves_the_store_usable(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bulk, "COPY_OUT_BYTES", 1)  # a block a row: stopped inside a COPY
-    monkeypatch.setattr(bulk, "AHEAD_ITEMS", 1)
+    monkeypatch.setattr(whole_store, "AHEAD_ITEMS", 1)
 
     def finish(name: str, frame: pl.DataFrame) -> pl.DataFrame:
         raise ValueError(f"cannot convert {name}")
@@ -934,5 +935,63 @@ def test_a_whole_store_read_that_fails_on_a_table_raises_that_error_and_leaves_t
         store.import_bundle(_full_bundle())
         selects = {"patients": _patients_select(), "payers": _payers_select()}
         with pytest.raises(ValueError, match="cannot convert patients"):
-            bulk.read_whole_store(store.engine, selects, finish)
+            whole_store.read_whole_store(store.engine, selects, finish)
         assert store.load_bundle()["patients"].height == _full_bundle()["patients"].height
+
+
+def test_items_of_several_streams_made_ahead_keep_each_streams_order() -> None:
+    letters, numbers = iter("abcdefgh"), iter(range(40))
+    received = list(whole_store._made_ahead(letters, numbers))
+    assert [x for x in received if isinstance(x, str)] == list("abcdefgh")
+    assert [x for x in received if isinstance(x, int)] == list(range(40))
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_read_on_two_connections_equals_the_read_on_one(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(pg_schema_url) as store:
+        store.import_bundle(_full_bundle())
+        monkeypatch.setattr(whole_store, "READ_THREADS", 1)
+        one = store.load_bundle()
+        monkeypatch.setattr(whole_store, "READ_THREADS", 2)
+        with store.engine.connect() as connection:
+            selects = {n: (bundles._current(n, ["extra"]), {"extra": pl.String()}) for n in TABLES}
+            groups = whole_store._by_size(connection, selects, 2)
+        two = store.load_bundle()
+    assert len(groups) == 2
+    assert sorted(name for group in groups for name in group) == sorted(TABLES)
+    for name in TABLES:
+        assert_frame_equal(two[name], one[name])
+
+
+@pytest.mark.postgres
+def test_a_commit_while_a_postgresql_store_is_read_on_two_connections_is_seen_by_neither(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second connection takes the first's exported snapshot: a commit made after
+    the first connection's snapshot began is in no table read."""
+    original = whole_store._by_size
+    engine = sa.create_engine(pg_schema_url)
+
+    def size_then_commit(*args: Any) -> list[list[str]]:
+        groups = original(*args)  # the first connection's snapshot is taken by now
+        with engine.begin() as other:
+            other.execute(sa.text("UPDATE patients SET first_name = 'Later'"))
+            other.execute(sa.text("UPDATE payers SET name = 'Later'"))
+        return groups
+
+    try:
+        with Store.open(pg_schema_url) as store:
+            store.import_bundle(_full_bundle())
+            monkeypatch.setattr(whole_store, "READ_THREADS", 2)
+            monkeypatch.setattr(whole_store, "_by_size", size_then_commit)
+            loaded = store.load_bundle()
+            monkeypatch.setattr(whole_store, "_by_size", original)
+            after = store.load_bundle()
+    finally:
+        engine.dispose()
+    assert "Later" not in loaded["patients"]["first_name"].to_list()
+    assert "Later" not in loaded["payers"]["name"].to_list()
+    assert set(after["patients"]["first_name"].to_list()) == {"Later"}
+    assert set(after["payers"]["name"].to_list()) == {"Later"}

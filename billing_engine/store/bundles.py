@@ -24,7 +24,7 @@ from billing_engine.io.bundle import Bundle
 from billing_engine.io.overlap import overlapping_coverages
 from billing_engine.io.schema import TABLES
 from billing_engine.io.schema import Table as SpecTable
-from billing_engine.store import bulk, codec
+from billing_engine.store import bulk, codec, whole_store
 from billing_engine.store.connect import StoreError, as_utc, write_batches
 from billing_engine.store.models import (
     EXTRA,
@@ -258,7 +258,7 @@ def load_bundle(engine: Engine, source: str, tables: Collection[str] | None = No
         for name, spec in TABLES.items()
         if tables is None or name in tables
     }
-    frames = bulk.read_whole_store(
+    frames = whole_store.read_whole_store(
         engine, selects, lambda name, stored: codec.from_frame(TABLES[name], stored)
     )
     return Bundle.from_frames(frames, source=source)
