@@ -22,9 +22,9 @@ import queue
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote as url_quote
@@ -243,14 +243,18 @@ def _read_postgresql(engine: Engine, selects: Selects, finish: Finish) -> dict[s
         whole: dict[str, pl.DataFrame] = {}
         typed: dict[str, list[pl.DataFrame]] = {name: [] for name in selects}
         streams = [blocks(c, names) for c, names in zip(connections, groups, strict=True)]
-        for name, block in _made_ahead(*streams):
-            schema = selects[name][1]
-            if block is not None:
-                typed[name].append(typed_copy_block(block, schema))
-                continue
-            frame = pl.concat([pl.DataFrame(schema=dict(schema)), *typed.pop(name)], rechunk=False)
-            whole[name] = finish(name, frame)
-            del frame  # the frame as read goes now, not when the next table is in
+        # the reading threads end here, before the connections they read close
+        with closing(_made_ahead(*streams)) as arriving:
+            for name, block in arriving:
+                schema = selects[name][1]
+                if block is not None:
+                    typed[name].append(typed_copy_block(block, schema))
+                    continue
+                frame = pl.concat(
+                    [pl.DataFrame(schema=dict(schema)), *typed.pop(name)], rechunk=False
+                )
+                whole[name] = finish(name, frame)
+                del frame  # the frame as read goes now, not when the next table is in
     return {name: whole[name] for name in selects}
 
 
@@ -290,7 +294,7 @@ _T = TypeVar("_T")
 AHEAD_ITEMS = 2
 
 
-def _made_ahead(*streams: Iterator[_T]) -> Iterator[_T]:
+def _made_ahead(*streams: Iterator[_T]) -> Generator[_T, None, None]:
     """The items of `streams`, each made by a thread of its own up to ``AHEAD_ITEMS``
     ahead of the consumer (each stream's in its order, the streams' as they come); an
     error of a producer is raised in the consumer, and a consumer that stops early stops
