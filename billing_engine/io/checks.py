@@ -186,6 +186,19 @@ def _type_problem(column: Column) -> pl.Expr:
     return pl.lit(_TYPE_PROBLEMS.get(column.type, "invalid value"))
 
 
+def rises_strictly(frame: pl.LazyFrame, key: pl.Expr) -> bool:
+    """Whether `key` has no null and rises strictly from row to row (one comparison of
+    neighbours: 0.05 s for the 11 M encounter ids of a sorted export)."""
+    whole, rising = (
+        frame.select(
+            (key.null_count() == 0).alias("whole"), (key > key.shift(1)).all().alias("rising")
+        )
+        .collect()
+        .row(0)
+    )
+    return bool(whole and rising)
+
+
 def may_repeat(
     frame: pl.LazyFrame, keys: Sequence[pl.Expr], whole: Sequence[pl.Expr] | None = None
 ) -> bool:
@@ -200,10 +213,8 @@ def may_repeat(
     collision).
     """
     rows = frame.filter(pl.all_horizontal(k.is_not_null() for k in (whole or keys)))
-    if len(keys) == 1:
-        key = keys[0]
-        if rows.select((key > key.shift(1)).all()).collect().item():
-            return False
+    if len(keys) == 1 and rises_strictly(rows, keys[0]):
+        return False
     hashed = keys[0].hash() if len(keys) == 1 else pl.struct(keys).hash()
     return bool(rows.select(hashed.n_unique() < pl.len()).collect().item())
 

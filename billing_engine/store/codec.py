@@ -12,7 +12,7 @@ import io
 
 import polars as pl
 
-from billing_engine.io.checks import may_repeat
+from billing_engine.io.checks import may_repeat, rises_strictly
 from billing_engine.io.schema import ColType, Column
 from billing_engine.io.schema import Table as SpecTable
 from billing_engine.store.models import (
@@ -159,23 +159,12 @@ def from_frame(spec: SpecTable, frame: pl.DataFrame) -> pl.DataFrame:
     if extras.width:
         frame = pl.concat([frame, extras], how="horizontal")
     identity = list(primary_key_columns(spec) if spec.key else spec.identity)
-    if len(identity) == 1 and _rising(frame, identity[0]):
+    if len(identity) == 1 and rises_strictly(frame.lazy(), pl.col(identity[0])):
         # stored in its key's order (an export sorted by its ids): no sort, but one piece
         # of memory per column as a sort leaves it (a million patients' evaluation with
         # the 188 pieces of their encounters read in rowid ranges: 21.3 s, 16.5 s whole)
         return frame.rechunk()
     return frame.sort(identity, nulls_last=True, maintain_order=True)
-
-
-def _rising(frame: pl.DataFrame, name: str) -> bool:
-    """Whether column `name` has no null and rises strictly from row to row (one
-    comparison of neighbours; sorting the 11.6 M encounter ids of a million patients
-    already in order costs seconds)."""
-    key = pl.col(name)
-    rising = frame.select(
-        (key.null_count() == 0).alias("whole"), (key > key.shift(1)).all().alias("rising")
-    ).row(0)
-    return all(rising)
 
 
 def _extra_columns(extra: pl.Series) -> pl.DataFrame:
