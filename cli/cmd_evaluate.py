@@ -157,7 +157,8 @@ def _count_option(name: str, least: int, help_text: str) -> Callable[[Any], Any]
     "--workers",
     1,
     "Patient parts evaluated at once by the local engine, in threads (default: 2, "
-    "or 1 on a one-core machine). Each adds a part's memory.",
+    "or 1 on a one-core machine); a practice evaluated in one part has its code "
+    "families evaluated that many at once. Each adds a part's memory.",
 )
 @click.option(
     "--engine",

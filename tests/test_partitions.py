@@ -5,13 +5,18 @@ the results joined must equal the unpartitioned run: checked on the demo month (
 for frame) and on every public scenario (the written CSV files byte for byte), and for
 the Ray engine on a local Ray runtime. By the same premise a family whose candidates are
 a few patients' visits of the month reads only their rows (``EvalContext.narrowed_to``):
-checked against the same families reading everyone's.
+checked against the same families reading everyone's. A bundle evaluated in one part
+has its families evaluated two at a time in threads (``pipeline.evaluate``'s
+``family_threads``): checked against one at a time, and on every public scenario, whose
+runs in parts evaluate each part's families one at a time.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ from click.testing import CliRunner
 
 from billing_engine.calendar import Month
 from billing_engine.engine import partitions
-from billing_engine.engine.context import EvalContext
+from billing_engine.engine.context import EvalContext, Memo
 from billing_engine.engine.pipeline import EvaluationResult
 from billing_engine.io.bundle import Bundle
 from billing_engine.services.evaluation import evaluate
@@ -86,6 +91,62 @@ def test_the_parts_give_the_whole_run_one_at_a_time_or_in_threads(
 ) -> None:
     whole = evaluate(demo, MONTH, partition_patients=0)
     _assert_same(whole, evaluate(demo, MONTH, partition_patients=90, workers=workers))
+
+
+def test_the_families_evaluated_two_at_once_give_the_run_one_at_a_time(demo: Bundle) -> None:
+    alone = evaluate(demo, MONTH, partition_patients=0, workers=1)
+    together = evaluate(demo, MONTH, partition_patients=0, workers=2)
+    _assert_same(alone, together)
+    assert [r.name for r in together.rule_sets] == [r.name for r in alone.rule_sets]
+    for mine, theirs in zip(alone.rule_sets, together.rule_sets, strict=True):
+        assert theirs.outcomes.equals(mine.outcomes), mine.name
+
+
+def test_the_parameters_used_are_listed_by_name_whatever_the_threads(demo: Bundle) -> None:
+    result = evaluate(demo, MONTH, partition_patients=0, workers=2)
+    assert list(result.parameters_used) == sorted(result.parameters_used)
+
+
+def test_a_shared_frame_asked_for_by_two_threads_at_once_is_built_once() -> None:
+    memo, builds, started = Memo(), [], threading.Barrier(2)
+
+    def build() -> pl.DataFrame:
+        builds.append(threading.current_thread().name)
+        time.sleep(0.05)  # the other thread asks while this one builds
+        return pl.DataFrame({"x": [1]})
+
+    def ask() -> pl.DataFrame:
+        started.wait()
+        return memo.frame("minutes", build)
+
+    got: list[pl.DataFrame] = []
+    threads = [threading.Thread(target=lambda: got.append(ask())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(builds) == 1
+    assert len(got) == 2 and got[0] is got[1]
+
+
+def test_a_shared_frame_built_from_another_does_not_wait_on_a_thread_asking_for_that_one() -> None:
+    memo, inner_started = Memo(), threading.Event()
+
+    def inner() -> pl.DataFrame:
+        inner_started.set()
+        time.sleep(0.05)
+        return pl.DataFrame({"day": [1]})
+
+    def outer() -> pl.DataFrame:
+        assert inner_started.wait(timeout=10)  # the other thread is building "daily"
+        return memo.frame("daily", inner).with_columns(month=pl.lit(12))
+
+    first = threading.Thread(target=lambda: memo.frame("daily", inner))
+    first.start()
+    result = memo.frame("monthly", outer)  # waits for "daily", holding only "monthly"
+    first.join(timeout=10)
+    assert not first.is_alive()
+    assert result.columns == ["day", "month"]
 
 
 def _unnarrowed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,12 +2,14 @@
 
 ``EvalContext`` is immutable; the frames several families share (time entries, daily
 minutes, chronic conditions, ...) are computed once per evaluation into its ``memo``,
-the one mutable part, made explicit.
+the one mutable part, made explicit (and safe to share between the threads of
+families evaluated at once).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -19,15 +21,30 @@ from billing_engine.params.period import PeriodParameters
 
 
 class Memo:
-    """Frames computed once per evaluation, by name."""
+    """Frames computed once per evaluation, by name, whichever thread asks first.
+
+    Each name has its own lock, held while its frame is built: a second thread asking
+    for it waits for that frame instead of building it again, and threads asking for
+    other names go on. A build may ask for other names (never, through them, for its
+    own: that would recurse), so the locks are always taken in one dependency order
+    and cannot deadlock.
+    """
 
     def __init__(self) -> None:
         self._frames: dict[str, pl.DataFrame] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()  # guards `_locks`
 
     def frame(self, name: str, build: Callable[[], pl.DataFrame]) -> pl.DataFrame:
         """The frame `name`, built by `build` the first time it is asked for."""
-        if name not in self._frames:
-            self._frames[name] = build()
+        found = self._frames.get(name)
+        if found is not None:
+            return found
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._frames:
+                self._frames[name] = build()
         return self._frames[name]
 
 
