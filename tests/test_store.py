@@ -801,6 +801,30 @@ def test_a_large_sqlite_table_read_in_rowid_ranges_comes_back_as_the_cursor_read
         assert_frame_equal(ranged[name], slow[name])
 
 
+def test_a_tables_rowid_range_is_found_at_the_b_trees_ends_without_scanning_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.db"
+    asked: list[str] = []
+    with _file_store(path) as engine:
+        watch = sqlite3.connect(path)
+        try:
+            watch.set_trace_callback(asked.append)
+            ranges = whole_store._rowid_ranges(watch, _patients_select()[0])
+            watch.set_trace_callback(None)
+            plans = [
+                detail
+                for statement in asked
+                for *_, detail in watch.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
+            ]
+        finally:
+            watch.close()
+        engine.dispose()
+    assert ranges and asked
+    assert not [p for p in plans if p.startswith("SCAN") and p != "SCAN CONSTANT ROW"], plans
+    assert any(p.startswith("SEARCH patients") for p in plans), plans
+
+
 def test_each_table_of_a_whole_store_read_is_finished_once_as_soon_as_it_is_read(
     tmp_path: Path,
 ) -> None:

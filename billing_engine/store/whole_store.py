@@ -166,8 +166,11 @@ def _rowid_ranges(watch: sqlite3.Connection, select: sa.Select[Any]) -> list[sa.
     if table is None:
         return [select]
     quoted = '"' + table.replace('"', '""') + '"'
+    # one subquery each: SQLite answers a lone min() or max() of the rowid from the
+    # b-tree's ends, but scans the whole table for both in one select
+    bounds_sql = f"SELECT (SELECT min(rowid) FROM {quoted}), (SELECT max(rowid) FROM {quoted})"
     try:
-        low, high = watch.execute(f"SELECT min(rowid), max(rowid) FROM {quoted}").fetchone()
+        low, high = watch.execute(bounds_sql).fetchone()
     except sqlite3.OperationalError:  # a table without rowids
         return [select]
     if low is None or high - low < ROWID_RANGE_ROWS:
