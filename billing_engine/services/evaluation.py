@@ -48,7 +48,7 @@ DEFAULT_PARTITION_PATIENTS = 200_000
 # so a second part fills the core the first leaves idle between its many small
 # queries): two, or one on a one-core machine. Each adds a part's memory. A bundle
 # evaluated in one part has its code families evaluated that many at once instead
-# (100k patients: 3.60 s vs 3.93 s one family at a time, bench/README.md).
+# (100k patients: 3.73 s vs 4.09 s one family at a time, bench/README.md).
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 
