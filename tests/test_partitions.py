@@ -129,7 +129,7 @@ def test_a_shared_frame_asked_for_by_two_threads_at_once_is_built_once() -> None
     assert len(got) == 2 and got[0] is got[1]
 
 
-def test_a_shared_frame_built_from_another_does_not_wait_on_a_thread_asking_for_that_one() -> None:
+def test_a_frame_built_from_one_another_thread_is_building_waits_for_it_without_deadlock() -> None:
     memo, inner_started = Memo(), threading.Event()
 
     def inner() -> pl.DataFrame:

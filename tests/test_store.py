@@ -806,7 +806,7 @@ def test_a_tables_rowid_range_is_found_at_the_b_trees_ends_without_scanning_it(
 ) -> None:
     path = tmp_path / "store.db"
     asked: list[str] = []
-    with _file_store(path) as engine:
+    with _file_store(path):
         watch = sqlite3.connect(path)
         try:
             watch.set_trace_callback(asked.append)
@@ -819,7 +819,6 @@ def test_a_tables_rowid_range_is_found_at_the_b_trees_ends_without_scanning_it(
             ]
         finally:
             watch.close()
-        engine.dispose()
     assert ranges and asked
     assert not [p for p in plans if p.startswith("SCAN") and p != "SCAN CONSTANT ROW"], plans
     assert any(p.startswith("SEARCH patients") for p in plans), plans
